@@ -1,0 +1,85 @@
+/**
+ * The gateway: a request's path through it is
+ *   extract token → verify → resolve tenant and region → choose upstream → forward → respond
+ * with central routes (login, signup, token refresh, JWKS) going to the central region untouched by tokens.
+ */
+import { Hono, type MiddlewareHandler } from 'hono';
+import { GatewayError, onError } from './errors/index.ts';
+import { forward } from './forward/index.ts';
+import { requestIdFrom } from './request-id/index.ts';
+import { getRuntime, type Runtime } from './runtime/index.ts';
+import { resolveTenant, type TenantContext } from './tenant/index.ts';
+import { extractBearer, rejectionToError, verifyAccessToken } from './token/index.ts';
+import { centralUpstream, regionUpstream } from './upstream/index.ts';
+
+export type GatewayEnv = {
+  Bindings: Record<string, unknown>;
+  Variables: {
+    requestId: string;
+    runtime: Runtime;
+    tenant: TenantContext;
+    error: GatewayError;
+  };
+};
+
+const withRuntime = (): MiddlewareHandler<GatewayEnv> => async (c, next) => {
+  c.set('requestId', requestIdFrom(c.req.raw.headers));
+  const r = await getRuntime(c.env);
+  if (!r.ok) {
+    console.error(JSON.stringify({ level: 'error', msg: 'config_invalid', issues: r.error.issues }));
+    throw new GatewayError('config_invalid', r.error.message, r.error.issues.map((i) => i.split(':')[0]).join(', ') + ' invalid');
+  }
+  c.set('runtime', r.runtime);
+  await next();
+  c.header('x-request-id', c.get('requestId'));
+};
+
+/** Verifies the bearer token and resolves the tenant; on any failure nothing leaves the gateway. */
+const requireTenant = (): MiddlewareHandler<GatewayEnv> => async (c, next) => {
+  const { config, keySet } = c.get('runtime');
+  const extracted = extractBearer(c.req.header('authorization'), config.jwt.maxTokenBytes);
+  if (!extracted.ok) throw rejectionToError(extracted.reason, `authorization header: ${extracted.reason}`);
+  const verified = await verifyAccessToken(extracted.token, keySet, config.jwt);
+  if (!verified.ok) throw rejectionToError(verified.reason, verified.detail);
+  const resolved = resolveTenant(verified.claims, config, c.req.header('x-tenant-region') ?? null);
+  if (!resolved.ok) throw resolved.error;
+  c.set('tenant', resolved.tenant);
+  await next();
+};
+
+export function createApp(): Hono<GatewayEnv> {
+  const app = new Hono<GatewayEnv>();
+  app.onError(onError);
+  app.notFound((c) => onError(new GatewayError('not_found', `${c.req.method} ${new URL(c.req.url).pathname}`), c));
+  app.use('*', withRuntime());
+
+  const toCentral: MiddlewareHandler<GatewayEnv> = (c) => {
+    const { config } = c.get('runtime');
+    // The central region needs the caller's token to refresh it, so it is forwarded there.
+    return forward(c.req.raw, new URL(c.req.url), {
+      upstream: centralUpstream(config),
+      requestId: c.get('requestId'),
+      forwardAuthorization: true,
+    });
+  };
+  app.post('/auth/signup', toCentral);
+  app.post('/auth/login', toCentral);
+  app.post('/auth/token', toCentral);
+  app.get('/.well-known/jwks.json', toCentral);
+
+  app.all('/api/*', requireTenant(), (c) => {
+    const { config, assertionKey } = c.get('runtime');
+    const tenant = c.get('tenant');
+    const requestId = c.get('requestId');
+    return forward(c.req.raw, new URL(c.req.url), {
+      upstream: regionUpstream(tenant.region),
+      requestId,
+      forwardAuthorization: config.forwardAuthorization,
+      identity: {
+        value: { tenantId: tenant.tenantId, userId: tenant.userId, region: tenant.region.name, requestId },
+        key: assertionKey,
+      },
+    });
+  });
+  return app;
+}

@@ -1,0 +1,46 @@
+/**
+ * Per-isolate state: the validated config, the key set and the assertion key,
+ * built once on the first request of an isolate and reused by every request after it.
+ */
+import { ConfigError, parseConfig, type GatewayConfig } from '../config/index.ts';
+import { importAssertionKey } from '../identity-assertion/index.ts';
+import { KeySet } from '../token/index.ts';
+
+export interface Runtime {
+  readonly config: GatewayConfig;
+  readonly keySet: KeySet;
+  readonly assertionKey: CryptoKey;
+}
+
+export type RuntimeResult = { ok: true; runtime: Runtime } | { ok: false; error: ConfigError };
+
+const cache = new WeakMap<object, Promise<RuntimeResult>>();
+
+async function build(env: Record<string, unknown>): Promise<RuntimeResult> {
+  const parsed = parseConfig(env);
+  if (!parsed.ok) return parsed;
+  const { config } = parsed;
+  try {
+    const keySet = await KeySet.create({
+      jwksUrl: config.jwt.jwksUrl,
+      staticKeys: config.jwt.staticKeys,
+      algorithms: config.jwt.algorithms,
+      ttlMs: config.jwt.jwksCacheTtlSeconds * 1000,
+      cooldownMs: config.jwt.jwksRefreshCooldownSeconds * 1000,
+    });
+    const assertionKey = await importAssertionKey(config.assertionSecret);
+    return { ok: true, runtime: { config, keySet, assertionKey } };
+  } catch (err) {
+    return { ok: false, error: new ConfigError([`JWT_PUBLIC_KEYS: ${(err as Error).message}`]) };
+  }
+}
+
+/** The env object is stable within an isolate, so it keys the cache. */
+export function getRuntime(env: object): Promise<RuntimeResult> {
+  let r = cache.get(env);
+  if (!r) {
+    r = build(env as Record<string, unknown>);
+    cache.set(env, r);
+  }
+  return r;
+}

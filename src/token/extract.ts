@@ -1,0 +1,20 @@
+/** Pulls a bearer token out of the Authorization header, refusing anything that is not JWS compact form. */
+
+export type ExtractResult =
+  | { ok: true; token: string }
+  | { ok: false; reason: 'missing' | 'malformed' | 'too_large' };
+
+const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+export function extractBearer(authorization: string | null | undefined, maxTokenBytes: number): ExtractResult {
+  if (authorization == null) return { ok: false, reason: 'missing' };
+  const space = authorization.indexOf(' ');
+  const scheme = space === -1 ? authorization : authorization.slice(0, space);
+  // Another scheme (Basic, ...) carries no bearer credentials: RFC 6750 treats that as "no token".
+  if (scheme.toLowerCase() !== 'bearer') return { ok: false, reason: 'missing' };
+  const token = space === -1 ? '' : authorization.slice(space + 1).trim();
+  // Size is checked before any parsing or crypto.
+  if (token.length > maxTokenBytes) return { ok: false, reason: 'too_large' };
+  if (!JWS_COMPACT.test(token)) return { ok: false, reason: 'malformed' };
+  return { ok: true, token };
+}

@@ -1,0 +1,146 @@
+/**
+ * The verification keys: a JWKS fetched from the central region (cached per isolate
+ * with a TTL, refreshed at most once per cooldown when an unknown `kid` shows up,
+ * never fetched per request) or static keys from config. Keys are imported once
+ * per fetch, never per request.
+ */
+import { importJWK, type JWK } from 'jose';
+
+export type KeyLookup =
+  | { ok: true; key: CryptoKey | Uint8Array }
+  | { ok: false; reason: 'unknown_kid' | 'ambiguous_kid' | 'alg_mismatch' | 'key_set_unavailable' };
+
+interface ImportedKey {
+  kid: string | undefined;
+  alg: string;
+  key: CryptoKey | Uint8Array;
+}
+
+export interface KeySetOptions {
+  jwksUrl?: string;
+  staticKeys?: { keys: Array<Record<string, unknown>> };
+  algorithms: readonly string[];
+  ttlMs: number;
+  cooldownMs: number;
+  fetchTimeoutMs?: number;
+  now?: () => number;
+}
+
+/** An alg a key may be used with: its own `alg`, or the one its curve implies. */
+function keyAlgorithm(jwk: Record<string, unknown>): string | undefined {
+  if (typeof jwk.alg === 'string') return jwk.alg;
+  if (jwk.kty === 'EC' && jwk.crv === 'P-256') return 'ES256';
+  if (jwk.kty === 'EC' && jwk.crv === 'P-384') return 'ES384';
+  if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') return 'EdDSA';
+  return undefined; // RSA keys must say which alg they are for
+}
+
+async function importKeys(jwks: unknown, algorithms: readonly string[]): Promise<ImportedKey[]> {
+  if (!jwks || typeof jwks !== 'object' || !Array.isArray((jwks as { keys?: unknown }).keys)) {
+    throw new Error('JWKS has no keys array');
+  }
+  const out: ImportedKey[] = [];
+  for (const jwk of (jwks as { keys: unknown[] }).keys) {
+    if (!jwk || typeof jwk !== 'object') continue;
+    const k = jwk as Record<string, unknown>;
+    if (k.use !== undefined && k.use !== 'sig') continue;
+    if ('d' in k || 'k' in k) continue; // private or symmetric material is never a verification key
+    const alg = keyAlgorithm(k);
+    if (!alg || !algorithms.includes(alg)) continue;
+    try {
+      const key = await importJWK(k as JWK, alg);
+      out.push({ kid: typeof k.kid === 'string' ? k.kid : undefined, alg, key });
+    } catch {
+      // An unusable key is skipped; tokens naming it fail as unknown_kid.
+    }
+  }
+  return out;
+}
+
+export class KeySet {
+  private keys: ImportedKey[] = [];
+  private loadedAt = Number.NEGATIVE_INFINITY;
+  private lastFetchAttempt = Number.NEGATIVE_INFINITY;
+  private inflight: Promise<void> | undefined;
+  private readonly now: () => number;
+  /** Bumped whenever the key set changes; caches of verified tokens key on it. */
+  generation = 0;
+
+  constructor(private readonly opts: KeySetOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  static async create(opts: KeySetOptions): Promise<KeySet> {
+    const ks = new KeySet(opts);
+    if (opts.staticKeys) {
+      ks.keys = await importKeys(opts.staticKeys, opts.algorithms);
+      ks.loadedAt = Number.POSITIVE_INFINITY;
+    }
+    return ks;
+  }
+
+  /** Number of JWKS fetches started (observable by tests and metrics). */
+  fetchCount = 0;
+  /** Why the last fetch failed, for logs. */
+  lastError: string | undefined;
+
+  private refresh(): Promise<void> {
+    if (!this.opts.jwksUrl) return Promise.resolve();
+    this.inflight ??= (async () => {
+      this.lastFetchAttempt = this.now();
+      this.fetchCount++;
+      try {
+        const res = await fetch(this.opts.jwksUrl!, {
+          headers: { accept: 'application/json' },
+          redirect: 'manual', // a redirect is a non-200 below: never followed
+          signal: AbortSignal.timeout(this.opts.fetchTimeoutMs ?? 5000),
+        });
+        if (!res.ok) throw new Error(`JWKS answered ${res.status}`);
+        const keys = await importKeys(await res.json(), this.opts.algorithms);
+        this.keys = keys;
+        this.loadedAt = this.now();
+        this.generation++;
+        this.lastError = undefined;
+      } catch (err) {
+        this.lastError = (err as Error).message;
+        throw err;
+      } finally {
+        this.inflight = undefined;
+      }
+    })();
+    return this.inflight;
+  }
+
+  private find(kid: string | undefined, alg: string): KeyLookup {
+    const candidates = kid === undefined ? this.keys : this.keys.filter((k) => k.kid === kid);
+    if (candidates.length === 0) return { ok: false, reason: 'unknown_kid' };
+    // Two keys under one kid: refuse rather than guess which one the issuer meant.
+    if (kid !== undefined && candidates.length > 1) return { ok: false, reason: 'ambiguous_kid' };
+    const usable = candidates.filter((k) => k.alg === alg);
+    if (usable.length === 0) return { ok: false, reason: kid === undefined ? 'unknown_kid' : 'alg_mismatch' };
+    if (usable.length > 1) return { ok: false, reason: 'ambiguous_kid' }; // no kid, several keys
+    return { ok: true, key: usable[0]!.key };
+  }
+
+  async lookup(kid: string | undefined, alg: string): Promise<KeyLookup> {
+    if (this.opts.staticKeys) return this.find(kid, alg);
+    const now = this.now();
+    if (now - this.loadedAt > this.opts.ttlMs) {
+      try {
+        await this.refresh();
+      } catch {
+        // Keys already held keep working while the key server is down.
+        if (this.keys.length === 0) return { ok: false, reason: 'key_set_unavailable' };
+      }
+    }
+    const found = this.find(kid, alg);
+    if (found.ok || found.reason !== 'unknown_kid') return found;
+    if (this.now() - this.lastFetchAttempt < this.opts.cooldownMs) return found;
+    try {
+      await this.refresh();
+    } catch {
+      return this.keys.length === 0 ? { ok: false, reason: 'key_set_unavailable' } : found;
+    }
+    return this.find(kid, alg);
+  }
+}

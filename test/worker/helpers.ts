@@ -1,0 +1,63 @@
+/** Helpers for tests that run inside workerd: mint tokens, call the gateway, read what origins received. */
+import { env } from 'cloudflare:test';
+import { importJWK, SignJWT, type JWTPayload } from 'jose';
+import { createApp } from '../../src/app.ts';
+
+export const bindings = env as unknown as Record<string, string>;
+export const ORIGINS: Record<string, string> = JSON.parse(bindings.TEST_ORIGINS!);
+const PRIVATE_KEYS: Array<Record<string, unknown> & { kid: string; alg: string }> = JSON.parse(bindings.TEST_PRIVATE_JWKS!).keys;
+
+export interface MintOptions {
+  claims?: JWTPayload;
+  header?: Record<string, unknown>;
+  kid?: string;
+  expiresIn?: string | number;
+  omit?: Array<'exp' | 'iss' | 'aud'>;
+}
+
+export async function mintToken(opts: MintOptions = {}): Promise<string> {
+  const jwk = PRIVATE_KEYS.find((k) => k.kid === (opts.kid ?? 'es-1'))!;
+  const key = await importJWK(jwk, jwk.alg);
+  const jwt = new SignJWT({ sub: 'user-1', tenant_id: 'ws_alpha', tenant_region: 'eu-central-1', ...opts.claims })
+    .setProtectedHeader({ alg: jwk.alg, kid: jwk.kid, typ: 'at+jwt', ...opts.header })
+    .setIssuedAt();
+  if (!opts.omit?.includes('iss')) jwt.setIssuer(bindings.JWT_ISSUER!);
+  if (!opts.omit?.includes('aud')) jwt.setAudience(bindings.JWT_AUDIENCE!);
+  if (!opts.omit?.includes('exp')) jwt.setExpirationTime(opts.expiresIn ?? '5m');
+  return jwt.sign(key);
+}
+
+/** One app per module keeps per-isolate state (key set cache) as in production. */
+const app = createApp();
+
+export function callGateway(input: string | Request, init?: RequestInit, envOverrides?: Record<string, unknown>): Promise<Response> {
+  const req = typeof input === 'string' ? new Request(new URL(input, 'https://gateway.test'), init) : input;
+  const e = envOverrides ? { ...bindings, ...envOverrides } : bindings;
+  return Promise.resolve(app.fetch(req, e));
+}
+
+export interface Recorded {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+export async function originRequests(name: string): Promise<Recorded[]> {
+  return (await fetch(`${ORIGINS[name]}/__requests`)).json();
+}
+
+export async function allOriginRequests(): Promise<Record<string, Recorded[]>> {
+  const out: Record<string, Recorded[]> = {};
+  for (const name of Object.keys(ORIGINS)) out[name] = await originRequests(name);
+  return out;
+}
+
+export async function resetOrigins(): Promise<void> {
+  await Promise.all(Object.values(ORIGINS).map((u) => fetch(`${u}/__reset`, { method: 'POST' })));
+}
+
+export async function errorBody(res: Response): Promise<{ code: string; message: string; requestId: string }> {
+  const body = (await res.json()) as { error: { code: string; message: string; requestId: string } };
+  return body.error;
+}

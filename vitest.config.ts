@@ -1,0 +1,33 @@
+import { cloudflareTest } from '@cloudflare/vitest-plugin';
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        // Unit and integration tests inside the real workerd runtime.
+        plugins: [
+          cloudflareTest(({ inject }) => ({
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: { bindings: inject('gatewayBindings') },
+          })),
+        ],
+        test: {
+          name: 'worker',
+          include: ['src/**/*.test.ts', 'test/worker/**/*.test.ts'],
+          globalSetup: ['test/worker/global-setup.ts'],
+        },
+      },
+      {
+        // The local world and end-to-end tests: real Node servers, PGlite, PostgreSQL, wrangler dev.
+        test: {
+          name: 'node',
+          environment: 'node',
+          include: ['infra/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+    ],
+  },
+});
