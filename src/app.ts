@@ -6,6 +6,7 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import { GatewayError, onError } from './errors/index.ts';
 import { forward } from './forward/index.ts';
+import { mountDataRoutes } from './query/index.ts';
 import { requestIdFrom } from './request-id/index.ts';
 import { getRuntime, type Runtime } from './runtime/index.ts';
 import { resolveTenant, type TenantContext } from './tenant/index.ts';
@@ -66,6 +67,9 @@ export function createApp(): Hono<GatewayEnv> {
   app.post('/auth/login', toCentral);
   app.post('/auth/token', toCentral);
   app.get('/.well-known/jwks.json', toCentral);
+
+  // Direct data path: the tenant's regional Postgres, queried from the edge.
+  mountDataRoutes(app, requireTenant());
 
   app.all('/api/*', requireTenant(), (c) => {
     const { config, assertionKey } = c.get('runtime');

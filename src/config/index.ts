@@ -6,6 +6,9 @@
  * gateway refuses every request with `config_invalid` instead of half-working.
  */
 import { z } from 'zod';
+import { buildDatabases, databaseEnvFields, regionDatabaseSchema, type DatabaseDriverConfig, type RegionDatabase } from './databases.ts';
+
+export type { DatabaseDriverConfig, DatabaseEndpoint, RegionDatabase } from './databases.ts';
 
 export const SUPPORTED_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'] as const;
 
@@ -88,6 +91,9 @@ const envSchema = z
     ).refine((r) => Object.keys(r).length > 0, 'at least one region is required'),
     GATEWAY_ASSERTION_SECRET: z.string().min(32, 'must be at least 32 characters (a secret shared with the origins)'),
     FORWARD_AUTHORIZATION: booleanish.default(false),
+    // Direct data path (src/query): a secret, because the URLs carry credentials.
+    REGION_DATABASES: jsonish(z.record(z.string(), regionDatabaseSchema)).optional(),
+    ...databaseEnvFields,
   })
   .superRefine((env, ctx) => {
     if (!env.JWKS_URL && !env.JWT_PUBLIC_KEYS) {
@@ -118,6 +124,9 @@ export interface GatewayConfig {
   readonly regions: ReadonlyMap<string, RegionConfig>;
   readonly assertionSecret: string;
   readonly forwardAuthorization: boolean;
+  /** Regions whose database the gateway may query directly (src/query); absent regions have no /data routes. */
+  readonly databases: ReadonlyMap<string, RegionDatabase>;
+  readonly databaseDriver: DatabaseDriverConfig;
 }
 
 export class ConfigError extends Error {
@@ -139,6 +148,17 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
   const regions = new Map(
     Object.entries(e.REGIONS).map(([name, r]) => [name, Object.freeze({ name, origin: r.origin })] as const),
   );
+  const databaseDriver: DatabaseDriverConfig = {
+    useSecureWebSocket: e.DB_USE_SECURE_WEBSOCKET,
+    pipelineConnect: e.DB_PIPELINE_CONNECT,
+    connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,
+    retryAfterSeconds: e.DB_RETRY_AFTER_SECONDS,
+  };
+  const dbIssues: string[] = [];
+  const databases = buildDatabases(e.REGION_DATABASES, new Set(regions.keys()), databaseDriver, (path, message) =>
+    dbIssues.push(`${path}: ${message}`),
+  );
+  if (dbIssues.length > 0) return { ok: false, error: new ConfigError(dbIssues) };
   const config: GatewayConfig = {
     jwt: {
       issuer: e.JWT_ISSUER,
@@ -157,6 +177,8 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
     regions,
     assertionSecret: e.GATEWAY_ASSERTION_SECRET,
     forwardAuthorization: e.FORWARD_AUTHORIZATION,
+    databases,
+    databaseDriver,
   };
   return { ok: true, config };
 }

@@ -5,6 +5,7 @@
  */
 import type { TestProject } from 'vitest/node';
 import { exportJWK, generateKeyPair } from 'jose';
+import { startDataDatabasesProcess } from '../support/data-databases-process.ts';
 import { startRecordingOrigin, type RecordingOrigin } from '../support/recording-origin.ts';
 
 export const REGION_NAMES = ['us-east-1', 'eu-central-1', 'ap-southeast-2'] as const;
@@ -54,6 +55,10 @@ export default async function setup(project: TestProject) {
     regions[name] = { origin: o.url };
   }
 
+  // Regional databases for the direct data path (test/worker/data): PGlite by default,
+  // plus real PostgreSQL and a streaming replica when the local server is reachable.
+  const data = await startDataDatabasesProcess(REGION_NAMES);
+
   project.provide('gatewayBindings', {
     JWT_ISSUER: 'https://central.test',
     JWT_AUDIENCE: 'edge-tenant-router',
@@ -63,9 +68,14 @@ export default async function setup(project: TestProject) {
     GATEWAY_ASSERTION_SECRET: 'test-assertion-secret-0123456789abcdef',
     TEST_PRIVATE_JWKS: JSON.stringify({ keys: [esPriv, edPriv] }),
     TEST_ORIGINS: JSON.stringify(Object.fromEntries(origins.map((o) => [o.name, o.url]))),
+    REGION_DATABASES: JSON.stringify(data.info.pglite.regionDatabases),
+    // The local proxies are plain ws:// on 127.0.0.1 (config allows that only for loopback).
+    DB_USE_SECURE_WEBSOCKET: 'false',
+    TEST_DATA_DATABASES: JSON.stringify(data.info),
   });
 
   return async () => {
+    await data.close();
     await Promise.all(origins.map((o) => o.close()));
   };
 }
