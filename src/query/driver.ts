@@ -25,6 +25,9 @@ const COMMIT = sql`COMMIT`;
 const SETUP = sql`SELECT set_config('app.tenant_id', $1, true), set_config('statement_timeout', $2, true)`;
 const SETUP_WITH_ROLE = sql`SELECT set_config('app.tenant_id', $1, true), set_config('statement_timeout', $2, true), set_config('role', $3, true)`;
 
+/** How long ending a client may keep the isolate busy after the response (a socket that never opened never reports its end). */
+const CLIENT_END_GRACE_MS = 2000;
+
 /** Slack on top of the statement timeout before the client gives up reading (the server should have answered 57014 by then). */
 const CLIENT_READ_SLACK_MS = 1000;
 
@@ -97,6 +100,8 @@ export async function runTransaction(
   } catch (err) {
     throw databaseError(err, `${endpoint.host}:${endpoint.port}`, driver.retryAfterSeconds);
   } finally {
-    exec.waitUntil(client.end().catch(() => {}));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLIENT_END_GRACE_MS)));
+    exec.waitUntil(Promise.race([client.end().catch(() => {}), grace]).finally(() => clearTimeout(timer)));
   }
 }

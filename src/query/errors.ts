@@ -17,7 +17,9 @@ export function sqlState(err: unknown): string | undefined {
 export function databaseError(err: unknown, where: string, retryAfterSeconds: number): GatewayError {
   if (err instanceof GatewayError) return err;
   const state = sqlState(err);
-  const detail = `${where}: ${state ?? 'no sqlstate'} ${err instanceof Error ? err.message : String(err)}`;
+  // WebSocket failures arrive as ErrorEvent objects, not Errors.
+  const text = err instanceof Error ? err.message : (err as { message?: unknown } | null)?.message ?? (err as { type?: unknown } | null)?.type ?? String(err);
+  const detail = `${where}: ${state ?? 'no sqlstate'} ${String(text)}`;
   const retry = { 'retry-after': String(retryAfterSeconds) };
   if (state === '23505' || state === '23P01') return new GatewayError('conflict', detail);
   if (state && UNPROCESSABLE.has(state)) return new GatewayError('unprocessable', detail);

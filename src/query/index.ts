@@ -133,7 +133,7 @@ function respond(route: DataRoute, c: Context<GatewayEnv>, outcome: Outcome, byN
   }
   const row = outcome.rows[0];
   // Absent and hidden by row-level security look the same: another tenant's id is just "not found".
-  if (!row) throw new GatewayError('not_found', `${route.name}: no row`, 'Not found.');
+  if (!row) throw new GatewayError('not_found', `${route.name}: no row`, 'Not found.', { [SOURCE_HEADER]: outcome.source });
   return c.json(row, shape.kind === 'created' ? 201 : 200, headers);
 }
 

@@ -10,7 +10,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
+import { chmod, mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,7 +117,10 @@ export async function startDataDatabases(regions: readonly string[]): Promise<{ 
 
       // A streaming replica of the whole server (so of every database on it).
       try {
-        const dataDir = join(await mkdtemp(join(tmpdir(), 'etr-replica-')), 'data');
+        const parent = await mkdtemp(join(tmpdir(), 'etr-replica-'));
+        // The replica runs as the postgres OS user, which must be able to enter the directory.
+        await chmod(parent, 0o755);
+        const dataDir = join(parent, 'data');
         const port = await freePort();
         closers.push(async () => {
           await run('bash', [join(REPLICA_SCRIPTS, 'stop-replica.sh'), dataDir]);
