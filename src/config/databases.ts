@@ -18,7 +18,7 @@ const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 /** A Postgres role name we are willing to SET ROLE to: plain lowercase identifiers. */
 const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 /** host[:port][/path] with optional {host}/{port} placeholders for the target; no scheme (the driver adds ws:// or wss://). */
-const WS_PROXY = /^[A-Za-z0-9.\-[\]:]+(?::\d{1,5})?(?:\/[A-Za-z0-9._~\-/{}=&?%]*)?$/;
+const WS_PROXY = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::\d{1,5})?(?:\/[A-Za-z0-9._~\-/{}=&?%]*)?$/;
 
 export type PipelineConnect = 'password' | false;
 
