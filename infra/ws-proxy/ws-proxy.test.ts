@@ -1,9 +1,12 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { neonConfig, Client as NeonClient } from '@neondatabase/serverless';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { startPgliteDatabase, type ProvisionedDb } from '../db/provision.ts';
 import { startWsProxy, type WsProxy } from './index.ts';
+
+// Starting PGlite databases takes seconds on a loaded machine (initdb on a cold cache).
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 60_000 });
 
 /** A TCP server that echoes, remembers what it saw, and tells when a socket closes. */
 async function startEcho() {
