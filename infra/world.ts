@@ -159,7 +159,13 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     for (const name of ['central', ...regions]) {
       const d = dbs[name]!;
       const proxy = await onPort(ports[`${name}.ws`], (port) =>
-        startWsProxy({ target: { host: d.host, port: d.port }, port, latencyMs: options.wsLatencyMs }),
+        startWsProxy({
+          target: { host: d.host, port: d.port },
+          // On a shared PostgreSQL server the address alone would reach every database.
+          database: decodeURIComponent(new URL(d.url).pathname.slice(1)),
+          port,
+          latencyMs: options.wsLatencyMs,
+        }),
       );
       cleanups.push({ what: `${name} ws proxy`, run: () => proxy.close() });
       proxies[name] = proxy;
