@@ -111,7 +111,7 @@ export async function startWsProxy(opts: WsProxyOptions): Promise<WsProxy> {
     const guard = opts.database === undefined ? undefined : startupGuard(opts.database);
     // Bytes written before the TCP connect completes are buffered by net.Socket.
     ws.on('message', (data: RawData) => {
-      let chunk = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      let chunk: Buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
       if (guard) {
         const g = guard(chunk);
         if (g.verdict === 'pending') return;
