@@ -57,7 +57,11 @@ function convert(v: string | null, oid: number): unknown {
   if (oid === BOOL) return v === 't';
   if (INTS.has(oid) || FLOATS.has(oid)) return Number(v);
   if (JSONS.has(oid)) return JSON.parse(v);
-  if (oid === TIMESTAMPTZ) return isoTimestamp(v);
+  if (oid === TIMESTAMPTZ) {
+    // Same form as the regional app's API (toISOString, UTC 'Z', milliseconds).
+    const d = new Date(isoTimestamp(v));
+    return Number.isNaN(d.getTime()) ? v : d.toISOString();
+  }
   return v;
 }
 
