@@ -39,7 +39,7 @@ describe.each(backends)('migrations on %s', (_name, available, start) => {
     expect(await migrate(central.db, 'central')).toEqual(['001_control_plane.sql']);
     expect(await migrate(central.db, 'central')).toEqual([]);
     const region = await open();
-    expect(await migrate(region.db, 'region')).toEqual(['001_tenant_data.sql', '002_row_level_security.sql']);
+    expect(await migrate(region.db, 'region')).toEqual(['001_tenant_data.sql', '002_row_level_security.sql', '003_gateway_role.sql']);
     expect(await migrate(region.db, 'region')).toEqual([]);
     const tables = await region.db.query<{ t: string }>(
       "SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",

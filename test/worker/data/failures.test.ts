@@ -22,7 +22,7 @@ function recordingDatabase(marker: string) {
   });
 }
 
-describe('no database connection for rejected requests', () => {
+describe('no database connection for rejected requests', { timeout: 30_000 }, () => {
   const cases: Array<[string, (marker: string) => Promise<RequestInit & { path: string }>]> = [
     ['no token', async () => ({ path: '/data/pages' })],
     ['a tampered token', async () => {
@@ -61,7 +61,7 @@ describe('no database connection for rejected requests', () => {
   });
 });
 
-describe('a database that refuses connections', () => {
+describe('a database that refuses connections', { timeout: 30_000 }, () => {
   it('is a 503 with Retry-After', async () => {
     const dead = JSON.stringify({ [EU]: { primary: { url: 'postgres://gateway@127.0.0.1:5432/app', wsProxy: '127.0.0.1:9' } } });
     const res = await callData('pglite', '/data/pages', { headers: await bearer('ws_a', EU) }, { REGION_DATABASES: dead });
@@ -70,7 +70,7 @@ describe('a database that refuses connections', () => {
   });
 });
 
-describe.each(availableBackends(['postgres']))('statement timeout (%s)', (backend) => {
+describe.each(availableBackends(['postgres']))('statement timeout (%s)', { timeout: 30_000 }, (backend) => {
   // PGlite is one session: a blocked statement there waits for the session, not on a lock, so this needs a real server.
   it("a statement that runs past its route's timeout is a 504", async () => {
     const a = await newTenant(backend, EU);

@@ -50,7 +50,7 @@ const ROLE_FACTS = sql`SELECT r.rolsuper AS superuser, r.rolbypassrls AS bypassr
 const COUNT_ALL_PAGES = sql`SELECT count(*)::int AS n FROM pages`;
 const TENANT_SETTING = sql`SELECT coalesce(current_setting('app.tenant_id', true), '') AS tenant`;
 
-describe.each(availableBackends(['pglite', 'postgres']))('isolation on %s', (backend) => {
+describe.each(availableBackends(['pglite', 'postgres']))('isolation on %s', { timeout: 30_000 }, (backend) => {
   it('the gateway runs as a role that is neither superuser, BYPASSRLS nor table owner, on FORCEd RLS tables', async () => {
     const { db, driver } = gatewayConfig(backend);
     const [facts] = await runTransaction(db.primary, driver, { tenantId: 'ws_nobody', access: 'read', statementTimeoutMs: 1000, role: db.role, steps: [{ sql: ROLE_FACTS, values: [], rows: true }] }, exec);

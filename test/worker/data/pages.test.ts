@@ -10,7 +10,7 @@ import { adminFor, adminQuery, availableBackends, bearer, callData, createPage, 
 const EU = 'eu-central-1';
 const US = 'us-east-1';
 
-describe.each(availableBackends(['pglite', 'postgres']))('data routes on %s', (backend) => {
+describe.each(availableBackends(['pglite', 'postgres']))('data routes on %s', { timeout: 30_000 }, (backend) => {
   it("lists only the tenant's own pages, from its home region's database", async () => {
     const [a, b] = [await newTenant(backend, EU), await newTenant(backend, EU)];
     const elsewhere = await newTenant(backend, US);
@@ -110,7 +110,7 @@ describe.each(availableBackends(['pglite', 'postgres']))('data routes on %s', (b
   });
 });
 
-describe.each(availableBackends(['pglite']))('request validation before any query (%s)', (backend) => {
+describe.each(availableBackends(['pglite']))('request validation before any query (%s)', { timeout: 30_000 }, (backend) => {
   it.each([
     ['GET', '/data/pages/not-a-uuid', undefined, 'path parameter "id"'],
     ['GET', '/data/pages?limit=0', undefined, 'query parameter "limit"'],

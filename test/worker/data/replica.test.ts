@@ -9,7 +9,7 @@ import { adminQuery, availableBackends, bearer, callData, createPage, DATA, newT
 
 const backends = availableBackends(['replica']);
 
-describe.each(backends)('read replica (%s)', (backend) => {
+describe.each(backends)('read replica (%s)', { timeout: 30_000 }, (backend) => {
   const replica = DATA.replica!;
   const region = replica.region;
   const pauseReplay = () => adminQuery(replica.adminReplica, 'SELECT pg_wal_replay_pause()');
