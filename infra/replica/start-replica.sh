@@ -3,7 +3,7 @@
 # server, for the gateway's read-replica tests.
 #
 #   infra/replica/start-replica.sh DATA_DIR PORT    # prints "replica ready on 127.0.0.1:PORT"
-#   infra/replica/stop-replica.sh DATA_DIR
+#   infra/replica/stop-replica.sh DATA_DIR PORT
 #
 # Needs: PostgreSQL binaries (pg_basebackup, pg_ctl; default /usr/lib/postgresql/15/bin,
 # override with PG_BIN), the primary at PRIMARY_HOST:PRIMARY_PORT (127.0.0.1:5432) with
@@ -50,13 +50,26 @@ fi
 WAL_LEVEL=$("${PSQL[@]}" -c 'SHOW wal_level')
 [ "$WAL_LEVEL" != minimal ] || { echo "start-replica: primary has wal_level=minimal" >&2; exit 2; }
 
-# 2. Base backup (-R writes standby.signal and primary_conninfo), streaming the WAL it needs.
+# 2. A physical replication slot, so the primary keeps every WAL segment the replica
+#    has not received yet (other work on a shared server can write and recycle
+#    hundreds of MB of WAL while the replica starts). stop-replica.sh drops it; a
+#    slot left by a run that died (its replica's port no longer listening) is
+#    dropped here, since a forgotten slot would retain WAL forever.
+SLOT="etr_replica_${PORT}"
+for stale in $("${PSQL[@]}" -c "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'etr\_replica\_%' AND NOT active"); do
+  stale_port=${stale#etr_replica_}
+  if ! (exec 3<>"/dev/tcp/127.0.0.1/$stale_port") 2>/dev/null; then
+    "${PSQL[@]}" -c "SELECT pg_drop_replication_slot('$stale')" >/dev/null 2>&1 || true
+  fi
+done
+
+# 3. Base backup (-R writes standby.signal, primary_conninfo and primary_slot_name), streaming the WAL it needs.
 mkdir -p "$DATA_DIR"
 chown postgres:postgres "$DATA_DIR" 2>/dev/null || true
 chmod 700 "$DATA_DIR"
-as_pg "$PG_BIN/pg_basebackup" -h "$PRIMARY_HOST" -p "$PRIMARY_PORT" -U "$PRIMARY_USER" -D "$DATA_DIR" -R -X stream -c fast
+as_pg "$PG_BIN/pg_basebackup" -h "$PRIMARY_HOST" -p "$PRIMARY_PORT" -U "$PRIMARY_USER" -D "$DATA_DIR" -R -X stream -c fast -C -S "$SLOT"
 
-# 3. Its own config (Debian keeps the primary's in /etc, so the backup has none): loopback only, trust.
+# 4. Its own config (Debian keeps the primary's in /etc, so the backup has none): loopback only, trust.
 as_pg tee "$DATA_DIR/postgresql.conf" >/dev/null <<CONF
 listen_addresses = '127.0.0.1'
 port = $PORT

@@ -123,7 +123,7 @@ export async function startDataDatabases(regions: readonly string[]): Promise<{ 
         const dataDir = join(parent, 'data');
         const port = await freePort();
         closers.push(async () => {
-          await run('bash', [join(REPLICA_SCRIPTS, 'stop-replica.sh'), dataDir]);
+          await run('bash', [join(REPLICA_SCRIPTS, 'stop-replica.sh'), dataDir, String(port)]);
         });
         const region = regions[0]!;
         const d = await startPostgresDatabase({ serverUrl, database: `etr_test_${runId}_direct_replicated` });
