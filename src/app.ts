@@ -3,7 +3,7 @@
  *   extract token → verify → resolve tenant and region → choose upstream → forward → respond
  * with central routes (login, signup, token refresh, JWKS) going to the central region untouched by tokens.
  */
-import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { GatewayError, onError } from './errors/index.ts';
 import { forward } from './forward/index.ts';
 import { requestIdFrom } from './request-id/index.ts';
@@ -34,23 +34,11 @@ const withRuntime = (): MiddlewareHandler<GatewayEnv> => async (c, next) => {
   c.header('x-request-id', c.get('requestId'));
 };
 
-/** The request's waitUntil, when there is an execution context (tests may call the app without one). */
-function waitUntilOf(c: Context<GatewayEnv>): ((p: Promise<unknown>) => void) | undefined {
-  try {
-    const ctx = c.executionCtx;
-    return (p) => ctx.waitUntil(p);
-  } catch {
-    return undefined;
-  }
-}
-
 /** Verifies the bearer token and resolves the tenant; on any failure nothing leaves the gateway. */
 const requireTenant = (): MiddlewareHandler<GatewayEnv> => async (c, next) => {
   const { config, keySet } = c.get('runtime');
   const extracted = extractBearer(c.req.header('authorization'), config.jwt.maxTokenBytes);
   if (!extracted.ok) throw rejectionToError(extracted.reason, `authorization header: ${extracted.reason}`);
-  // Stale-but-usable keys are refreshed after the response, never while the caller waits.
-  keySet.refreshInBackground(waitUntilOf(c));
   const verified = await verifyAccessToken(extracted.token, keySet, config.jwt);
   if (!verified.ok) throw rejectionToError(verified.reason, verified.detail, keySet.retryAfterSeconds());
   const resolved = resolveTenant(verified.claims, config, c.req.header('x-tenant-region') ?? null);

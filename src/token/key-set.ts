@@ -8,8 +8,8 @@
  * checked, always) until `maxStalenessMs` after the last successful fetch. Past that cap,
  * or when no key was ever fetched, lookups answer `key_set_unavailable` (503, not 401:
  * our outage must not log clients out). While the JWKS endpoint is failing it is asked
- * at most once per cooldown, each attempt bounded by `fetchTimeoutMs`; a refresh of
- * keys that are stale but within the cap runs in the background, so no request waits on it.
+ * at most once per cooldown (at least once a second), each attempt bounded by `fetchTimeoutMs`:
+ * only the requests that meet such an attempt wait for it, and at most that long.
  */
 import { importJWK, type JWK } from 'jose';
 
@@ -106,8 +106,12 @@ export class KeySet {
     return this.lastFetchFailed ? Math.max(this.opts.cooldownMs, MIN_FAILURE_BACKOFF_MS) : this.opts.cooldownMs;
   }
 
-  /** Whether the JWKS endpoint may be asked now: never more than once per cooldown (or failure backoff). */
-  private mayFetch(now: number): boolean {
+  /**
+   * Whether the JWKS endpoint may be asked now. After a failure: once per cooldown (or failure
+   * backoff). Otherwise an expired TTL is always due, and an unknown kid waits out the cooldown.
+   */
+  private mayFetch(now: number, why: 'ttl' | 'unknown_kid'): boolean {
+    if (why === 'ttl' && !this.lastFetchFailed) return true;
     return now - this.lastFetchAttempt >= this.backoffMs;
   }
 
@@ -167,36 +171,19 @@ export class KeySet {
     return { ok: true, key: usable[0]!.key };
   }
 
-  /**
-   * Starts a refresh of expired-but-usable keys without making the caller wait. Pass the
-   * request's `waitUntil` so the runtime keeps the fetch alive after the response is sent.
-   */
-  refreshInBackground(waitUntil?: (p: Promise<unknown>) => void): void {
-    if (this.opts.staticKeys || !this.opts.jwksUrl) return;
-    const now = this.now();
-    if (now - this.loadedAt <= this.opts.ttlMs || !this.usable(now) || !this.mayFetch(now)) return;
-    const p = this.refresh().catch(() => {
-      // Logged through lastError; the held keys keep working until the cap.
-    });
-    waitUntil?.(p);
-  }
-
   async lookup(kid: string | undefined, alg: string): Promise<KeyLookup> {
     if (this.opts.staticKeys) return this.find(kid, alg);
     const now = this.now();
     if (now - this.loadedAt > this.opts.ttlMs) {
-      if (this.usable(now)) {
-        this.refreshInBackground(); // stale but within the cap: answer now with what we hold
-      } else {
-        // Nothing usable: this request needs the key server (at most once per cooldown).
-        if (this.mayFetch(now)) await this.refresh().catch(() => undefined);
-        if (!this.usable(this.now())) return { ok: false, reason: 'key_set_unavailable' };
-      }
+      // Due for a refresh (so a key removed from the JWKS stops working within the TTL). While
+      // the key server is failing it is asked once per backoff, and held keys carry on to the cap.
+      if (this.mayFetch(now, 'ttl')) await this.refresh().catch(() => undefined);
+      if (!this.usable(this.now())) return { ok: false, reason: 'key_set_unavailable' };
     }
     const found = this.find(kid, alg);
     if (found.ok || found.reason !== 'unknown_kid') return found;
     // An unknown kid may be a freshly rotated key: ask the key server, at most once per cooldown.
-    if (this.mayFetch(this.now())) await this.refresh().catch(() => undefined);
+    if (this.mayFetch(this.now(), 'unknown_kid')) await this.refresh().catch(() => undefined);
     // While the key server is failing we cannot tell a new key from a bogus one: that is our outage (503), not the caller's.
     if (this.lastFetchFailed) {
       const again = this.find(kid, alg);
