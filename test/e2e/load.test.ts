@@ -1,0 +1,16 @@
+/**
+ * The modest load run CI does: ~10 s, all regions, one region killed and brought back.
+ * `npm run load -- --duration 60 --clients 96` runs a bigger one by hand.
+ */
+import { expect, it } from 'vitest';
+import { runLoad } from '../../infra/load/run.ts';
+
+it('keeps every acknowledged write, every tenant and every zone apart while a region dies and comes back', async () => {
+  const report = await runLoad({ durationMs: 10_000, clients: 18, tenantsPerRegion: 2, log: (m) => console.log(`[load] ${m}`) });
+  console.log(JSON.stringify({ ...report, violations: report.violations.slice(0, 20) }, null, 2));
+  expect(report.violations).toEqual([]);
+  expect(report.acknowledgedWrites).toBeGreaterThan(0);
+  // The kill was felt (its tenants got errors while it was down) and healed.
+  expect(Object.keys(report.errors).some((k) => k.startsWith(`down ${report.killRegion} `))).toBe(true);
+  expect(report.recoveredServed).toBeGreaterThan(0);
+}, 180_000);
