@@ -13,6 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startWorld, type World } from '../world.ts';
+import { errorsOutsideKilledRegion, foreignRows, lostOrMisplacedWrites, requestsOutsideZone, type PageRow } from './checks.ts';
 
 export interface LoadOptions {
   durationMs: number;
@@ -47,12 +48,7 @@ interface Tenant {
   token: string;
 }
 
-interface Page {
-  id: string;
-  tenant_id: string;
-  region: string;
-  title: string;
-}
+type Page = PageRow;
 
 export interface LoadReport {
   durationMs: number;
@@ -143,12 +139,7 @@ async function drive(world: World, opts: LoadOptions, seen: Array<{ app: string;
   let recoveredServed = 0;
   let seq = 0;
 
-  const checkRows = (t: Tenant, rows: Page[], what: string) => {
-    for (const row of rows) {
-      if (row.tenant_id !== t.id || !row.title.startsWith(`${t.id}|`)) violate(`tenant ${t.id} saw a row of another tenant (${row.tenant_id}) in ${what}`);
-      if (row.region !== t.region) violate(`tenant ${t.id} (home ${t.region}) got a row from region ${row.region} in ${what}`);
-    }
-  };
+  const checkRows = (t: Tenant, rows: Page[], what: string) => foreignRows(t, rows, what).forEach(violate);
 
   const oneRequest = async (t: Tenant): Promise<void> => {
     const mine = ackedBy.get(t.id)!;
@@ -225,39 +216,19 @@ async function drive(world: World, opts: LoadOptions, seen: Array<{ app: string;
 
   // Checks against the databases: every acknowledged page is in its home region's database.
   log('checking the databases');
-  const stored = new Map<string, Map<string, Page>>();
+  const stored = new Map<string, Page[]>();
   for (const region of regions) {
-    const r = await world.regions[region]!.db.query<Page>('SELECT id::text AS id, tenant_id, region, title FROM pages');
-    stored.set(region, new Map(r.rows.map((p) => [p.id, p])));
-    for (const p of r.rows) {
-      const home = homeOf.get(p.tenant_id);
-      if (home && home !== region) violate(`page ${p.id} of tenant ${p.tenant_id} (home ${home}) is stored in ${region}`);
-    }
+    stored.set(region, (await world.regions[region]!.db.query<Page>('SELECT id::text AS id, tenant_id, region, title FROM pages')).rows);
   }
-  for (const { tenant, page } of acked) {
-    const row = stored.get(tenant.region)!.get(page.id);
-    if (!row) violate(`acknowledged page ${page.id} of tenant ${tenant.id} is missing from ${tenant.region}'s database`);
-    else if (row.tenant_id !== tenant.id) violate(`acknowledged page ${page.id} belongs to ${row.tenant_id} in the database, not ${tenant.id}`);
-  }
+  lostOrMisplacedWrites(acked.map(({ tenant, page }) => ({ tenant, pageId: page.id })), stored, homeOf).forEach(violate);
 
   // What each regional app saw: only tenants of its own zone, claiming its own region.
   const regionRequestsSeen: Record<string, number> = Object.fromEntries(regions.map((r) => [r, 0]));
-  for (const s of seen) {
-    regionRequestsSeen[s.app] = (regionRequestsSeen[s.app] ?? 0) + 1;
-    const home = s.tenant ? homeOf.get(s.tenant) : undefined;
-    if (!home) {
-      violate(`region ${s.app} received a request for an unknown tenant (${s.tenant ?? 'none'})`);
-      continue;
-    }
-    if (opts.zones[home] !== opts.zones[s.app]) violate(`region ${s.app} (zone ${opts.zones[s.app]}) received a request of tenant ${s.tenant} from zone ${opts.zones[home]}`);
-    if (s.region !== home) violate(`region ${s.app} received tenant ${s.tenant} tagged ${s.region}, home ${home}`);
-  }
+  for (const s of seen) regionRequestsSeen[s.app] = (regionRequestsSeen[s.app] ?? 0) + 1;
+  requestsOutsideZone(seen, homeOf, opts.zones).forEach(violate);
 
   // A dead region hurts only its own tenants.
-  for (const [key, n] of Object.entries(errors)) {
-    const [, region] = key.split(' ');
-    if (region !== opts.killRegion) violate(`${n} × "${key}" for tenants of a region that stayed up`);
-  }
+  errorsOutsideKilledRegion(errors, opts.killRegion).forEach(violate);
   if (recoveredServed === 0) violate(`no request of ${opts.killRegion}'s tenants was served after it came back`);
 
   const requests = phases.before.requests + phases.down.requests + phases.after.requests;
