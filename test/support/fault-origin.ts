@@ -11,13 +11,14 @@
  *   DELETE /origins/:id             closes it (hung connections too)
  * Modes: ok | refuse (nothing listens on the port) | reset (connection accepted, then destroyed
  * before any response byte) | hang (never answers) | status (answers `status`, default 503) |
- * garbage (bytes that are not HTTP) | latency (answers after `latencyMs`). With `times`, the
+ * garbage (bytes that are not HTTP) | latency (answers after `latencyMs`) | slow-body (headers
+ * and a first chunk at once, the rest of the body after `latencyMs`). With `times`, the
  * fault applies to that many requests and the origin is `ok` after.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-export type FaultMode = 'ok' | 'refuse' | 'reset' | 'hang' | 'status' | 'garbage' | 'latency';
+export type FaultMode = 'ok' | 'refuse' | 'reset' | 'hang' | 'status' | 'garbage' | 'latency' | 'slow-body';
 
 export interface Fault {
   mode: FaultMode;
@@ -83,6 +84,12 @@ async function startFaultOrigin(id: string, name: string, okHandler: (req: Incom
     record.body = await readBody(req);
     if (current.mode === 'status') {
       json(res, current.status ?? 503, { origin: name, fault: 'status' });
+      return;
+    }
+    if (current.mode === 'slow-body') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first chunk;');
+      setTimeout(() => res.end('last chunk'), current.latencyMs ?? 1000);
       return;
     }
     if (current.mode === 'latency') await new Promise((r) => setTimeout(r, current.latencyMs ?? 1000));

@@ -28,3 +28,12 @@ it('lets a response that arrives within the deadline through, latency and all', 
   expect(res.status).toBe(200);
   expect(((await res.json()) as { url: string }).url).toBe('/api/pages');
 });
+
+it('does not cut a streamed response body that outlasts the deadline (the deadline covers the headers)', async () => {
+  const origin = await labOrigin();
+  await origin.fault({ mode: 'slow-body', latencyMs: 600 });
+  const gw = gatewayWith({ REGIONS: euRegion(origin.url), UPSTREAM_TIMEOUT_MS: '300' });
+  const res = await gw('/api/export', { headers: { authorization: `Bearer ${await mintToken()}` } });
+  expect(res.status).toBe(200);
+  expect(await res.text()).toBe('first chunk;last chunk');
+});
