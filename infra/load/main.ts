@@ -1,5 +1,5 @@
 /**
- * `npm run load [-- --duration 60 --clients 96 --tenants-per-region 8 --kill ap-southeast-2]`
+ * `npm run load [-- --duration 60 --clients 96 --tenants-per-region 8 --kill ap-southeast-2 --standby]`
  * Starts a fresh local world (PGlite, or PostgreSQL with LOCAL_PG_URL), runs the load test
  * (see run.ts), prints the report and exits non-zero on any violation.
  */
@@ -12,6 +12,7 @@ const { values } = parseArgs({
     clients: { type: 'string', default: String(DEFAULTS.clients) },
     'tenants-per-region': { type: 'string', default: String(DEFAULTS.tenantsPerRegion) },
     kill: { type: 'string', default: DEFAULTS.killRegion },
+    standby: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
@@ -30,6 +31,7 @@ const report = await runLoad({
   clients: Math.floor(positive('clients', values.clients)),
   tenantsPerRegion: Math.floor(positive('tenants-per-region', values['tenants-per-region'])),
   killRegion: values.kill!,
+  standby: values.standby,
   log: (m) => console.error(`[load] ${m}`),
 });
 
@@ -37,7 +39,7 @@ if (values.json) {
   console.log(JSON.stringify(report, null, 2));
 } else {
   const secs = report.durationMs / 1000;
-  console.log(`load: ${report.clients} clients, ${report.tenants} tenants, ${secs} s, ${report.killRegion} killed from ${(secs / 3).toFixed(1)} s to ${((2 * secs) / 3).toFixed(1)} s`);
+  console.log(`load: ${report.clients} clients, ${report.tenants} tenants, ${secs} s, ${report.killRegion} killed from ${(secs / 3).toFixed(1)} s to ${((2 * secs) / 3).toFixed(1)} s${report.standby ? ' (it has a standby app stack)' : ''}`);
   console.log(`requests ${report.requests}, served ${report.served} (${(report.requests / secs).toFixed(0)} req/s), acknowledged writes ${report.acknowledgedWrites}`);
   for (const [p, v] of Object.entries(report.phases)) console.log(`  ${p.padEnd(6)} requests ${v.requests}, served ${v.served}`);
   console.log(`  ${report.killRegion} tenants served after it came back: ${report.recoveredServed}`);

@@ -23,6 +23,8 @@ export interface LoadOptions {
   killRegion: string;
   /** Residency zone of each region (the gateway gets them too). */
   zones: Record<string, string>;
+  /** Give the killed region a standby app stack (same zone, same database): its tenants should then barely notice. */
+  standby: boolean;
   /** Gateway vars for the run (shorter cool-down so recovery shows in a short run). */
   gatewayVars: Record<string, string>;
   log: (msg: string) => void;
@@ -35,6 +37,7 @@ export const DEFAULTS: LoadOptions = {
   clients: 24,
   tenantsPerRegion: 3,
   killRegion: 'eu-central-1',
+  standby: false,
   zones: DEFAULT_ZONES,
   gatewayVars: { BREAKER_COOLDOWN_MS: '1000', UPSTREAM_TIMEOUT_MS: '5000' },
   log: () => {},
@@ -55,6 +58,7 @@ export interface LoadReport {
   clients: number;
   tenants: number;
   killRegion: string;
+  standby: boolean;
   requests: number;
   served: number;
   /** "<phase> <home region> <status> <error code>" → count. */
@@ -64,6 +68,7 @@ export interface LoadReport {
   /** Served requests for the killed region's tenants after it came back. */
   recoveredServed: number;
   acknowledgedWrites: number;
+  /** Requests each regional app received ("<region>" or "<region> standby"). */
   regionRequestsSeen: Record<string, number>;
   violations: string[];
 }
@@ -84,14 +89,15 @@ export async function runLoad(partial: Partial<LoadOptions> = {}): Promise<LoadR
   const { log } = opts;
   const sandboxDir = await mkdtemp(join(tmpdir(), 'etr-load-'));
   // What each regional app received: tenant and claimed region of every request.
-  const seen: Array<{ app: string; tenant: string | null; region: string | null }> = [];
+  const seen: Array<{ app: string; role: string; tenant: string | null; region: string | null }> = [];
   log('starting the local world');
   const world: World = await startWorld({
     sandboxDir,
     regionZones: opts.zones,
     gatewayVars: opts.gatewayVars,
     gatewayLogLevel: 'error',
-    onRegionRequest: (app, req) => seen.push({ app, tenant: req.headers.get('x-tenant-id'), region: req.headers.get('x-tenant-region') }),
+    regionStandbys: opts.standby ? [opts.killRegion] : [],
+    onRegionRequest: (app, req, role) => seen.push({ app, role, tenant: req.headers.get('x-tenant-id'), region: req.headers.get('x-tenant-region') }),
   });
   try {
     return await drive(world, opts, seen);
@@ -102,7 +108,7 @@ export async function runLoad(partial: Partial<LoadOptions> = {}): Promise<LoadR
   }
 }
 
-async function drive(world: World, opts: LoadOptions, seen: Array<{ app: string; tenant: string | null; region: string | null }>): Promise<LoadReport> {
+async function drive(world: World, opts: LoadOptions, seen: Array<{ app: string; role: string; tenant: string | null; region: string | null }>): Promise<LoadReport> {
   const { log } = opts;
   const gateway = world.gatewayUrl!;
   const regions = Object.keys(world.regions);
@@ -224,11 +230,15 @@ async function drive(world: World, opts: LoadOptions, seen: Array<{ app: string;
 
   // What each regional app saw: only tenants of its own zone, claiming its own region.
   const regionRequestsSeen: Record<string, number> = Object.fromEntries(regions.map((r) => [r, 0]));
-  for (const s of seen) regionRequestsSeen[s.app] = (regionRequestsSeen[s.app] ?? 0) + 1;
+  for (const s of seen) {
+    const key = s.role === 'primary' ? s.app : `${s.app} ${s.role}`;
+    regionRequestsSeen[key] = (regionRequestsSeen[key] ?? 0) + 1;
+  }
   requestsOutsideZone(seen, homeOf, opts.zones).forEach(violate);
 
   // A dead region hurts only its own tenants.
   errorsOutsideKilledRegion(errors, opts.killRegion).forEach(violate);
+  if (opts.standby && !seen.some((s) => s.role === 'standby')) violate(`${opts.killRegion}'s standby never received a request while its primary was down`);
   if (recoveredServed === 0) violate(`no request of ${opts.killRegion}'s tenants was served after it came back`);
 
   const requests = phases.before.requests + phases.down.requests + phases.after.requests;
@@ -237,6 +247,7 @@ async function drive(world: World, opts: LoadOptions, seen: Array<{ app: string;
     clients: opts.clients,
     tenants: tenants.length,
     killRegion: opts.killRegion,
+    standby: opts.standby,
     requests,
     served: phases.before.served + phases.down.served + phases.after.served,
     errors,

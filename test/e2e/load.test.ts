@@ -14,3 +14,13 @@ it('keeps every acknowledged write, every tenant and every zone apart while a re
   expect(Object.keys(report.errors).some((k) => k.startsWith(`down ${report.killRegion} `))).toBe(true);
   expect(report.recoveredServed).toBeGreaterThan(0);
 }, 180_000);
+
+it('fails a killed primary over to its same-zone standby: its tenants keep being served, nothing leaves the zone', async () => {
+  const report = await runLoad({ durationMs: 8_000, clients: 18, tenantsPerRegion: 2, standby: true, log: (m) => console.log(`[load] ${m}`) });
+  console.log(JSON.stringify({ ...report, violations: report.violations.slice(0, 20) }, null, 2));
+  expect(report.violations).toEqual([]);
+  expect(report.regionRequestsSeen[`${report.killRegion} standby`]).toBeGreaterThan(0);
+  // Only requests caught mid-flight, or POSTs that met the dead primary before its circuit opened, fail.
+  const killedErrors = Object.entries(report.errors).filter(([k]) => k.split(' ')[1] === report.killRegion).reduce((n, [, c]) => n + c, 0);
+  expect(killedErrors).toBeLessThan(report.phases.down.served);
+}, 180_000);
