@@ -94,13 +94,22 @@ async function attempt(url: URL, req: OutboundRequest, timeoutMs: number): Promi
  * Picks the origin for the next attempt: the first one, in config order (primary, then standbys),
  * whose circuit admits a request; origins that already failed this request come last, and one that
  * timed out is not tried again (a slow origin is not made slower by a second copy of the request).
+ * A request that cannot be re-sent is not spent as a half-open probe while a closed origin is available:
+ * a failed probe of a POST would be the client's failure, a failed probe of a GET is retried elsewhere.
  */
 function choose(
   origins: readonly string[],
   breakers: BreakerRegistry,
   failedHere: ReadonlyMap<string, Failure['kind']>,
+  replayable: boolean,
 ): { origin: string; breaker: CircuitBreaker } | { retryAfterMs: number } {
   const ordered = [...origins.filter((o) => !failedHere.has(o)), ...origins.filter((o) => failedHere.get(o) === 'network')];
+  if (!replayable) {
+    for (const origin of ordered) {
+      const breaker = breakers.for(origin);
+      if (breaker.state === 'closed') return { origin, breaker };
+    }
+  }
   let retryAfterMs = Number.POSITIVE_INFINITY;
   for (const origin of ordered) {
     const breaker = breakers.for(origin);
@@ -126,12 +135,13 @@ export async function sendUpstream(upstream: Upstream, incoming: URL, req: Outbo
   const { config, breakers } = resilience;
   const origins = [upstream.origin, ...upstream.standbys];
   const timeoutMs = upstream.kind === 'central' ? config.centralTimeoutMs : config.upstreamTimeoutMs;
-  const maxAttempts = isReplayable(req) ? 1 + config.retries : 1;
+  const replayable = isReplayable(req);
+  const maxAttempts = replayable ? 1 + config.retries : 1;
   const failedHere = new Map<string, Failure['kind']>();
   let last: Failure | undefined;
 
   for (let n = 0; n < maxAttempts; n++) {
-    const pick = choose(origins, breakers, failedHere);
+    const pick = choose(origins, breakers, failedHere, replayable);
     if (!('origin' in pick)) {
       if (last) break; // report what actually happened to this request
       throw new GatewayError(

@@ -5,7 +5,7 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import { mintToken } from '../helpers.ts';
-import { closeLabOrigins, euRegion, gatewayWith, labOrigin } from './lab.ts';
+import { closeLabOrigins, euRegion, gatewayWith, labOrigin, sleep } from './lab.ts';
 
 afterEach(closeLabOrigins);
 
@@ -64,4 +64,20 @@ it('answers 503 with Retry-After when the primary and every standby have open ci
   expect(res.status).toBe(503);
   expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(50);
   expect((await primary.seen()).length + (await standby.seen()).length).toBe(2);
+});
+
+it('after the cool-down, probes the primary with a request that can be retried, not with a POST that has a standby to go to', async () => {
+  const primary = await labOrigin();
+  const standby = await labOrigin();
+  await primary.fault({ mode: 'refuse' });
+  const gw = gatewayWith({ REGIONS: euRegion(primary.url, [standby.url]), BREAKER_FAILURE_THRESHOLD: '1', BREAKER_COOLDOWN_MS: '300' });
+  const auth = { authorization: `Bearer ${await mintToken()}` };
+  expect((await gw('/api/pages', { headers: auth })).status).toBe(200); // primary refused → standby; circuit open
+  await sleep(350);
+  // Cool-down over, primary still dead: the POST goes to the standby instead of being the probe.
+  const post = await gw('/api/pages', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"title":"t"}' });
+  expect(post.status).toBe(201);
+  // The next GET is the probe: it fails at the primary and is retried at the standby.
+  expect((await gw('/api/pages?probe=1', { headers: auth })).status).toBe(200);
+  expect((await standby.seen()).map((r) => `${r.method} ${r.url}`)).toEqual(['GET /api/pages', 'POST /api/pages', 'GET /api/pages?probe=1']);
 });
