@@ -36,5 +36,5 @@ export async function forward(req: Request, url: URL, opts: ForwardOptions): Pro
   } catch (err) {
     throw new GatewayError('bad_gateway', `${opts.upstream.kind} ${opts.upstream.name}: ${(err as Error).message}`);
   }
-  return new Response(res.body, { status: res.status, statusText: res.statusText, headers: inboundResponseHeaders(res.headers) });
+  return new Response(res.body, { status: res.status, statusText: res.statusText, headers: inboundResponseHeaders(res.headers, { upstreamOrigin: opts.upstream.origin, publicHost: url.hostname }) });
 }
