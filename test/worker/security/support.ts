@@ -106,7 +106,7 @@ export interface Rejection {
   status: number;
   code: string;
   /** 'invalid_token': error="invalid_token"; 'bare': realm only (no credentials sent); 'none': no header. */
-  challenge?: 'invalid_token' | 'bare' | 'none';
+  challenge?: 'invalid_token' | 'bare' | 'insufficient_scope' | 'none';
   /** Claim values, kids, paths... that the body must not echo. */
   secrets?: readonly string[];
 }
@@ -120,10 +120,11 @@ export function expectRejected(out: { res: Response; text: string; egress: Egres
   const body = JSON.parse(text) as { error: { code: string; message: string; requestId: string } };
   expect(body.error.code).toBe(want.code);
   expect(body.error.requestId).toBe(res.headers.get('x-request-id'));
-  const challenge = want.challenge ?? (want.status === 401 ? 'invalid_token' : 'none');
+  const challenge = want.challenge ?? (want.status === 401 ? 'invalid_token' : want.code === 'forbidden' ? 'insufficient_scope' : 'none');
   const www = res.headers.get('www-authenticate');
   if (challenge === 'invalid_token') expect(www).toBe(`Bearer realm="${REALM}", error="invalid_token"`);
   else if (challenge === 'bare') expect(www).toBe(`Bearer realm="${REALM}"`);
+  else if (challenge === 'insufficient_scope') expect(www).toBe(`Bearer realm="${REALM}", error="insufficient_scope"`);
   else expect(www).toBeNull();
   const lower = text.toLowerCase();
   for (const s of [...ALWAYS_FORBIDDEN, ...(want.secrets ?? [])]) {
