@@ -57,7 +57,7 @@ export function createApp(): Hono<GatewayEnv> {
   app.onError(onError);
   app.notFound((c) => onError(new GatewayError('not_found', `${c.req.method} ${new URL(c.req.url).pathname}`), c));
   app.use('*', withRuntime());
-  app.use('*', requestGuard(), bodyLimit());
+  app.use('*', requestGuard());
 
   const toCentral: MiddlewareHandler<GatewayEnv> = (c) => {
     const { config } = c.get('runtime');
@@ -70,10 +70,11 @@ export function createApp(): Hono<GatewayEnv> {
   };
   app.post('/auth/signup', authRateLimit(), toCentral);
   app.post('/auth/login', authRateLimit(), toCentral);
-  app.post('/auth/token', toCentral);
+  app.post('/auth/token', bodyLimit(), toCentral);
   app.get('/.well-known/jwks.json', toCentral);
 
-  app.all('/api/*', requireTenant(), (c) => {
+  // The body limit runs after the token check: an unauthenticated body is never read.
+  app.all('/api/*', requireTenant(), bodyLimit(), (c) => {
     const { config, assertionKey } = c.get('runtime');
     const tenant = c.get('tenant');
     const requestId = c.get('requestId');
