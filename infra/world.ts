@@ -146,21 +146,26 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     log(`starting ${dbMode} databases`);
     const dbs: Record<string, ProvisionedDb> = {};
     if (dbMode === 'pglite') {
-      // PGlite boots are independent; overlap them.
+      // Independent of each other: start them together.
       const started = await Promise.all([openDb('central', 'central'), ...regions.map((r) => openDb(r, 'region'))]);
       ['central', ...regions].forEach((name, i) => (dbs[name] = started[i]!));
     } else {
-      // CREATE DATABASE copies template1 and fails if others are copying it at the same time.
-      for (const [name, set] of [['central', 'central'], ...regions.map((r) => [r, 'region'])] as const) {
-        dbs[name] = await openDb(name, set);
-      }
+      // One at a time: each CREATE DATABASE is a checkpointed copy of template1; overlapping them buys nothing.
+      dbs.central = await openDb('central', 'central');
+      for (const r of regions) dbs[r] = await openDb(r, 'region');
     }
 
     const proxies: Record<string, WsProxy> = {};
     for (const name of ['central', ...regions]) {
       const d = dbs[name]!;
       const proxy = await onPort(ports[`${name}.ws`], (port) =>
-        startWsProxy({ target: { host: d.host, port: d.port }, port, latencyMs: options.wsLatencyMs }),
+        startWsProxy({
+          target: { host: d.host, port: d.port },
+          // On a shared PostgreSQL server the address alone would reach every database.
+          database: decodeURIComponent(new URL(d.url).pathname.slice(1)),
+          port,
+          latencyMs: options.wsLatencyMs,
+        }),
       );
       cleanups.push({ what: `${name} ws proxy`, run: () => proxy.close() });
       proxies[name] = proxy;

@@ -5,7 +5,9 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Client as NeonClient, neonConfig } from '@neondatabase/serverless';
 import pg from 'pg';
+import WebSocket from 'ws';
 import { afterAll, describe, expect, it } from 'vitest';
 import { IDENTITY_HEADERS, importAssertionKey, signAssertion } from '../../src/identity-assertion/index.ts';
 import { dropDatabase, listDatabases } from '../../infra/db/postgres-db.ts';
@@ -91,6 +93,22 @@ describe.skipIf(!reachable)(`world on real PostgreSQL (${pgUrl})`, () => {
     expect(a.state.worldId).not.toBe(b.state.worldId);
     expect(await listDatabases(pgUrl, `etr_${a.state.worldId}_`)).toHaveLength(4);
     expect(await listDatabases(pgUrl, `etr_${b.state.worldId}_`)).toHaveLength(4);
+
+    // Through a's ws proxy (as the Worker will), only a's database is reachable.
+    const proxy = a.regions['eu-central-1']!;
+    neonConfig.webSocketConstructor = WebSocket as unknown as typeof neonConfig.webSocketConstructor;
+    neonConfig.wsProxy = () => new URL(proxy.wsProxyUrl).host;
+    neonConfig.useSecureWebSocket = false;
+    neonConfig.pipelineTLS = false;
+    neonConfig.pipelineConnect = false;
+    const own = new NeonClient({ connectionString: proxy.databaseUrl });
+    await own.connect();
+    expect((await own.query('SELECT current_database() AS d')).rows[0].d).toBe(`etr_${a.state.worldId}_eu_central_1`);
+    await own.end();
+    const other = new NeonClient({ connectionString: b.regions['eu-central-1']!.databaseUrl });
+    other.on('error', () => {});
+    await expect(other.connect()).rejects.toThrow();
+
     await Promise.all([a.stop(), b.stop()]);
   });
 });
