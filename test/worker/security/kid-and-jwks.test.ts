@@ -5,6 +5,7 @@
  * stops working).
  */
 import { describe, expect, it } from 'vitest';
+import { KeySet } from '../../../src/token/index.ts';
 import { ORIGINS, originRequests } from '../helpers.ts';
 import {
   bearer,
@@ -98,6 +99,34 @@ describe('a flood of random kids', () => {
       expect((await gw(req('/api/pages', { headers: bearer(t) }))).status).toBe(401);
     }
     expect(await jwksFetches(url)).toBe(4);
+  });
+});
+
+describe('at most one refetch per cooldown, on a controlled clock', () => {
+  it('floods before and after the cooldown elapses: one refetch per cooldown, however many kids', async () => {
+    const url = `${JWKS_URL}?flood=${uniqueName('clock')}`;
+    let clock = 1_000_000;
+    const keySet = await KeySet.create({ jwksUrl: url, algorithms: ['ES256', 'EdDSA'], ttlMs: 3_600_000, cooldownMs: 30_000, now: () => clock });
+    const flood = (n: number) => Promise.all(Array.from({ length: n }, () => keySet.lookup(crypto.randomUUID(), 'ES256')));
+
+    expect((await keySet.lookup('es-1', 'ES256')).ok).toBe(true); // initial load
+    expect(await jwksFetches(url)).toBe(1);
+    for (const r of await flood(50)) expect(r).toEqual({ ok: false, reason: 'unknown_kid' });
+    expect(await jwksFetches(url)).toBe(1);
+
+    clock += 29_000; // still inside the cooldown
+    await flood(50);
+    expect(await jwksFetches(url)).toBe(1);
+
+    clock += 2_000; // cooldown over: a concurrent flood makes exactly one refetch
+    await flood(50);
+    expect(await jwksFetches(url)).toBe(2);
+    await flood(50);
+    expect(await jwksFetches(url)).toBe(2);
+
+    clock += 31_000;
+    for (let i = 0; i < 20; i++) await flood(1); // one after another this time
+    expect(await jwksFetches(url)).toBe(3);
   });
 });
 
