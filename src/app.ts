@@ -45,7 +45,7 @@ const requireTenant = (): MiddlewareHandler<GatewayEnv> => async (c, next) => {
   const extracted = extractBearer(c.req.header('authorization'), config.jwt.maxTokenBytes);
   if (!extracted.ok) throw rejectionToError(extracted.reason, `authorization header: ${extracted.reason}`);
   const verified = await verifyAccessToken(extracted.token, keySet, config.jwt);
-  if (!verified.ok) throw rejectionToError(verified.reason, verified.detail);
+  if (!verified.ok) throw rejectionToError(verified.reason, verified.detail, keySet.retryAfterSeconds());
   const resolved = resolveTenant(verified.claims, config, c.req.header('x-tenant-region') ?? null);
   if (!resolved.ok) throw resolved.error;
   c.set('tenant', resolved.tenant);
@@ -60,10 +60,11 @@ export function createApp(): Hono<GatewayEnv> {
   app.use('*', requestGuard());
 
   const toCentral: MiddlewareHandler<GatewayEnv> = (c) => {
-    const { config } = c.get('runtime');
+    const { config, resilience } = c.get('runtime');
     // The central region needs the caller's token to refresh it, so it is forwarded there.
     return forward(c.req.raw, new URL(c.req.url), {
       upstream: centralUpstream(config),
+      resilience,
       requestId: c.get('requestId'),
       forwardAuthorization: true,
     });
@@ -75,7 +76,7 @@ export function createApp(): Hono<GatewayEnv> {
 
   // The body limit runs after the token check: an unauthenticated body is never read.
   app.all('/api/*', requireTenant(), bodyLimit(), (c) => {
-    const { config, assertionKey } = c.get('runtime');
+    const { config, assertionKey, resilience } = c.get('runtime');
     const tenant = c.get('tenant');
     const requestId = c.get('requestId');
     if (isWebSocketUpgrade(c.req.raw)) {
@@ -84,6 +85,7 @@ export function createApp(): Hono<GatewayEnv> {
     }
     return forward(c.req.raw, new URL(c.req.url), {
       upstream: regionUpstream(tenant.region),
+      resilience,
       requestId,
       forwardAuthorization: config.forwardAuthorization,
       identity: {

@@ -74,25 +74,26 @@ const ORIGIN_FINGERPRINT = new Set([
 ]);
 
 export interface ResponseContext {
-  /** The origin that answered (scheme://host:port). */
-  upstreamOrigin: string;
+  /** The upstream's origins (scheme://host:port): the primary first, then any standbys. */
+  upstreamOrigins: readonly string[];
   /** The host name the client used to reach the gateway. */
   publicHost: string;
 }
 
 /**
- * A Location that points into the origin that answered becomes a path on the gateway; any other
- * absolute target (another region, the central app, anything off-host) is dropped so internal
- * host names never reach a client and a client is never sent around the gateway.
+ * A Location that points into the upstream that answered (its primary or a standby) becomes a path
+ * on the gateway; any other absolute target (another region, the central app, anything off-host)
+ * is dropped so internal host names never reach a client and a client is never sent around the
+ * gateway.
  */
-export function rewriteLocation(location: string, upstreamOrigin: string): string | undefined {
+export function rewriteLocation(location: string, upstreamOrigins: readonly string[]): string | undefined {
   let target: URL;
   try {
-    target = new URL(location, upstreamOrigin);
+    target = new URL(location, upstreamOrigins[0]);
   } catch {
     return undefined;
   }
-  if (target.origin !== upstreamOrigin) return undefined;
+  if (!upstreamOrigins.includes(target.origin)) return undefined;
   return target.pathname + target.search + target.hash;
 }
 
@@ -115,7 +116,7 @@ export function inboundResponseHeaders(upstream: Headers, ctx?: ResponseContext)
     const f = fold(name);
     if (HOP_BY_HOP.has(f) || named.has(f) || ORIGIN_FINGERPRINT.has(f) || f === 'set-cookie') continue;
     if (f === 'location' && ctx) {
-      const rewritten = rewriteLocation(value, ctx.upstreamOrigin);
+      const rewritten = rewriteLocation(value, ctx.upstreamOrigins);
       if (rewritten !== undefined) out.set('location', rewritten);
       continue;
     }

@@ -38,6 +38,6 @@ export async function forwardWebSocket(
   // The origin declined the upgrade: its answer goes back like any other response.
   return new Response(res.body, {
     status: res.status,
-    headers: inboundResponseHeaders(res.headers, { upstreamOrigin: opts.upstream.origin, publicHost: url.hostname }),
+    headers: inboundResponseHeaders(res.headers, { upstreamOrigins: [opts.upstream.origin], publicHost: url.hostname }),
   });
 }

@@ -151,18 +151,17 @@ describe('what the JWKS itself contains', () => {
     const secret = new TextEncoder().encode('k'.repeat(32));
     const octJwk = { kty: 'oct', kid: 'sym', alg: 'HS256', k: 'a'.repeat(43) };
     const enc = await freshKey('ES256', 'enc');
-    const url = await putKeySet(uniqueName('unusable'), [privateJwk, octJwk, { ...enc.publicJwk, use: 'enc' }]);
+    // Next to the usable test keys, so the set as a whole is healthy and only these are skipped.
+    const url = await putKeySet(uniqueName('unusable'), [privateJwk, octJwk, { ...enc.publicJwk, use: 'enc' }, ...publicTestKeys()]);
     const gw = gatewayWith({ JWKS_URL: url, JWKS_REFRESH_COOLDOWN_SECONDS: '3600', JWT_ALGORITHMS: '["ES256","EdDSA"]' });
+    expect((await send(gw, req('/api/pages', { headers: bearer(await signRaw(validClaims())) }), [url, EU])).res.status).toBe(200);
     const tokens = [
       await signRaw(validClaims(), { key: { alg: 'ES256', privateKey: priv.privateKey, kid: 'leaked' } }),
       await signRaw(validClaims(), { key: { alg: 'HS256', privateKey: secret, kid: 'sym' } }),
       await signRaw(validClaims(), { key: { alg: 'ES256', privateKey: enc.privateKey, kid: 'enc' } }),
     ];
-    for (const [i, t] of tokens.entries()) {
-      // The first request loads the key set; after that nothing may leave.
-      const out = await send(gw, req('/api/pages', { headers: bearer(t) }), i === 0 ? [url] : []);
-      expect(out.res.status).toBe(401);
-      expect(out.egress.filter((e) => !e.allowed)).toEqual([]);
+    for (const t of tokens) {
+      expectRejected(await send(gw, req('/api/pages', { headers: bearer(t) })), { status: 401, code: 'invalid_token' });
     }
   });
 });
