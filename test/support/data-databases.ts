@@ -22,6 +22,8 @@ import { DEFAULT_LOCAL_PG_URL, tcpReachable } from '../../infra/db/reachable.ts'
 import { startWsProxy, type WsProxy } from '../../infra/ws-proxy/index.ts';
 
 const run = promisify(execFile);
+/** Inserted by test/worker/data/replica.test.ts once read-your-writes held against the lagging replica. */
+export const REPLICA_PROOF_TENANT = 'ws_replica_tests_ran';
 const REPLICA_SCRIPTS = new URL('../../infra/replica/', import.meta.url).pathname;
 
 /** How a test reaches one database: the URL (credentials included) and the ws proxy in front of it. */
@@ -151,7 +153,25 @@ export async function startDataDatabases(regions: readonly string[]): Promise<{ 
         if (process.env.REQUIRE_REPLICA_TESTS === '1') throw new Error(`REQUIRE_REPLICA_TESTS=1 but ${skipped.replica}`);
       }
     }
-    return { info: { pglite, postgres, replica, skipped }, close };
+    for (const [what, why] of Object.entries(skipped)) console.log(`[skip] ${what} data tests (test/worker/data): ${why}`);
+    // Proof for CI that the replica tests ran (passing tests' logs are silenced): the
+    // read-your-writes test leaves a marker tenant on the primary when all its assertions held.
+    const closeWithProof = async () => {
+      if (replica) {
+        const c = new pg.Client({ connectionString: replica.admin[replica.region]!.url });
+        try {
+          await c.connect();
+          const r = await c.query('SELECT count(*)::int AS n FROM tenants WHERE id = $1', [REPLICA_PROOF_TENANT]);
+          console.log(r.rows[0].n > 0 ? 'REPLICA_TESTS_RAN: read-your-writes proven against a paused streaming replica' : 'REPLICA_TESTS_NOT_RUN');
+        } catch (err) {
+          console.log(`REPLICA_TESTS_NOT_RUN (${(err as Error).message})`);
+        } finally {
+          await c.end().catch(() => {});
+        }
+      }
+      await close();
+    };
+    return { info: { pglite, postgres, replica, skipped }, close: closeWithProof };
   } catch (err) {
     await close();
     throw err;
