@@ -88,6 +88,10 @@ export async function runTransaction(
   nc.pipelineConnect = endpoint.pipelineConnect;
   // A socket error after we are done must not become an unhandled rejection.
   client.on('error', () => {});
+  let serverAnswered = false;
+  (client as unknown as { connection: { once(e: 'message', f: () => void): void } }).connection.once('message', () => {
+    serverAnswered = true;
+  });
 
   const pipeline = new Pipeline(all);
   try {
@@ -98,7 +102,7 @@ export async function runTransaction(
     // Drop BEGIN, setup and COMMIT; keep the caller's steps and after-commit steps.
     return [...results.slice(2, 2 + spec.steps.length), ...results.slice(3 + spec.steps.length)];
   } catch (err) {
-    throw databaseError(err, `${endpoint.host}:${endpoint.port}`, driver.retryAfterSeconds);
+    throw databaseError(err, `${endpoint.host}:${endpoint.port}`, driver.retryAfterSeconds, serverAnswered);
   } finally {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLIENT_END_GRACE_MS)));

@@ -14,7 +14,11 @@ export function sqlState(err: unknown): string | undefined {
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
-export function databaseError(err: unknown, where: string, retryAfterSeconds: number): GatewayError {
+/**
+ * @param serverAnswered whether any protocol message came back on this connection: a read
+ *   timeout from a server that never answered at all is "unreachable" (503), not a slow query (504).
+ */
+export function databaseError(err: unknown, where: string, retryAfterSeconds: number, serverAnswered = true): GatewayError {
   if (err instanceof GatewayError) return err;
   const state = sqlState(err);
   // WebSocket failures arrive as ErrorEvent objects, not Errors.
@@ -32,6 +36,6 @@ export function databaseError(err: unknown, where: string, retryAfterSeconds: nu
   if (state) return new GatewayError('internal_error', detail);
   if (err instanceof TypeError || err instanceof RangeError) return new GatewayError('internal_error', detail);
   // No SQLSTATE: the connection itself failed (WebSocket refused or dropped, connect or read timeout).
-  if (err instanceof Error && /read timeout/i.test(err.message)) return new GatewayError('database_timeout', detail);
+  if (serverAnswered && err instanceof Error && /read timeout/i.test(err.message)) return new GatewayError('database_timeout', detail);
   return new GatewayError('database_unavailable', detail, undefined, retry);
 }

@@ -124,8 +124,8 @@ export default async function setup(project: TestProject) {
     GATEWAY_ASSERTION_SECRET: 'test-assertion-secret-0123456789abcdef',
     TEST_PRIVATE_JWKS: JSON.stringify({ keys: [esPriv, edPriv] }),
     TEST_ORIGINS: JSON.stringify(Object.fromEntries(origins.map((o) => [o.name, o.url]))),
-    REGION_DATABASES: JSON.stringify(data.info.pglite.regionDatabases),
-    // The local proxies are plain ws:// on 127.0.0.1 (config allows that only for loopback).
+    // The data tests pass REGION_DATABASES per backend (test/worker/data/support.ts), so other
+    // suites may replace REGIONS freely. The local proxies are plain ws:// on 127.0.0.1.
     DB_USE_SECURE_WEBSOCKET: 'false',
     TEST_DATA_DATABASES: JSON.stringify(data.info),
     TEST_FAULT_LAB: lab.url,
