@@ -1,6 +1,7 @@
 /** The controller node on real PostgreSQL: FDW mounts, global partitions, idempotence, residency, global ids. */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { uuidv7 } from '../region/uuid-v7.ts';
 import { buildController } from './build.ts';
 import { realPgUnavailable, startGlobalFixture, type GlobalFixture } from './fixture.ts';
 
@@ -76,21 +77,28 @@ describe.skipIf(!!skip)('controller build', () => {
     ).rejects.toThrow(/no partition/);
   });
 
-  it('merges regions without id collisions: many concurrent inserts into every region, all ids distinct', async () => {
+  it('merges regions without id collisions: the apps\' UUIDv7 and the controller\'s, many per region, all distinct', async () => {
     await build();
     const perRegion = 300;
     await Promise.all(
-      REGIONS.map((r) =>
-        f.controller.db.query(
-          `INSERT INTO global.pages (tenant_id, region, title) SELECT $1, $2, 'bulk ' || g FROM generate_series(1, $3) g`,
-          [`ws_${r.replace(/-/g, '')}`, r, perRegion],
-        ),
-      ),
+      REGIONS.map(async (r) => {
+        const tenant = `ws_${r.replace(/-/g, '')}`;
+        // As the region app writes them (infra/region/uuid-v7.ts)...
+        const ids = Array.from({ length: perRegion }, () => uuidv7());
+        await f.regions
+          .get(r)!
+          .db.query(`INSERT INTO pages (id, tenant_id, region, title) SELECT unnest($1::uuid[]), $2, $3, 'bulk app'`, [ids, tenant, r]);
+        // ...and as inserts through the global table get them (global.uuid_v7()).
+        await f.controller.db.query(
+          `INSERT INTO global.pages (tenant_id, region, title) SELECT $1, $2, 'bulk global' FROM generate_series(1, $3) g`,
+          [tenant, r, perRegion],
+        );
+      }),
     );
     const r = await f.controller.db.query<{ n: number; d: number; v7: number }>(
       "SELECT count(*) AS n, count(DISTINCT id) AS d, count(*) FILTER (WHERE substr(id::text, 15, 1) = '7') AS v7 FROM global.pages WHERE title LIKE 'bulk %'",
     );
-    expect(r.rows[0]).toEqual({ n: 3 * perRegion, d: 3 * perRegion, v7: 3 * perRegion });
+    expect(r.rows[0]).toEqual({ n: 6 * perRegion, d: 6 * perRegion, v7: 6 * perRegion });
   });
 
   it('lets the reporting role read every raw-row region through global.pages and nothing else', async () => {
