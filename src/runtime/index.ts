@@ -4,12 +4,15 @@
  */
 import { ConfigError, parseConfig, type GatewayConfig } from '../config/index.ts';
 import { importAssertionKey } from '../identity-assertion/index.ts';
+import { RelocationList } from '../relocation/index.ts';
 import { KeySet } from '../token/index.ts';
 
 export interface Runtime {
   readonly config: GatewayConfig;
   readonly keySet: KeySet;
   readonly assertionKey: CryptoKey;
+  /** Recently moved tenants (src/relocation); absent without CONTROL_PLANE_DATABASE_URL. */
+  readonly relocations?: RelocationList;
 }
 
 export type RuntimeResult = { ok: true; runtime: Runtime } | { ok: false; error: ConfigError };
@@ -29,7 +32,10 @@ async function build(env: Record<string, unknown>): Promise<RuntimeResult> {
       cooldownMs: config.jwt.jwksRefreshCooldownSeconds * 1000,
     });
     const assertionKey = await importAssertionKey(config.assertionSecret);
-    return { ok: true, runtime: { config, keySet, assertionKey } };
+    const relocations = config.controlPlaneDb
+      ? new RelocationList(config.controlPlaneDb, config.relocation.refreshSeconds * 1000, config.relocation.windowSeconds)
+      : undefined;
+    return { ok: true, runtime: { config, keySet, assertionKey, relocations } };
   } catch (err) {
     return { ok: false, error: new ConfigError([`JWT_PUBLIC_KEYS: ${(err as Error).message}`]) };
   }
