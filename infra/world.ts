@@ -20,6 +20,7 @@ import type { Db } from './db/types.ts';
 import { startWranglerDev, type WranglerDev } from './gateway/wrangler-dev.ts';
 import { serveHttp, type HttpService } from './http/serve.ts';
 import { createRegionApp } from './region/app.ts';
+import { buildController, noRawRowsFromEnv, REPORTER_ROLE } from './controller/build.ts';
 import { DEFAULT_SANDBOX_DIR, REPO_ROOT, writeState, statePath, type WorldState } from './state.ts';
 import { startWsProxy, type Latency, type WsProxy } from './ws-proxy/index.ts';
 
@@ -52,6 +53,13 @@ export interface WorldOptions {
   wsLatencyMs?: number | Partial<Latency>;
   /** Default: 48 random characters. */
   assertionSecret?: string;
+  /**
+   * Build the controller node (global view for /admin, infra/controller) on the
+   * same server. Default: on in 'postgres' mode; impossible on PGlite (no postgres_fdw).
+   */
+  controller?: boolean;
+  /** Regions whose raw rows must not appear in global results (default: CONTROLLER_NO_RAW_ROWS, comma-separated). */
+  noRawRows?: readonly string[];
   /** Progress messages (default: silent). */
   log?: (msg: string) => void;
   /** Every line wrangler prints. */
@@ -166,6 +174,23 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       proxies[name] = proxy;
     }
 
+    // The controller node (global view): real PostgreSQL only, since PGlite cannot load postgres_fdw.
+    let controller: { databaseUrl: string; reporterUrl: string } | null = null;
+    if (dbMode === 'postgres' && options.controller !== false) {
+      log('building the controller (postgres_fdw global view)');
+      const ctl = await startPostgresDatabase({ serverUrl: pgUrl!, database: dbName(worldId, 'controller'), keep: options.keepDatabases });
+      cleanups.push({ what: 'controller database', run: () => ctl.close() });
+      const noRaw = options.noRawRows ?? noRawRowsFromEnv();
+      await buildController({
+        controllerUrl: ctl.url,
+        regions: regions.map((r) => ({ name: r, url: dbs[r]!.url, rawRows: !noRaw.includes(r) })),
+      });
+      const reporter = new URL(ctl.url);
+      reporter.username = REPORTER_ROLE;
+      reporter.password = '';
+      controller = { databaseUrl: ctl.url, reporterUrl: reporter.toString() };
+    }
+
     // Regional app stacks.
     const assertionSecret = options.assertionSecret ?? randomBytes(36).toString('base64url');
     const assertionKey = await importAssertionKey(assertionSecret);
@@ -202,6 +227,11 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
           CENTRAL_ORIGIN: central.url,
           REGIONS: JSON.stringify(Object.fromEntries(regions.map((r) => [r, { origin: origins[r]!.url }]))),
           GATEWAY_ASSERTION_SECRET: assertionSecret,
+          // Audit log and tenant relocations (control plane), and /admin's global view (controller, postgres mode).
+          // In postgres mode the central proxy reaches the whole server, so it serves the controller too.
+          CONTROL_PLANE_DATABASE_URL: dbs.central!.url,
+          ADMIN_DB_WS_PROXY: proxies.central!.hostPort,
+          ...(controller ? { CONTROLLER_DATABASE_URL: controller.reporterUrl } : {}),
         }),
         { mode: 0o600 },
       );
@@ -243,6 +273,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         regions.map((r) => [r, { originUrl: origins[r]!.url, databaseUrl: dbs[r]!.url, wsProxyUrl: proxies[r]!.url }]),
       ),
       central: { region: CENTRAL_REGION, databaseUrl: dbs.central!.url, wsProxyUrl: proxies.central!.url },
+      controller,
       signingKey,
       sandboxDir,
     };

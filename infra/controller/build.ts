@@ -52,6 +52,14 @@ export interface BuildResult {
   changes: string[];
 }
 
+/** Residency config for the local world and the CLI: CONTROLLER_NO_RAW_ROWS=eu-central-1,... */
+export function noRawRowsFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  return (env.CONTROLLER_NO_RAW_ROWS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
 const REGION_NAME = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
 /** us-east-1 → us_east_1: the schema (and server) that holds a region's mounted tables. */
 export function schemaFor(region: string): string {
