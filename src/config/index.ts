@@ -113,7 +113,7 @@ const envSchema = z
     CONTROLLER_DATABASE_URL: postgresUrl.optional(),
     CONTROL_PLANE_DATABASE_URL: postgresUrl.optional(),
     ADMIN_DB_WS_PROXY: wsProxyHostPort.optional(),
-    RELOCATION_REFRESH_SECONDS: numberish(1, 3600).default(30),
+    RELOCATION_REFRESH_SECONDS: numberish(1, 3600).default(5),
     RELOCATION_WINDOW_SECONDS: numberish(60, 30 * 86400).default(86400),
   })
   .superRefine((env, ctx) => {
