@@ -154,28 +154,34 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     log(`starting ${dbMode} databases`);
     const dbs: Record<string, ProvisionedDb> = {};
     if (dbMode === 'pglite') {
-      // PGlite boots are independent; overlap them.
+      // Independent of each other: start them together.
       const started = await Promise.all([openDb('central', 'central'), ...regions.map((r) => openDb(r, 'region'))]);
       ['central', ...regions].forEach((name, i) => (dbs[name] = started[i]!));
     } else {
-      // CREATE DATABASE copies template1 and fails if others are copying it at the same time.
-      for (const [name, set] of [['central', 'central'], ...regions.map((r) => [r, 'region'])] as const) {
-        dbs[name] = await openDb(name, set);
-      }
+      // One at a time: each CREATE DATABASE is a checkpointed copy of template1; overlapping them buys nothing.
+      dbs.central = await openDb('central', 'central');
+      for (const r of regions) dbs[r] = await openDb(r, 'region');
     }
 
     const proxies: Record<string, WsProxy> = {};
     for (const name of ['central', ...regions]) {
       const d = dbs[name]!;
       const proxy = await onPort(ports[`${name}.ws`], (port) =>
-        startWsProxy({ target: { host: d.host, port: d.port }, port, latencyMs: options.wsLatencyMs }),
+        startWsProxy({
+          target: { host: d.host, port: d.port },
+          // On a shared PostgreSQL server the address alone would reach every database.
+          database: decodeURIComponent(new URL(d.url).pathname.slice(1)),
+          port,
+          latencyMs: options.wsLatencyMs,
+        }),
       );
       cleanups.push({ what: `${name} ws proxy`, run: () => proxy.close() });
       proxies[name] = proxy;
     }
 
     // The controller node (global view): real PostgreSQL only, since PGlite cannot load postgres_fdw.
-    let controller: { databaseUrl: string; reporterUrl: string } | null = null;
+    let controller: { databaseUrl: string; reporterUrl: string; wsProxyUrl: string } | null = null;
+    let controllerProxy: WsProxy | undefined;
     if (dbMode === 'postgres' && options.controller !== false) {
       log('building the controller (postgres_fdw global view)');
       const ctl = await startPostgresDatabase({ serverUrl: pgUrl!, database: dbName(worldId, 'controller'), keep: options.keepDatabases });
@@ -188,7 +194,10 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       const reporter = new URL(ctl.url);
       reporter.username = REPORTER_ROLE;
       reporter.password = '';
-      controller = { databaseUrl: ctl.url, reporterUrl: reporter.toString() };
+      const proxy = await startWsProxy({ target: { host: ctl.host, port: ctl.port }, database: dbName(worldId, 'controller'), latencyMs: options.wsLatencyMs });
+      cleanups.push({ what: 'controller ws proxy', run: () => proxy.close() });
+      controllerProxy = proxy;
+      controller = { databaseUrl: ctl.url, reporterUrl: reporter.toString(), wsProxyUrl: proxy.url };
     }
 
     // Regional app stacks.
@@ -228,10 +237,11 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
           REGIONS: JSON.stringify(Object.fromEntries(regions.map((r) => [r, { origin: origins[r]!.url }]))),
           GATEWAY_ASSERTION_SECRET: assertionSecret,
           // Audit log and tenant relocations (control plane), and /admin's global view (controller, postgres mode).
-          // In postgres mode the central proxy reaches the whole server, so it serves the controller too.
           CONTROL_PLANE_DATABASE_URL: dbs.central!.url,
-          ADMIN_DB_WS_PROXY: proxies.central!.hostPort,
-          ...(controller ? { CONTROLLER_DATABASE_URL: controller.reporterUrl } : {}),
+          CONTROL_PLANE_DB_WS_PROXY: proxies.central!.hostPort,
+          ...(controller && controllerProxy
+            ? { CONTROLLER_DATABASE_URL: controller.reporterUrl, CONTROLLER_DB_WS_PROXY: controllerProxy.hostPort }
+            : {}),
         }),
         { mode: 0o600 },
       );

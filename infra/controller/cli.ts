@@ -21,10 +21,10 @@ function fail(msg: string, code = 2): never {
   process.stderr.write(`${msg}\n${code === 2 ? USAGE + '\n' : ''}`);
   process.exit(code);
 }
-const skip = (why: string): never => {
+function skip(why: string): never {
   process.stderr.write(`controller:build skipped: ${why}\n`);
   process.exit(0);
-};
+}
 
 let values;
 try {
@@ -64,10 +64,9 @@ if (values.controller || values.region.length) {
   } catch (err) {
     fail((err as Error).message, 1);
   }
-  if (state.dbMode !== 'postgres' || !state.controller) {
-    skip('the local world runs on PGlite, which cannot load postgres_fdw; start it on a real server (LOCAL_PG_URL=postgres://... npm run dev)');
-  }
-  controllerUrl = state.controller.databaseUrl;
+  const ctl = state.dbMode === 'postgres' ? state.controller : null;
+  if (!ctl) skip('the local world runs on PGlite, which cannot load postgres_fdw; start it on a real server (LOCAL_PG_URL=postgres://... npm run dev)');
+  controllerUrl = ctl.databaseUrl;
   regions = Object.entries(state.regions).map(([name, r]) => ({ name, url: r.databaseUrl, rawRows: true }));
 }
 for (const n of noRaw) if (!regions.some((r) => r.name === n)) fail(`--no-raw-rows ${n}: not one of the regions (${regions.map((r) => r.name).join(', ')})`);

@@ -28,7 +28,7 @@ describe('admin and relocation config', () => {
       ...valid,
       CONTROLLER_DATABASE_URL: 'postgres://admin_reporter@db.example.com/controller',
       CONTROL_PLANE_DATABASE_URL: 'postgresql://gw:pw@db.example.com/central',
-      ADMIN_DB_WS_PROXY: '127.0.0.1:5433',
+      CONTROLLER_DB_WS_PROXY: '127.0.0.1:5433',
       ADMIN_MAX_ROWS: '20',
     });
     if (!r.ok) throw r.error;
@@ -39,7 +39,8 @@ describe('admin and relocation config', () => {
   it.each([
     ['CONTROLLER_DATABASE_URL', 'https://user:s3cret@db.example.com/x'],
     ['CONTROL_PLANE_DATABASE_URL', 'postgres://user:s3cret@db.example.com/'],
-    ['ADMIN_DB_WS_PROXY', 'proxy.example.com:443'],
+    ['CONTROLLER_DB_WS_PROXY', 'proxy.example.com:443'],
+    ['CONTROL_PLANE_DB_WS_PROXY', '10.0.0.8:5432'],
     ['ADMIN_MAX_ROWS', '5000'],
     ['ADMIN_STATEMENT_TIMEOUT_MS', '10'],
     ['RELOCATION_REFRESH_SECONDS', '0'],

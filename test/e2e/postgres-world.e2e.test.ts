@@ -5,13 +5,18 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Client as NeonClient, neonConfig } from '@neondatabase/serverless';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { IDENTITY_HEADERS, importAssertionKey, signAssertion } from '../../src/identity-assertion/index.ts';
 import { dropDatabase, listDatabases } from '../../infra/db/postgres-db.ts';
 import { DEFAULT_LOCAL_PG_URL, tcpReachable } from '../../infra/db/reachable.ts';
 import { DEFAULT_SANDBOX_DIR } from '../../infra/state.ts';
 import { startWorld, type World } from '../../infra/world.ts';
+
+// Whole worlds start here (databases, apps, maybe wrangler): far beyond the default timeouts.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 180_000 });
 
 const pgUrl = process.env.LOCAL_PG_URL || DEFAULT_LOCAL_PG_URL;
 const reachable = await tcpReachable(pgUrl);
@@ -92,6 +97,22 @@ describe.skipIf(!reachable)(`world on real PostgreSQL (${pgUrl})`, () => {
     expect(a.state.worldId).not.toBe(b.state.worldId);
     expect(await listDatabases(pgUrl, `etr_${a.state.worldId}_`)).toHaveLength(5);
     expect(await listDatabases(pgUrl, `etr_${b.state.worldId}_`)).toHaveLength(5);
+
+    // Through a's ws proxy (as the Worker will), only a's database is reachable.
+    const proxy = a.regions['eu-central-1']!;
+    neonConfig.webSocketConstructor = WebSocket as unknown as typeof neonConfig.webSocketConstructor;
+    neonConfig.wsProxy = () => new URL(proxy.wsProxyUrl).host;
+    neonConfig.useSecureWebSocket = false;
+    neonConfig.pipelineTLS = false;
+    neonConfig.pipelineConnect = false;
+    const own = new NeonClient({ connectionString: proxy.databaseUrl });
+    await own.connect();
+    expect((await own.query('SELECT current_database() AS d')).rows[0].d).toBe(`etr_${a.state.worldId}_eu_central_1`);
+    await own.end();
+    const other = new NeonClient({ connectionString: b.regions['eu-central-1']!.databaseUrl });
+    other.on('error', () => {});
+    await expect(other.connect()).rejects.toThrow();
+
     await Promise.all([a.stop(), b.stop()]);
   });
 });

@@ -109,7 +109,8 @@ export async function startGlobalViewWorld(): Promise<{ bindings: Record<string,
     TEST_CONTROL_PLANE_DATABASE_URL: f.central.url,
     // A database without audit_log: the audit write fails there.
     TEST_BROKEN_CONTROL_PLANE_DATABASE_URL: f.regions.get('us-east-1')!.url,
-    TEST_ADMIN_DB_WS_PROXY: proxy.hostPort,
+    // One proxy to the whole test server (not pinned to a database) serves every test database.
+    TEST_DB_WS_PROXY: proxy.hostPort,
     TEST_GLOBAL_CONTROL: `http://127.0.0.1:${(control.address() as AddressInfo).port}`,
   };
 
