@@ -105,6 +105,15 @@ async function onPort<T>(preferred: number | undefined, start: (port: number) =>
 
 const dbName = (worldId: string, part: string) => `etr_${worldId}_${part.replace(/[^a-z0-9]/gi, '_').toLowerCase()}`;
 
+/** The gateway's least-privilege login on the control plane (infra/sql/central/007_gateway_access.sql). */
+const CONTROL_PLANE_GATEWAY_ROLE = 'gateway';
+const asRole = (url: string, role: string) => {
+  const u = new URL(url);
+  u.username = role;
+  u.password = '';
+  return u.toString();
+};
+
 /** .env syntax: single quotes keep JSON (quotes, braces) literal. */
 function envFile(vars: Record<string, string>): string {
   return Object.entries(vars)
@@ -237,7 +246,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
           REGIONS: JSON.stringify(Object.fromEntries(regions.map((r) => [r, { origin: origins[r]!.url }]))),
           GATEWAY_ASSERTION_SECRET: assertionSecret,
           // Audit log and tenant relocations (control plane), and /admin's global view (controller, postgres mode).
-          CONTROL_PLANE_DATABASE_URL: dbs.central!.url,
+          CONTROL_PLANE_DATABASE_URL: dbMode === 'postgres' ? asRole(dbs.central!.url, CONTROL_PLANE_GATEWAY_ROLE) : dbs.central!.url,
           CONTROL_PLANE_DB_WS_PROXY: proxies.central!.hostPort,
           ...(controller && controllerProxy
             ? { CONTROLLER_DATABASE_URL: controller.reporterUrl, CONTROLLER_DB_WS_PROXY: controllerProxy.hostPort }

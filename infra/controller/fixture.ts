@@ -26,6 +26,8 @@ export interface GlobalFixture {
   regionList: ControllerRegion[];
   /** postgres:// URL of the controller as the reporting role the gateway uses. */
   reporterUrl: string;
+  /** postgres:// URL of the control plane as the gateway's login (audit insert, relocations read only). */
+  gatewayControlPlaneUrl: string;
   close(): Promise<void>;
 }
 
@@ -55,8 +57,12 @@ export async function startGlobalFixture(opts: {
     const reporter = new URL(controller.url);
     reporter.username = 'admin_reporter';
     reporter.password = '';
+    const gw = new URL(central.url);
+    gw.username = 'gateway';
+    gw.password = '';
     return {
       prefix,
+      gatewayControlPlaneUrl: gw.toString(),
       central,
       regions,
       controller,

@@ -17,6 +17,7 @@
  */
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import pg from 'pg';
 import { buildController } from '../../infra/controller/build.ts';
 import { PG_URL, realPgUnavailable, startGlobalFixture } from '../../infra/controller/fixture.ts';
 import { startPostgresDatabase } from '../../infra/db/provision.ts';
@@ -58,6 +59,7 @@ export async function startGlobalViewWorld(): Promise<{ bindings: Record<string,
   const proxy = await startWsProxy({ target: { host: pgTarget.hostname, port: Number(pgTarget.port || 5432) } });
   const regionUrls = Object.fromEntries([...f.regions].map(([n, d]) => [n, d.url]));
 
+  const locks: pg.Client[] = [];
   const control = createServer(async (req, res) => {
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -92,6 +94,20 @@ export async function startGlobalViewWorld(): Promise<{ bindings: Record<string,
         );
         return send(200, r.rows);
       }
+      if (req.method === 'POST' && url.pathname === '/lock') {
+        // Holds an ACCESS EXCLUSIVE lock on a region's pages until /unlock: the controller's remote scan waits on it.
+        const { region } = (await readJson(req)) as { region: string };
+        const c = new pg.Client({ connectionString: f.regions.get(region)!.url });
+        await c.connect();
+        await c.query('BEGIN');
+        await c.query('LOCK TABLE pages IN ACCESS EXCLUSIVE MODE');
+        locks.push(c);
+        return send(200, {});
+      }
+      if (req.method === 'POST' && url.pathname === '/unlock') {
+        for (const c of locks.splice(0)) await c.end();
+        return send(200, {});
+      }
       if (req.method === 'POST' && url.pathname === '/move') {
         const { tenant, to } = (await readJson(req)) as { tenant: string; to: string };
         return send(200, await moveTenant({ centralUrl: f.central.url, regionUrls, tenant, to }));
@@ -106,7 +122,8 @@ export async function startGlobalViewWorld(): Promise<{ bindings: Record<string,
   const bindings = {
     TEST_CONTROLLER_DATABASE_URL: f.reporterUrl,
     TEST_CONTROLLER_RESTRICTED_DATABASE_URL: restrictedReporter.toString(),
-    TEST_CONTROL_PLANE_DATABASE_URL: f.central.url,
+    // As the gateway's own least-privilege login: the tests prove its grants are enough.
+    TEST_CONTROL_PLANE_DATABASE_URL: f.gatewayControlPlaneUrl,
     // A database without audit_log: the audit write fails there.
     TEST_BROKEN_CONTROL_PLANE_DATABASE_URL: f.regions.get('us-east-1')!.url,
     // One proxy to the whole test server (not pinned to a database) serves every test database.
@@ -117,6 +134,7 @@ export async function startGlobalViewWorld(): Promise<{ bindings: Record<string,
   return {
     bindings,
     close: async () => {
+      for (const c of locks.splice(0)) await c.end().catch(() => {});
       control.closeAllConnections();
       await new Promise<void>((resolve) => control.close(() => resolve()));
       await proxy.close();

@@ -130,6 +130,23 @@ describe.skipIf(!!SKIP)('admin reporting', () => {
     for (const needle of [eu, euIds[0]!, 'secret']) expect(text2).not.toContain(needle);
   });
 
+  it('bounds every query with the statement timeout: a region that does not answer gives 504, audited', async () => {
+    const marker = newMarker();
+    await control('/lock', { region: 'ap-southeast-2' });
+    try {
+      const res = await callGateway(
+        '/admin/pages?limit=5',
+        { headers: { ...(await adminAuth()), 'x-request-id': marker } },
+        dbEnv({ ADMIN_STATEMENT_TIMEOUT_MS: '200' }),
+      );
+      expect(res.status).toBe(504);
+      expect((await errorBody(res)).code).toBe('upstream_timeout');
+    } finally {
+      await control('/unlock', {});
+    }
+    expect(await control(`/audit?requestId=${marker}`)).toMatchObject([{ status: 504, result: 'upstream_timeout' }]);
+  });
+
   it('answers 503 instead of data when the audit row cannot be written', async () => {
     const marker = newMarker();
     await control('/seed', { tenant: tenantId(), region: 'us-east-1', titles: [`${marker} unaudited`] });
