@@ -138,6 +138,12 @@ describe.skipIf(!!skip)('controller build', () => {
       await expect(c.query('SELECT * FROM eu_central_1.pages')).rejects.toThrow(/permission denied/);
     });
 
+    // The counts are computed in the region: only the aggregate crosses to the controller.
+    const plan = await f.controller.db.query<{ 'QUERY PLAN': string }>('EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM global.region_stats');
+    const text = plan.rows.map((r) => r['QUERY PLAN']).join('\n');
+    expect(text).toContain('Relations: Aggregate on (eu_central_1.pages');
+    expect(text).not.toMatch(/Foreign Scan on eu_central_1/);
+
     const back = await build();
     expect(back.changes).toEqual(expect.arrayContaining(['attach eu_central_1.pages', 'user mapping admin_reporter@eu_central_1']));
   });
