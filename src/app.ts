@@ -44,7 +44,7 @@ const requireTenant = (): MiddlewareHandler<GatewayEnv> => async (c, next) => {
   const extracted = extractBearer(c.req.header('authorization'), config.jwt.maxTokenBytes);
   if (!extracted.ok) throw rejectionToError(extracted.reason, `authorization header: ${extracted.reason}`);
   const verified = await verifyAccessToken(extracted.token, keySet, config.jwt);
-  if (!verified.ok) throw rejectionToError(verified.reason, verified.detail);
+  if (!verified.ok) throw rejectionToError(verified.reason, verified.detail, keySet.retryAfterSeconds());
   const resolved = resolveTenant(verified.claims, config, c.req.header('x-tenant-region') ?? null);
   if (!resolved.ok) throw resolved.error;
   // A token minted before its tenant moved names the old region: refuse it (one Map lookup per request).
@@ -69,10 +69,11 @@ export function createApp(): Hono<GatewayEnv> {
   app.use('*', withRuntime());
 
   const toCentral: MiddlewareHandler<GatewayEnv> = (c) => {
-    const { config } = c.get('runtime');
+    const { config, resilience } = c.get('runtime');
     // The central region needs the caller's token to refresh it, so it is forwarded there.
     return forward(c.req.raw, new URL(c.req.url), {
       upstream: centralUpstream(config),
+      resilience,
       requestId: c.get('requestId'),
       forwardAuthorization: true,
     });
@@ -85,11 +86,12 @@ export function createApp(): Hono<GatewayEnv> {
   app.route('/admin', adminRoutes());
 
   app.all('/api/*', requireTenant(), (c) => {
-    const { config, assertionKey } = c.get('runtime');
+    const { config, assertionKey, resilience } = c.get('runtime');
     const tenant = c.get('tenant');
     const requestId = c.get('requestId');
     return forward(c.req.raw, new URL(c.req.url), {
       upstream: regionUpstream(tenant.region),
+      resilience,
       requestId,
       forwardAuthorization: config.forwardAuthorization,
       identity: {

@@ -5,6 +5,7 @@
 import { ConfigError, parseConfig, type GatewayConfig } from '../config/index.ts';
 import { importAssertionKey } from '../identity-assertion/index.ts';
 import { RelocationList } from '../relocation/index.ts';
+import { createResilience, type Resilience } from '../resilience/index.ts';
 import { KeySet } from '../token/index.ts';
 
 export interface Runtime {
@@ -13,6 +14,8 @@ export interface Runtime {
   readonly assertionKey: CryptoKey;
   /** Recently moved tenants (src/relocation); absent without CONTROL_PLANE_DATABASE_URL. */
   readonly relocations?: RelocationList;
+  /** Circuit breakers and retry policy: per isolate, shared by its requests. */
+  readonly resilience: Resilience;
 }
 
 export type RuntimeResult = { ok: true; runtime: Runtime } | { ok: false; error: ConfigError };
@@ -30,12 +33,14 @@ async function build(env: Record<string, unknown>): Promise<RuntimeResult> {
       algorithms: config.jwt.algorithms,
       ttlMs: config.jwt.jwksCacheTtlSeconds * 1000,
       cooldownMs: config.jwt.jwksRefreshCooldownSeconds * 1000,
+      maxStalenessMs: config.jwt.jwksMaxStalenessSeconds * 1000,
+      fetchTimeoutMs: config.jwt.jwksFetchTimeoutMs,
     });
     const assertionKey = await importAssertionKey(config.assertionSecret);
     const relocations = config.controlPlaneDb
       ? new RelocationList(config.controlPlaneDb, config.relocation.refreshSeconds * 1000, config.relocation.windowSeconds)
       : undefined;
-    return { ok: true, runtime: { config, keySet, assertionKey, relocations } };
+    return { ok: true, runtime: { config, keySet, assertionKey, resilience: createResilience(config.resilience), relocations } };
   } catch (err) {
     return { ok: false, error: new ConfigError([`JWT_PUBLIC_KEYS: ${(err as Error).message}`]) };
   }

@@ -5,6 +5,7 @@
  */
 import type { TestProject } from 'vitest/node';
 import { exportJWK, generateKeyPair } from 'jose';
+import { startFaultLab } from '../support/fault-origin.ts';
 import { startRecordingOrigin, type RecordingOrigin } from '../support/recording-origin.ts';
 
 export const REGION_NAMES = ['us-east-1', 'eu-central-1', 'ap-southeast-2'] as const;
@@ -54,6 +55,9 @@ export default async function setup(project: TestProject) {
     regions[name] = { origin: o.url };
   }
 
+  // Controllable origins and JWKS servers for the fault tests (test/worker/faults).
+  const lab = await startFaultLab(() => jwks);
+
   project.provide('gatewayBindings', {
     JWT_ISSUER: 'https://central.test',
     JWT_AUDIENCE: 'edge-tenant-router',
@@ -63,9 +67,10 @@ export default async function setup(project: TestProject) {
     GATEWAY_ASSERTION_SECRET: 'test-assertion-secret-0123456789abcdef',
     TEST_PRIVATE_JWKS: JSON.stringify({ keys: [esPriv, edPriv] }),
     TEST_ORIGINS: JSON.stringify(Object.fromEntries(origins.map((o) => [o.name, o.url]))),
+    TEST_FAULT_LAB: lab.url,
   });
 
   return async () => {
-    await Promise.all(origins.map((o) => o.close()));
+    await Promise.all([...origins.map((o) => o.close()), lab.close()]);
   };
 }
