@@ -10,11 +10,13 @@
  * younger than RELOCATION_WINDOW_SECONDS, newest per tenant) are held in a Map
  * and refreshed every RELOCATION_REFRESH_SECONDS. A request does one Map lookup;
  * an unmoved tenant costs nothing else. The first request of an isolate waits
- * for the first load; later refreshes run in the background while the previous
- * list keeps serving. If the control plane cannot be read the last list stays
- * in force (fail open, logged): the old region is still safe, because a move
- * deletes the tenant there, so a stale token finds no data and cannot write
- * (foreign key on the tenant row). Staleness is at most one refresh interval.
+ * for the first load; a busy isolate refreshes in the background while the
+ * previous list keeps serving; an idle one (list older than two intervals)
+ * waits for the refresh on its next request. So no request is answered from a
+ * list older than two intervals. If the control plane cannot be read the last
+ * list stays in force (fail open, logged, retried after 5 s): the old region is
+ * still safe, because a move deletes the tenant there, so a stale token finds no
+ * data and cannot write (foreign key on the tenant row).
  */
 import type { DbEndpoint } from '../config/index.ts';
 import { inTransaction } from '../control-db/index.ts';
@@ -35,6 +37,8 @@ export class RelocationList {
     private readonly ep: DbEndpoint,
     private readonly refreshMs: number,
     private readonly windowSeconds: number,
+    /** Injectable for tests of the refresh rules. */
+    private readonly now: () => number = Date.now,
   ) {}
 
   async #load(): Promise<void> {
@@ -48,21 +52,27 @@ export class RelocationList {
       );
       this.#homes = new Map(rows.map((r) => [r.tenant_id, r.to_region]));
       this.#everLoaded = true;
-      this.#loadedAt = Date.now();
+      this.#loadedAt = this.now();
     } catch (err) {
       // Keep the last list and retry soon (not on every request: each attempt may wait for a connect timeout).
-      this.#loadedAt = Date.now() - this.refreshMs + Math.min(this.refreshMs, RETRY_AFTER_FAILURE_MS);
+      this.#loadedAt = this.now() - this.refreshMs + Math.min(this.refreshMs, RETRY_AFTER_FAILURE_MS);
       console.error(JSON.stringify({ level: 'error', msg: 'relocations_unavailable', detail: (err as GatewayError).detail ?? String(err) }));
     } finally {
       this.#loading = undefined;
     }
   }
 
-  /** Resolves when the list is usable; `background` receives a refresh that need not be awaited. */
+  /**
+   * Resolves when the list is usable. Fresh (younger than one interval): nothing to do. Up to two
+   * intervals old: refresh in the background (`background` receives it) and use the current list.
+   * Older (an isolate that sat idle) or never loaded: wait for the refresh, so no request is
+   * answered from a list older than two intervals while the control plane answers.
+   */
   async ready(background: (p: Promise<void>) => void): Promise<void> {
-    if (Date.now() - this.#loadedAt < this.refreshMs) return;
+    const age = this.now() - this.#loadedAt;
+    if (age < this.refreshMs) return;
     const p = (this.#loading ??= this.#load());
-    if (this.#everLoaded) background(p);
+    if (this.#everLoaded && age < 2 * this.refreshMs) background(p);
     else await p;
   }
 
