@@ -5,7 +5,8 @@
  * Builds or updates the controller node (see build.ts) from the running local
  * world's state.json, or from explicit URLs. Idempotent: prints what it changed
  * ("up to date" when nothing). Residency: --no-raw-rows (repeatable) or
- * CONTROLLER_NO_RAW_ROWS=a,b. Exits 0 with a clear "skipped" message when the
+ * CONTROLLER_NO_RAW_ROWS=a,b. CONTROLLER_READER_PASSWORD sets global_reader's
+ * password in the regions and in the reporting mappings. Exits 0 with a clear "skipped" message when the
  * world runs on PGlite (postgres_fdw needs a real PostgreSQL server) or no
  * server answers; 2 on bad arguments; 1 on failure.
  */
@@ -74,7 +75,8 @@ regions = regions.map((r) => ({ ...r, rawRows: !noRaw.includes(r.name) }));
 
 if (!(await tcpReachable(controllerUrl))) skip(`no PostgreSQL server answers at ${new URL(controllerUrl).host}`);
 try {
-  const { changes } = await buildController({ controllerUrl, regions });
+  // Production: give the read-only remote role a password (else the mapping relies on trust auth).
+  const { changes } = await buildController({ controllerUrl, regions, readerPassword: process.env.CONTROLLER_READER_PASSWORD || undefined });
   process.stdout.write(changes.length ? changes.map((c) => `changed: ${c}`).join('\n') + '\n' : 'up to date\n');
   const raw = regions.filter((r) => r.rawRows).map((r) => r.name);
   process.stdout.write(`global.pages partitions: ${raw.join(', ') || '(none)'}; counts only: ${noRaw.join(', ') || '(none)'}\n`);

@@ -157,5 +157,12 @@ describe.skipIf(!!skip)('global view and tenant moves through the gateway (real 
     expect(pages.map((p) => p.id).sort()).toEqual([...t.pages].sort());
     expect(pages.every((p) => p.region === 'us-east-1')).toBe(true);
     expect(await sql(world.regions['eu-central-1']!.databaseUrl, "SELECT id FROM pages WHERE title = 'late'")).toEqual([]);
+    // And the tenant keeps working in its new home: a new page lands in us-east-1.
+    const created = await gw('/api/pages', { method: 'POST', token: fresh, body: JSON.stringify({ title: 'after the move' }) });
+    expect(created.status).toBe(201);
+    const newId = ((await created.json()) as { id: string }).id;
+    expect(await sql(world.regions['us-east-1']!.databaseUrl, 'SELECT tenant_id, region FROM pages WHERE id = $1', [newId])).toEqual([
+      { tenant_id: t.tenant_id, region: 'us-east-1' },
+    ]);
   });
 });
