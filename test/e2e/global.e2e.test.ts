@@ -146,7 +146,14 @@ describe.skipIf(!!skip)('global view and tenant moves through the gateway (real 
     const late = await gw('/api/pages', { method: 'POST', token: t.token, body: JSON.stringify({ title: 'late' }) });
     expect(late.status).toBe(409);
 
-    // A fresh login says us-east-1, and that token reaches the pages there.
+    // The client's way out of the 409: refresh at central with the old token; the new one names us-east-1.
+    const refreshed = await gw('/auth/token', { method: 'POST', token: t.token, body: '{}' });
+    expect(refreshed.status).toBe(200);
+    const refreshedToken = ((await refreshed.json()) as { token: string }).token;
+    expect(JSON.parse(Buffer.from(refreshedToken.split('.')[1]!, 'base64url').toString()).tenant_region).toBe('us-east-1');
+    expect((await gw('/api/pages', { token: refreshedToken })).status).toBe(200);
+
+    // A fresh login says us-east-1 too, and that token reaches the pages there.
     const login = await gw('/auth/login', { method: 'POST', body: JSON.stringify({ email: email('eu-central-1'), password: PASSWORD }) });
     const fresh = ((await login.json()) as { token: string }).token;
     const claims = JSON.parse(Buffer.from(fresh.split('.')[1]!, 'base64url').toString()) as { tenant_region: string };
