@@ -294,9 +294,9 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
           GATEWAY_ASSERTION_SECRET: assertionSecret,
           // Audit log and tenant relocations (control plane), and /admin's global view (controller, postgres mode).
           CONTROL_PLANE_DATABASE_URL: dbMode === 'postgres' ? asRole(dbs.central!.url, CONTROL_PLANE_GATEWAY_ROLE) : dbs.central!.url,
-          CONTROL_PLANE_DB_WS_PROXY: proxies.central!.hostPort,
+          CONTROL_PLANE_WS_PROXY: proxies.central!.hostPort,
           ...(controller && controllerProxy
-            ? { CONTROLLER_DATABASE_URL: controller.reporterUrl, CONTROLLER_DB_WS_PROXY: controllerProxy.hostPort }
+            ? { CONTROLLER_DATABASE_URL: controller.reporterUrl, CONTROLLER_WS_PROXY: controllerProxy.hostPort }
             : {}),
           ...options.gatewayVars,
         }),

@@ -1,8 +1,7 @@
 /** Config for /admin and relocations: defaults, bounds, and errors that name the field but never echo a secret. */
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/index.ts';
-import { adminFromClaims } from '../admin-auth/index.ts';
-import { GatewayError } from '../errors/index.ts';
+import { hasAdminRole } from '../admin-auth/index.ts';
 
 const valid = {
   JWT_ISSUER: 'https://central.example.com',
@@ -28,7 +27,7 @@ describe('admin and relocation config', () => {
       ...valid,
       CONTROLLER_DATABASE_URL: 'postgres://admin_reporter@db.example.com/controller',
       CONTROL_PLANE_DATABASE_URL: 'postgresql://gw:pw@db.example.com/central',
-      CONTROLLER_DB_WS_PROXY: '127.0.0.1:5433',
+      CONTROLLER_WS_PROXY: '127.0.0.1:5433',
       ADMIN_MAX_ROWS: '20',
     });
     if (!r.ok) throw r.error;
@@ -39,8 +38,8 @@ describe('admin and relocation config', () => {
   it.each([
     ['CONTROLLER_DATABASE_URL', 'https://user:s3cret@db.example.com/x'],
     ['CONTROL_PLANE_DATABASE_URL', 'postgres://user:s3cret@db.example.com/'],
-    ['CONTROLLER_DB_WS_PROXY', 'proxy.example.com:443'],
-    ['CONTROL_PLANE_DB_WS_PROXY', '10.0.0.8:5432'],
+    ['CONTROLLER_WS_PROXY', 'proxy.example.com:443'],
+    ['CONTROL_PLANE_WS_PROXY', '10.0.0.8:5432'],
     ['ADMIN_MAX_ROWS', '5000'],
     ['ADMIN_STATEMENT_TIMEOUT_MS', '10'],
     ['RELOCATION_REFRESH_SECONDS', '0'],
@@ -54,12 +53,12 @@ describe('admin and relocation config', () => {
 });
 
 describe('admin claims', () => {
-  it('needs the configured role claim and value (string or list), and a sane sub', () => {
-    expect(adminFromClaims({ sub: 'ops-1', role: 'admin' }, 'role', 'admin')).toEqual({ subject: 'ops-1' });
-    expect(adminFromClaims({ sub: 'ops-1', roles: ['viewer', 'admin'] }, 'roles', 'admin')).toEqual({ subject: 'ops-1' });
-    for (const claims of [{ sub: 'u', role: 'member' }, { sub: 'u' }, { sub: 'u', role: 'Admin' }, { sub: 'u', role: ['admins'] }]) {
-      expect((adminFromClaims(claims, 'role', 'admin') as GatewayError).code).toBe('forbidden');
+  it('needs the configured role claim and value (string or list)', () => {
+    const admin = { roleClaim: 'role', roleValue: 'admin' };
+    expect(hasAdminRole({ sub: 'ops-1', role: 'admin' }, admin)).toBe(true);
+    expect(hasAdminRole({ sub: 'ops-1', roles: ['viewer', 'admin'] }, { roleClaim: 'roles', roleValue: 'admin' })).toBe(true);
+    for (const claims of [{ sub: 'u', role: 'member' }, { sub: 'u' }, { sub: 'u', role: 'Admin' }, { sub: 'u', role: ['admins'] }, { sub: 'u', role: { admin: true } }]) {
+      expect(hasAdminRole(claims, admin)).toBe(false);
     }
-    expect((adminFromClaims({ role: 'admin' }, 'role', 'admin') as GatewayError).code).toBe('invalid_token');
   });
 });

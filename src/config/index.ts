@@ -149,8 +149,8 @@ const envSchema = z
     ADMIN_STATEMENT_TIMEOUT_MS: numberish(100, 60_000).default(5000),
     CONTROLLER_DATABASE_URL: postgresUrl.optional(),
     CONTROL_PLANE_DATABASE_URL: postgresUrl.optional(),
-    CONTROLLER_DB_WS_PROXY: wsProxyHostPort.optional(),
-    CONTROL_PLANE_DB_WS_PROXY: wsProxyHostPort.optional(),
+    CONTROLLER_WS_PROXY: wsProxyHostPort.optional(),
+    CONTROL_PLANE_WS_PROXY: wsProxyHostPort.optional(),
     RELOCATION_REFRESH_SECONDS: numberish(1, 3600).default(5),
     RELOCATION_WINDOW_SECONDS: numberish(60, 30 * 86400).default(86400),
   })
@@ -327,8 +327,8 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
       maxRows: e.ADMIN_MAX_ROWS,
       statementTimeoutMs: e.ADMIN_STATEMENT_TIMEOUT_MS,
     },
-    controllerDb: e.CONTROLLER_DATABASE_URL ? { url: e.CONTROLLER_DATABASE_URL, wsProxy: e.CONTROLLER_DB_WS_PROXY } : undefined,
-    controlPlaneDb: e.CONTROL_PLANE_DATABASE_URL ? { url: e.CONTROL_PLANE_DATABASE_URL, wsProxy: e.CONTROL_PLANE_DB_WS_PROXY } : undefined,
+    controllerDb: e.CONTROLLER_DATABASE_URL ? { url: e.CONTROLLER_DATABASE_URL, wsProxy: e.CONTROLLER_WS_PROXY } : undefined,
+    controlPlaneDb: e.CONTROL_PLANE_DATABASE_URL ? { url: e.CONTROL_PLANE_DATABASE_URL, wsProxy: e.CONTROL_PLANE_WS_PROXY } : undefined,
     relocation: { refreshSeconds: e.RELOCATION_REFRESH_SECONDS, windowSeconds: e.RELOCATION_WINDOW_SECONDS },
     resilience: {
       upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,

@@ -39,8 +39,10 @@ function newClient(ep: DbEndpoint): Client {
  */
 export async function inTransaction<T>(ep: DbEndpoint, opts: TxOptions, fn: (q: Query) => Promise<T>): Promise<T> {
   const client = newClient(ep);
+  let connected = false;
   try {
     await client.connect();
+    connected = true;
     await client.query(opts.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
     // set_config(..., true) is SET LOCAL with a parameter: ends with the transaction.
     await client.query("SELECT set_config('statement_timeout', $1, true)", [String(opts.statementTimeoutMs)]);
@@ -55,6 +57,7 @@ export async function inTransaction<T>(ep: DbEndpoint, opts: TxOptions, fn: (q: 
     // 57014: canceled by statement_timeout.
     throw new GatewayError(code === '57014' ? 'upstream_timeout' : 'service_unavailable', detail);
   } finally {
-    await client.end().catch(() => {});
+    // After a failed connect the server has already closed the socket; end() would write to it.
+    if (connected) await client.end().catch(() => {});
   }
 }

@@ -81,8 +81,12 @@ describe.skipIf(!!skip)('global view and tenant moves through the gateway (real 
     for (const [region, t] of Object.entries(tenants)) {
       expect(pages.filter((p) => p.tenantId === t.tenant_id).map((p) => [p.id, p.region]).sort()).toEqual(t.pages.map((id) => [id, region]).sort());
     }
-    const audit = await sql(world.central.databaseUrl, 'SELECT actor, action, query, status, result FROM audit_log WHERE request_id = $1', [requestId]);
-    expect(audit).toEqual([{ actor: 'ops-e2e', action: 'GET /admin/pages', query: '?limit=50', status: 200, result: 'ok' }]);
+    const audit = await sql(world.central.databaseUrl, 'SELECT actor, actor_kind, action, target, result, detail FROM audit_log WHERE request_id = $1', [
+      requestId,
+    ]);
+    expect(audit).toEqual([
+      { actor: 'ops-e2e', actor_kind: 'admin', action: 'admin.pages', target: 'GET /admin/pages?limit=50', result: 'succeeded', detail: { status: 200, code: 'ok' } },
+    ]);
 
     const counts = await gw('/admin/regions', { token: admin });
     const { regions } = (await counts.json()) as { regions: Array<{ region: string; tenants: number; pages: number }> };

@@ -89,7 +89,7 @@ export async function startGlobalViewWorld(): Promise<{ bindings: Record<string,
       }
       if (req.method === 'GET' && url.pathname === '/audit') {
         const r = await f.central.db.query(
-          'SELECT actor, action, query, status, result, request_id FROM audit_log WHERE request_id = $1 ORDER BY id',
+          'SELECT actor, actor_kind, action, target, result, request_id, detail FROM audit_log WHERE request_id = $1 ORDER BY id',
           [url.searchParams.get('requestId')],
         );
         return send(200, r.rows);

@@ -1,5 +1,6 @@
 -- The edge gateway's login on the control plane (CONTROL_PLANE_DATABASE_URL):
--- it appends admin audit rows and reads recent tenant relocations, nothing else
+-- it appends audit rows (and reads them back for the admin audit route) and
+-- reads recent tenant relocations, nothing else
 -- (no users, no password hashes, no memberships). Same cluster-wide role name
 -- the direct data path uses in the region databases; privileges are per
 -- database, so this grants nothing there. LOGIN without a password: the local
@@ -16,5 +17,5 @@ END
 $$;
 
 GRANT USAGE ON SCHEMA public TO gateway;
-GRANT INSERT ON audit_log TO gateway;
+GRANT SELECT, INSERT ON audit_log TO gateway;
 GRANT SELECT ON tenant_relocations TO gateway;

@@ -14,8 +14,8 @@ const CONTROL = bindings.TEST_GLOBAL_CONTROL!;
 const dbEnv = (over: Record<string, string> = {}) => ({
   CONTROLLER_DATABASE_URL: bindings.TEST_CONTROLLER_DATABASE_URL,
   CONTROL_PLANE_DATABASE_URL: bindings.TEST_CONTROL_PLANE_DATABASE_URL,
-  CONTROLLER_DB_WS_PROXY: bindings.TEST_DB_WS_PROXY,
-  CONTROL_PLANE_DB_WS_PROXY: bindings.TEST_DB_WS_PROXY,
+  CONTROLLER_WS_PROXY: bindings.TEST_DB_WS_PROXY,
+  CONTROL_PLANE_WS_PROXY: bindings.TEST_DB_WS_PROXY,
   ...over,
 });
 
@@ -54,7 +54,15 @@ describe.skipIf(!!SKIP)('admin reporting', () => {
     expect(Object.keys(body.pages[0]!).sort()).toEqual(['createdAt', 'id', 'region', 'tenantId', 'title', 'updatedAt']);
 
     expect(await control(`/audit?requestId=${marker}`)).toEqual([
-      { actor: 'ops-7', action: 'GET /admin/pages', query: '?limit=200', status: 200, result: 'ok', request_id: marker },
+      {
+        actor: 'ops-7',
+        actor_kind: 'admin',
+        action: 'admin.pages',
+        target: 'GET /admin/pages?limit=200',
+        result: 'succeeded',
+        request_id: marker,
+        detail: { status: 200, code: 'ok' },
+      },
     ]);
   });
 
@@ -93,7 +101,7 @@ describe.skipIf(!!SKIP)('admin reporting', () => {
     const res = await callGateway(`/admin/pages?limit=${limit}`, { headers: { ...(await adminAuth()), 'x-request-id': marker } }, dbEnv());
     expect(res.status).toBe(400);
     expect(await errorBody(res)).toMatchObject({ code: 'invalid_request', message: 'limit must be an integer from 1 to 200.' });
-    expect(await control(`/audit?requestId=${marker}`)).toMatchObject([{ status: 400, result: 'invalid_request' }]);
+    expect(await control(`/audit?requestId=${marker}`)).toMatchObject([{ result: 'failed', detail: { status: 400, code: 'invalid_request' } }]);
   });
 
   it('returns no more rows than the limit', async () => {
@@ -144,7 +152,7 @@ describe.skipIf(!!SKIP)('admin reporting', () => {
     } finally {
       await control('/unlock', {});
     }
-    expect(await control(`/audit?requestId=${marker}`)).toMatchObject([{ status: 504, result: 'upstream_timeout' }]);
+    expect(await control(`/audit?requestId=${marker}`)).toMatchObject([{ result: 'failed', detail: { status: 504, code: 'upstream_timeout' } }]);
   });
 
   it('answers 503 instead of data when the audit row cannot be written', async () => {

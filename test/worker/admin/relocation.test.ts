@@ -13,8 +13,8 @@ const CONTROL = bindings.TEST_GLOBAL_CONTROL!;
 
 const env = (over: Record<string, string> = {}) => ({
   CONTROL_PLANE_DATABASE_URL: bindings.TEST_CONTROL_PLANE_DATABASE_URL,
-  CONTROLLER_DB_WS_PROXY: bindings.TEST_DB_WS_PROXY,
-  CONTROL_PLANE_DB_WS_PROXY: bindings.TEST_DB_WS_PROXY,
+  CONTROLLER_WS_PROXY: bindings.TEST_DB_WS_PROXY,
+  CONTROL_PLANE_WS_PROXY: bindings.TEST_DB_WS_PROXY,
   ...over,
 });
 
