@@ -14,6 +14,11 @@ import { checkRelocation } from './relocation/index.ts';
 import { resolveTenant, type TenantContext } from './tenant/index.ts';
 import { extractBearer, rejectionToError, verifyAccessToken } from './token/index.ts';
 import { centralUpstream, regionUpstream } from './upstream/index.ts';
+// Hardening (issue 4): request guard, body limit, auth rate limits, WebSocket pass-through.
+import { bodyLimit } from './body-limit/index.ts';
+import { authRateLimit } from './rate-limit/index.ts';
+import { requestGuard } from './request-guard/index.ts';
+import { forwardWebSocket, isWebSocketUpgrade } from './websocket/index.ts';
 
 export type GatewayEnv = {
   Bindings: Record<string, unknown>;
@@ -67,6 +72,7 @@ export function createApp(): Hono<GatewayEnv> {
   app.onError(onError);
   app.notFound((c) => onError(new GatewayError('not_found', `${c.req.method} ${new URL(c.req.url).pathname}`), c));
   app.use('*', withRuntime());
+  app.use('*', requestGuard());
 
   const toCentral: MiddlewareHandler<GatewayEnv> = (c) => {
     const { config, resilience } = c.get('runtime');
@@ -78,17 +84,22 @@ export function createApp(): Hono<GatewayEnv> {
       forwardAuthorization: true,
     });
   };
-  app.post('/auth/signup', toCentral);
-  app.post('/auth/login', toCentral);
-  app.post('/auth/token', toCentral);
+  app.post('/auth/signup', authRateLimit(), toCentral);
+  app.post('/auth/login', authRateLimit(), toCentral);
+  app.post('/auth/token', bodyLimit(), toCentral);
   app.get('/.well-known/jwks.json', toCentral);
 
   app.route('/admin', adminRoutes());
 
-  app.all('/api/*', requireTenant(), (c) => {
+  // The body limit runs after the token check: an unauthenticated body is never read.
+  app.all('/api/*', requireTenant(), bodyLimit(), (c) => {
     const { config, assertionKey, resilience } = c.get('runtime');
     const tenant = c.get('tenant');
     const requestId = c.get('requestId');
+    if (isWebSocketUpgrade(c.req.raw)) {
+      const identity = { value: { tenantId: tenant.tenantId, userId: tenant.userId, region: tenant.region.name, requestId }, key: assertionKey };
+      return forwardWebSocket(c.req.raw, new URL(c.req.url), { upstream: regionUpstream(tenant.region), forwardAuthorization: config.forwardAuthorization, identity });
+    }
     return forward(c.req.raw, new URL(c.req.url), {
       upstream: regionUpstream(tenant.region),
       resilience,
