@@ -48,12 +48,20 @@ export async function startGlobalViewWorld(): Promise<{ bindings: Record<string,
   if (skip) return { bindings: { GLOBAL_SKIP: skip }, close: async () => {} };
   const f = await startGlobalFixture({ regions: REGIONS.map((name) => ({ name })) });
   // Same regions, second controller: eu-central-1 rows must never leave it through this one.
-  const restricted = await startPostgresDatabase({ serverUrl: PG_URL, database: `${f.prefix}_controller_restricted` });
-  await buildController({
-    controllerUrl: restricted.url,
-    regions: f.regionList.map((r) => ({ ...r, rawRows: r.name !== 'eu-central-1' })),
-  });
-  const restrictedReporter = new URL(restricted.url);
+  let restricted: Awaited<ReturnType<typeof startPostgresDatabase>> | undefined;
+  try {
+    restricted = await startPostgresDatabase({ serverUrl: PG_URL, database: `${f.prefix}_controller_restricted` });
+    await buildController({
+      controllerUrl: restricted.url,
+      regions: f.regionList.map((r) => ({ ...r, rawRows: r.name !== 'eu-central-1' })),
+    });
+  } catch (err) {
+    // A half-started world must not leave databases behind.
+    await restricted?.close().catch(() => {});
+    await f.close();
+    throw err;
+  }
+  const restrictedReporter = new URL(restricted!.url);
   restrictedReporter.username = 'admin_reporter';
   const pgTarget = new URL(PG_URL);
   const proxy = await startWsProxy({ target: { host: pgTarget.hostname, port: Number(pgTarget.port || 5432) } });
@@ -138,7 +146,7 @@ export async function startGlobalViewWorld(): Promise<{ bindings: Record<string,
       control.closeAllConnections();
       await new Promise<void>((resolve) => control.close(() => resolve()));
       await proxy.close();
-      await restricted.close();
+      await restricted!.close();
       await f.close();
     },
   };
