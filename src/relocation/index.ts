@@ -50,6 +50,10 @@ export class RelocationList {
           [this.windowSeconds, MAX_RELOCATIONS],
         ),
       );
+      if (rows.length >= MAX_RELOCATIONS) {
+        // Beyond the cap some moved tenants are not checked here (their old region still refuses them): say so loudly.
+        console.error(JSON.stringify({ level: 'error', msg: 'relocations_truncated', limit: MAX_RELOCATIONS }));
+      }
       this.#homes = new Map(rows.map((r) => [r.tenant_id, r.to_region]));
       this.#everLoaded = true;
       this.#loadedAt = this.now();
