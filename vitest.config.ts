@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // Logs of passing tests are noise (every refusal logs a line); a failing test still shows its own.
+    silent: 'passed-only',
     projects: [
       {
         // Unit and integration tests inside the real workerd runtime.
