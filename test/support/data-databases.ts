@@ -10,7 +10,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -126,6 +126,7 @@ export async function startDataDatabases(regions: readonly string[]): Promise<{ 
         const port = await freePort();
         closers.push(async () => {
           await run('bash', [join(REPLICA_SCRIPTS, 'stop-replica.sh'), dataDir, String(port)]);
+          await rm(parent, { recursive: true, force: true });
         });
         const region = regions[0]!;
         const d = await startPostgresDatabase({ serverUrl, database: `etr_test_${runId}_direct_replicated` });
