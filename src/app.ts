@@ -3,14 +3,16 @@
  *   extract token → verify → resolve tenant and region → choose upstream → forward → respond
  * with central routes (login, signup, token refresh, JWKS) going to the central region untouched by tokens.
  */
-import { Hono, type MiddlewareHandler } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { GatewayError, onError } from './errors/index.ts';
-import { forward } from './forward/index.ts';
-import { requestIdFrom } from './request-id/index.ts';
+import { forward, type ForwardOptions } from './forward/index.ts';
+import { healthz, readyz } from './health/index.ts';
+import { observe, outgoingTraceparent, RecentTraffic, timed, type Observation } from './observability/index.ts';
 import { getRuntime, type Runtime } from './runtime/index.ts';
+import { statusRoutes } from './status-page/index.ts';
 import { resolveTenant, type TenantContext } from './tenant/index.ts';
 import { extractBearer, rejectionToError, verifyAccessToken } from './token/index.ts';
-import { centralUpstream, regionUpstream } from './upstream/index.ts';
+import { centralUpstream, regionUpstream, type Upstream } from './upstream/index.ts';
 
 export type GatewayEnv = {
   Bindings: Record<string, unknown>;
@@ -19,14 +21,16 @@ export type GatewayEnv = {
     runtime: Runtime;
     tenant: TenantContext;
     error: GatewayError;
+    obs: Observation;
+    admin: { subject: string };
   };
 };
 
+/** The request id is set by `observe` (outermost), so even a config error is logged under it. */
 const withRuntime = (): MiddlewareHandler<GatewayEnv> => async (c, next) => {
-  c.set('requestId', requestIdFrom(c.req.raw.headers));
   const r = await getRuntime(c.env);
   if (!r.ok) {
-    console.error(JSON.stringify({ level: 'error', msg: 'config_invalid', issues: r.error.issues }));
+    // The issues (field names and rules, never values) reach the request's log line as the error detail.
     throw new GatewayError('config_invalid', r.error.message, r.error.issues.map((i) => i.split(':')[0]).join(', ') + ' invalid');
   }
   c.set('runtime', r.runtime);
@@ -39,7 +43,7 @@ const requireTenant = (): MiddlewareHandler<GatewayEnv> => async (c, next) => {
   const { config, keySet } = c.get('runtime');
   const extracted = extractBearer(c.req.header('authorization'), config.jwt.maxTokenBytes);
   if (!extracted.ok) throw rejectionToError(extracted.reason, `authorization header: ${extracted.reason}`);
-  const verified = await verifyAccessToken(extracted.token, keySet, config.jwt);
+  const verified = await timed(c.get('obs'), 'verifyMs', () => verifyAccessToken(extracted.token, keySet, config.jwt));
   if (!verified.ok) throw rejectionToError(verified.reason, verified.detail);
   const resolved = resolveTenant(verified.claims, config, c.req.header('x-tenant-region') ?? null);
   if (!resolved.ok) throw resolved.error;
@@ -47,20 +51,33 @@ const requireTenant = (): MiddlewareHandler<GatewayEnv> => async (c, next) => {
   await next();
 };
 
-export function createApp(): Hono<GatewayEnv> {
+/** Forwards, recording the upstream and its latency, and carrying the trace to the origin. */
+function send(c: Context<GatewayEnv>, opts: Omit<ForwardOptions, 'requestId' | 'trace'> & { upstream: Upstream }): Promise<Response> {
+  const obs = c.get('obs');
+  obs.upstream = { kind: opts.upstream.kind, name: opts.upstream.name };
+  const trace = { traceparent: outgoingTraceparent(obs.trace), tracestate: obs.trace.tracestate };
+  return timed(obs, 'upstreamMs', () => forward(c.req.raw, new URL(c.req.url), { ...opts, requestId: c.get('requestId'), trace }));
+}
+
+/**
+ * `recent` holds the per-isolate traffic the status page shows; the app is built
+ * once per isolate (src/index.ts), so one app = one isolate's view.
+ */
+export function createApp(recent: RecentTraffic = new RecentTraffic()): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>();
   app.onError(onError);
   app.notFound((c) => onError(new GatewayError('not_found', `${c.req.method} ${new URL(c.req.url).pathname}`), c));
+  app.use('*', observe(recent));
+  // Liveness answers even when the config is invalid (it reports that), so it comes before withRuntime.
+  app.get('/healthz', healthz);
   app.use('*', withRuntime());
+  app.get('/readyz', readyz);
+  statusRoutes(app, recent);
 
   const toCentral: MiddlewareHandler<GatewayEnv> = (c) => {
     const { config } = c.get('runtime');
     // The central region needs the caller's token to refresh it, so it is forwarded there.
-    return forward(c.req.raw, new URL(c.req.url), {
-      upstream: centralUpstream(config),
-      requestId: c.get('requestId'),
-      forwardAuthorization: true,
-    });
+    return send(c, { upstream: centralUpstream(config), forwardAuthorization: true });
   };
   app.post('/auth/signup', toCentral);
   app.post('/auth/login', toCentral);
@@ -71,9 +88,8 @@ export function createApp(): Hono<GatewayEnv> {
     const { config, assertionKey } = c.get('runtime');
     const tenant = c.get('tenant');
     const requestId = c.get('requestId');
-    return forward(c.req.raw, new URL(c.req.url), {
+    return send(c, {
       upstream: regionUpstream(tenant.region),
-      requestId,
       forwardAuthorization: config.forwardAuthorization,
       identity: {
         value: { tenantId: tenant.tenantId, userId: tenant.userId, region: tenant.region.name, requestId },

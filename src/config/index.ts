@@ -88,6 +88,12 @@ const envSchema = z
     ).refine((r) => Object.keys(r).length > 0, 'at least one region is required'),
     GATEWAY_ASSERTION_SECRET: z.string().min(32, 'must be at least 32 characters (a secret shared with the origins)'),
     FORWARD_AUTHORIZATION: booleanish.default(false),
+    // Observability and operations (src/observability, src/health, src/admin-auth).
+    SERVER_TIMING: booleanish.default(true),
+    READINESS_TIMEOUT_MS: numberish(100, 10_000).default(2000),
+    READINESS_ORIGIN_PATH: z.string().regex(/^\/[A-Za-z0-9._~\/-]{0,200}$/, 'must be a path starting with "/"').default('/healthz'),
+    ADMIN_ROLE_CLAIM: z.string().min(1).max(128).default('role'),
+    ADMIN_ROLE_VALUE: z.string().min(1).max(128).default('admin'),
   })
   .superRefine((env, ctx) => {
     if (!env.JWKS_URL && !env.JWT_PUBLIC_KEYS) {
@@ -118,6 +124,19 @@ export interface GatewayConfig {
   readonly regions: ReadonlyMap<string, RegionConfig>;
   readonly assertionSecret: string;
   readonly forwardAuthorization: boolean;
+  readonly observability: {
+    /** Add `Server-Timing` (verify, upstream, total) to responses. */
+    readonly serverTiming: boolean;
+    /** Upper bound for all of /readyz's probes together. */
+    readonly readinessTimeoutMs: number;
+    /** Path probed on each origin by /readyz; any answer below 500 counts as reachable. */
+    readonly readinessOriginPath: string;
+  };
+  /** Admin tokens: issued by the central issuer, carrying `roleClaim` equal to (or a list containing) `roleValue`. */
+  readonly admin: {
+    readonly roleClaim: string;
+    readonly roleValue: string;
+  };
 }
 
 export class ConfigError extends Error {
@@ -157,6 +176,12 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
     regions,
     assertionSecret: e.GATEWAY_ASSERTION_SECRET,
     forwardAuthorization: e.FORWARD_AUTHORIZATION,
+    observability: {
+      serverTiming: e.SERVER_TIMING,
+      readinessTimeoutMs: e.READINESS_TIMEOUT_MS,
+      readinessOriginPath: e.READINESS_ORIGIN_PATH,
+    },
+    admin: { roleClaim: e.ADMIN_ROLE_CLAIM, roleValue: e.ADMIN_ROLE_VALUE },
   };
   return { ok: true, config };
 }

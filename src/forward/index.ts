@@ -13,12 +13,19 @@ export interface ForwardOptions {
   forwardAuthorization: boolean;
   /** Set for tenant requests: the identity derived from the verified token, and the key to sign it with. */
   identity?: { value: Identity; key: CryptoKey };
+  /** W3C trace context for the origin: replaces whatever the client sent. */
+  trace?: { traceparent: string; tracestate: string | undefined };
 }
 
 export async function forward(req: Request, url: URL, opts: ForwardOptions): Promise<Response> {
   const target = targetUrl(opts.upstream, url);
   const headers = outboundRequestHeaders(req.headers, { forwardAuthorization: opts.forwardAuthorization });
   headers.set(IDENTITY_HEADERS.requestId, opts.requestId);
+  if (opts.trace) {
+    headers.set('traceparent', opts.trace.traceparent);
+    if (opts.trace.tracestate !== undefined) headers.set('tracestate', opts.trace.tracestate);
+    else headers.delete('tracestate');
+  }
   if (opts.identity) {
     const id = opts.identity.value;
     headers.set(IDENTITY_HEADERS.tenantId, id.tenantId);

@@ -143,4 +143,19 @@ export class KeySet {
     }
     return this.find(kid, alg);
   }
+
+  /**
+   * For /readyz: loads the set when it is not loaded or stale (the same TTL rule as
+   * `lookup`, so at most one fetch per TTL) and says how many keys it holds.
+   */
+  async readiness(): Promise<{ keys: number; lastError: string | undefined }> {
+    if (!this.opts.staticKeys && this.now() - this.loadedAt > this.opts.ttlMs) {
+      try {
+        await this.refresh();
+      } catch {
+        // Reported through lastError; keys already held still count.
+      }
+    }
+    return { keys: this.keys.length, lastError: this.lastError };
+  }
 }

@@ -1,0 +1,135 @@
+/**
+ * Readiness is a list of probes, built once per isolate from the config. Each
+ * probe answers ok or not, with a short detail that is safe to show publicly
+ * (no URLs, no error text from the network stack). To add a check (a region's
+ * database, its replica lag: issue 3), add a factory to PROBE_FACTORIES.
+ */
+import type { Runtime } from '../runtime/index.ts';
+
+export interface ProbeOutcome {
+  ok: boolean;
+  /** Public, short: `status 503`, `timeout`, `unreachable`, `3 keys`. */
+  detail?: string;
+  /** Replica lag, for probes of kind `replica_lag`. */
+  lagSeconds?: number;
+}
+
+export interface Probe {
+  /** Unique and stable: `origin:eu-central-1`. */
+  readonly name: string;
+  readonly kind: 'key_set' | 'origin' | 'database' | 'replica_lag';
+  readonly region?: string;
+  /** Must honour `signal`; runProbes also stops waiting at the deadline. */
+  run(signal: AbortSignal): Promise<ProbeOutcome>;
+}
+
+export type ProbeFactory = (runtime: Runtime) => Probe[];
+
+export interface CheckResult extends ProbeOutcome {
+  name: string;
+  kind: Probe['kind'];
+  region?: string;
+  latencyMs: number;
+}
+
+export interface ReadinessReport {
+  status: 'ready' | 'not_ready';
+  checkedAt: string;
+  timeoutMs: number;
+  checks: CheckResult[];
+}
+
+const keySetProbe: ProbeFactory = ({ keySet }) => [
+  {
+    name: 'key_set',
+    kind: 'key_set',
+    async run() {
+      const { keys } = await keySet.readiness();
+      return keys > 0 ? { ok: true, detail: `${keys} keys` } : { ok: false, detail: 'no verification keys loaded' };
+    },
+  },
+];
+
+function originProbe(name: string, region: string | undefined, origin: string, path: string): Probe {
+  const url = new URL(path, origin).href;
+  return {
+    name,
+    kind: 'origin',
+    region,
+    async run(signal) {
+      try {
+        const res = await fetch(url, { method: 'GET', redirect: 'manual', signal, headers: { 'user-agent': 'edge-tenant-router/readyz' } });
+        await res.body?.cancel();
+        // Any HTTP answer below 500 proves the origin is up and reachable (a 404 means no health route, not down).
+        return res.status < 500 ? { ok: true, detail: `status ${res.status}` } : { ok: false, detail: `status ${res.status}` };
+      } catch (err) {
+        return { ok: false, detail: (err as Error).name === 'TimeoutError' || signal.aborted ? 'timeout' : 'unreachable' };
+      }
+    },
+  };
+}
+
+const originProbes: ProbeFactory = ({ config }) => [
+  originProbe('origin:central', undefined, config.centralOrigin, config.observability.readinessOriginPath),
+  ...[...config.regions.values()].map((r) => originProbe(`origin:${r.name}`, r.name, r.origin, config.observability.readinessOriginPath)),
+];
+
+export const PROBE_FACTORIES: ProbeFactory[] = [keySetProbe, originProbes];
+
+const probeCache = new WeakMap<Runtime, Probe[]>();
+
+export function probesFor(runtime: Runtime): Probe[] {
+  let p = probeCache.get(runtime);
+  if (!p) {
+    p = PROBE_FACTORIES.flatMap((f) => f(runtime));
+    probeCache.set(runtime, p);
+  }
+  return p;
+}
+
+/** Runs every probe concurrently; the whole run is bounded by `timeoutMs`, whatever a probe does. */
+export async function runProbes(probes: readonly Probe[], timeoutMs: number): Promise<ReadinessReport> {
+  const checkedAt = new Date().toISOString();
+  const controller = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort(new DOMException('readiness deadline', 'TimeoutError'));
+      resolve('timeout');
+    }, timeoutMs);
+  });
+  try {
+    const checks = await Promise.all(
+      probes.map(async (p): Promise<CheckResult> => {
+        const t = performance.now();
+        let outcome: ProbeOutcome;
+        try {
+          const r = await Promise.race([p.run(controller.signal), deadline]);
+          outcome = r === 'timeout' ? { ok: false, detail: 'timeout' } : r;
+        } catch {
+          outcome = { ok: false, detail: 'probe failed' };
+        }
+        const latencyMs = Math.round(performance.now() - t);
+        return { name: p.name, kind: p.kind, ...(p.region ? { region: p.region } : {}), ...outcome, latencyMs };
+      }),
+    );
+    return { status: checks.every((c) => c.ok) ? 'ready' : 'not_ready', checkedAt, timeoutMs, checks };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The status page polls often: it reuses a report younger than `maxAgeMs` (per
+ * isolate). Only finished reports are shared, never an in-flight promise: workerd
+ * cancels continuations that cross from one request's context into another's.
+ */
+const reportCache = new WeakMap<Runtime, { at: number; report: ReadinessReport }>();
+
+export async function cachedReadiness(runtime: Runtime, maxAgeMs: number): Promise<ReadinessReport> {
+  const hit = reportCache.get(runtime);
+  if (hit && Date.now() - hit.at < maxAgeMs) return hit.report;
+  const report = await runProbes(probesFor(runtime), runtime.config.observability.readinessTimeoutMs);
+  reportCache.set(runtime, { at: Date.now(), report });
+  return report;
+}
