@@ -10,7 +10,7 @@ import { routePath } from 'hono/route';
 import type { GatewayEnv } from '../app.ts';
 import { requestIdFrom } from '../request-id/index.ts';
 import { datasetFrom, writeMetrics } from './metrics.ts';
-import { logLine, redactDetail, round, serverTimingValue, type Observation, type RequestRecord } from './record.ts';
+import { logLine, redactDetail, redactPath, round, serverTimingValue, type Observation, type RequestRecord } from './record.ts';
 import { RecentTraffic } from './recent.ts';
 import { traceContextFrom } from './trace-context.ts';
 
@@ -43,7 +43,7 @@ export function observe(recent: RecentTraffic): MiddlewareHandler<GatewayEnv> {
       parentSpanId: obs.trace.parentSpanId,
       method: c.req.method,
       route: err?.code === 'not_found' ? 'unmatched' : routePath(c, -1) || 'unmatched',
-      path: c.req.path,
+      path: redactPath(c.req.path),
       tenant: tenant?.tenantId,
       region: tenant?.region.name,
       upstreamKind: obs.upstream?.kind,

@@ -62,11 +62,20 @@ const JWT_LIKE = /eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
 const BEARER = /\b(bearer|basic)\s+[^\s,;"']+/gi;
 const URL_CREDENTIALS = /(\w+:\/\/[^:/@\s]+):[^@\s]+@/g;
 const MAX_DETAIL_CHARS = 300;
+const MAX_PATH_CHARS = 256;
+
+function clip(s: string, max: number): string {
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
 
 export function redactDetail(detail: string | undefined): string | undefined {
   if (detail === undefined) return undefined;
-  const s = detail.replace(JWT_LIKE, '[redacted-jwt]').replace(BEARER, '$1 [redacted]').replace(URL_CREDENTIALS, '$1:[redacted]@');
-  return s.length > MAX_DETAIL_CHARS ? `${s.slice(0, MAX_DETAIL_CHARS)}…` : s;
+  return clip(detail.replace(JWT_LIKE, '[redacted-jwt]').replace(BEARER, '$1 [redacted]').replace(URL_CREDENTIALS, '$1:[redacted]@'), MAX_DETAIL_CHARS);
+}
+
+/** Paths are chosen by the client: a token pasted into one is still a token. */
+export function redactPath(path: string): string {
+  return clip(path.replace(JWT_LIKE, '[redacted-jwt]'), MAX_PATH_CHARS);
 }
 
 /** One JSON line, `wrangler tail` / Workers Logs friendly; undefined fields are omitted. */

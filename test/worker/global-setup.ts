@@ -3,6 +3,8 @@
  * serves the JWKS (its key set can be swapped to test rotation) and one origin per
  * region. Their URLs and the test signing keys reach the Worker as bindings.
  */
+import { createServer, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { TestProject } from 'vitest/node';
 import { exportJWK, generateKeyPair } from 'jose';
 import { startRecordingOrigin, type RecordingOrigin } from '../support/recording-origin.ts';
@@ -40,6 +42,14 @@ export default async function setup(project: TestProject) {
     regions[name] = { origin: o.url };
   }
 
+  // Accepts connections and never answers: what a hung origin looks like to a probe.
+  const hungSockets = new Set<Socket>();
+  const hung = createServer((sock) => {
+    hungSockets.add(sock);
+    sock.on('close', () => hungSockets.delete(sock));
+  });
+  await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+
   project.provide('gatewayBindings', {
     JWT_ISSUER: 'https://central.test',
     JWT_AUDIENCE: 'edge-tenant-router',
@@ -49,9 +59,12 @@ export default async function setup(project: TestProject) {
     GATEWAY_ASSERTION_SECRET: 'test-assertion-secret-0123456789abcdef',
     TEST_PRIVATE_JWKS: JSON.stringify({ keys: [esPriv, edPriv] }),
     TEST_ORIGINS: JSON.stringify(Object.fromEntries(origins.map((o) => [o.name, o.url]))),
+    TEST_HUNG_ORIGIN: `http://127.0.0.1:${(hung.address() as AddressInfo).port}`,
   });
 
   return async () => {
+    for (const s of hungSockets) s.destroy();
+    await new Promise<void>((resolve) => hung.close(() => resolve()));
     await Promise.all(origins.map((o) => o.close()));
   };
 }
