@@ -5,8 +5,8 @@
  * The middleware is the outermost one, so it also sees requests refused by config,
  * token or tenant checks.
  */
-import type { MiddlewareHandler } from 'hono';
-import { routePath } from 'hono/route';
+import type { Context, MiddlewareHandler } from 'hono';
+import { matchedRoutes } from 'hono/route';
 import type { GatewayEnv } from '../app.ts';
 import { requestIdFrom } from '../request-id/index.ts';
 import { datasetFrom, writeMetrics } from './metrics.ts';
@@ -17,6 +17,11 @@ import { traceContextFrom } from './trace-context.ts';
 export { timed, type Observation, type RequestRecord } from './record.ts';
 export { outgoingTraceparent, type TraceContext } from './trace-context.ts';
 export { RecentTraffic } from './recent.ts';
+
+/** The first matched route that is not a catch-all middleware: `/api/*`, `/healthz`, `/admin/status.json`. */
+function routeLabel(c: Context<GatewayEnv>): string {
+  return matchedRoutes(c).find((r) => r.path !== '*' && r.path !== '/*')?.path ?? 'unmatched';
+}
 
 export function observe(recent: RecentTraffic): MiddlewareHandler<GatewayEnv> {
   return async (c, next) => {
@@ -42,7 +47,7 @@ export function observe(recent: RecentTraffic): MiddlewareHandler<GatewayEnv> {
       spanId: obs.trace.spanId,
       parentSpanId: obs.trace.parentSpanId,
       method: c.req.method,
-      route: err?.code === 'not_found' ? 'unmatched' : routePath(c, -1) || 'unmatched',
+      route: err?.code === 'not_found' ? 'unmatched' : routeLabel(c),
       path: redactPath(c.req.path),
       tenant: tenant?.tenantId,
       region: tenant?.region.name,

@@ -64,7 +64,11 @@ describe('one structured log line per request', () => {
   it('labels central routes and unmatched paths with bounded route names', async () => {
     await callGateway('/auth/login', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
     await callGateway('/no/such/route/9f3a');
-    const [central, unmatched] = requestLines();
+    await callGateway('/healthz');
+    await callGateway('/api/x', {}, { REGIONS: '{}' });
+    const [central, unmatched, health, misconfigured] = requestLines();
+    expect(health).toMatchObject({ route: '/healthz', status: 200 });
+    expect(misconfigured).toMatchObject({ route: '/api/*', status: 500, error: { code: 'config_invalid' } });
     expect(central).toMatchObject({ route: '/auth/login', upstream: { kind: 'central', name: 'central' }, status: 200 });
     expect(unmatched).toMatchObject({ route: 'unmatched', status: 404, error: { code: 'not_found' } });
   });
