@@ -10,7 +10,7 @@ import type { GatewayEnv } from '../app.ts';
 import { getRuntime } from '../runtime/index.ts';
 import { probesFor, runProbes } from './probes.ts';
 
-export { cachedReadiness, probesFor, runProbes, PROBE_FACTORIES, type Probe, type ProbeFactory, type ReadinessReport, type CheckResult } from './probes.ts';
+export { cachedReadiness, probesFor, runProbes, PROBE_FACTORIES, type Probe, type ProbeContext, type ProbeFactory, type ReadinessReport, type CheckResult } from './probes.ts';
 
 const NO_STORE = { 'cache-control': 'no-store' };
 
@@ -26,6 +26,6 @@ export async function healthz(c: Context<GatewayEnv>): Promise<Response> {
 export async function readyz(c: Context<GatewayEnv>): Promise<Response> {
   c.get('obs').internal = true;
   const runtime = c.get('runtime');
-  const report = await runProbes(probesFor(runtime), runtime.config.observability.readinessTimeoutMs);
+  const report = await runProbes(probesFor(runtime), runtime.config.observability.readinessTimeoutMs, c.get('requestId'));
   return c.json(report, report.status === 'ready' ? 200 : 503, NO_STORE);
 }

@@ -14,13 +14,20 @@ export interface ProbeOutcome {
   lagSeconds?: number;
 }
 
+export interface ProbeContext {
+  /** Aborted at the readiness deadline. */
+  readonly signal: AbortSignal;
+  /** The request that asked, sent along (X-Request-Id) so a probe shows up in origin logs under it. */
+  readonly requestId: string;
+}
+
 export interface Probe {
   /** Unique and stable: `origin:eu-central-1`. */
   readonly name: string;
   readonly kind: 'key_set' | 'origin' | 'database' | 'replica_lag';
   readonly region?: string;
-  /** Must honour `signal`; runProbes also stops waiting at the deadline. */
-  run(signal: AbortSignal): Promise<ProbeOutcome>;
+  /** Must honour `ctx.signal`; runProbes also stops waiting at the deadline. */
+  run(ctx: ProbeContext): Promise<ProbeOutcome>;
 }
 
 export type ProbeFactory = (runtime: Runtime) => Probe[];
@@ -56,9 +63,14 @@ function originProbe(name: string, region: string | undefined, origin: string, p
     name,
     kind: 'origin',
     region,
-    async run(signal) {
+    async run({ signal, requestId }) {
       try {
-        const res = await fetch(url, { method: 'GET', redirect: 'manual', signal, headers: { 'user-agent': 'edge-tenant-router/readyz' } });
+        const res = await fetch(url, {
+          method: 'GET',
+          redirect: 'manual',
+          signal,
+          headers: { 'user-agent': 'edge-tenant-router/readyz', 'x-request-id': requestId },
+        });
         await res.body?.cancel();
         // Any HTTP answer below 500 proves the origin is up and reachable (a 404 means no health route, not down).
         return res.status < 500 ? { ok: true, detail: `status ${res.status}` } : { ok: false, detail: `status ${res.status}` };
@@ -88,7 +100,7 @@ export function probesFor(runtime: Runtime): Probe[] {
 }
 
 /** Runs every probe concurrently; the whole run is bounded by `timeoutMs`, whatever a probe does. */
-export async function runProbes(probes: readonly Probe[], timeoutMs: number): Promise<ReadinessReport> {
+export async function runProbes(probes: readonly Probe[], timeoutMs: number, requestId: string): Promise<ReadinessReport> {
   const checkedAt = new Date().toISOString();
   const controller = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -104,7 +116,7 @@ export async function runProbes(probes: readonly Probe[], timeoutMs: number): Pr
         const t = performance.now();
         let outcome: ProbeOutcome;
         try {
-          const r = await Promise.race([p.run(controller.signal), deadline]);
+          const r = await Promise.race([p.run({ signal: controller.signal, requestId }), deadline]);
           outcome = r === 'timeout' ? { ok: false, detail: 'timeout' } : r;
         } catch {
           outcome = { ok: false, detail: 'probe failed' };
@@ -126,10 +138,10 @@ export async function runProbes(probes: readonly Probe[], timeoutMs: number): Pr
  */
 const reportCache = new WeakMap<Runtime, { at: number; report: ReadinessReport }>();
 
-export async function cachedReadiness(runtime: Runtime, maxAgeMs: number): Promise<ReadinessReport> {
+export async function cachedReadiness(runtime: Runtime, maxAgeMs: number, requestId: string): Promise<ReadinessReport> {
   const hit = reportCache.get(runtime);
   if (hit && Date.now() - hit.at < maxAgeMs) return hit.report;
-  const report = await runProbes(probesFor(runtime), runtime.config.observability.readinessTimeoutMs);
+  const report = await runProbes(probesFor(runtime), runtime.config.observability.readinessTimeoutMs, requestId);
   reportCache.set(runtime, { at: Date.now(), report });
   return report;
 }

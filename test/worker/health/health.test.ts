@@ -1,13 +1,12 @@
 /** /healthz and /readyz against real origins, a closed port and an origin that never answers. */
-import { beforeEach, describe, expect, it } from 'vitest';
-import { allOriginRequests, bindings, callGateway, ORIGINS, resetOrigins } from '../helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { bindings, callGateway, egressFor, newMarker, ORIGINS } from '../helpers.ts';
 
 const REGIONS = JSON.parse(bindings.REGIONS!) as Record<string, { origin: string }>;
 const HUNG = bindings.TEST_HUNG_ORIGIN!;
 /** The discard port: nothing listens there on these machines, so a connection is refused at once. */
 const CLOSED = 'http://127.0.0.1:9';
 
-beforeEach(resetOrigins);
 
 interface Report {
   status: string;
@@ -17,12 +16,12 @@ interface Report {
 
 describe('/healthz', () => {
   it('answers ok without calling any upstream', async () => {
-    const res = await callGateway('/healthz');
+    const marker = newMarker();
+    const res = await callGateway('/healthz', { headers: { 'x-request-id': marker } });
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(await res.json()).toEqual({ status: 'ok', config: 'valid' });
-    const seen = await allOriginRequests();
-    expect(Object.values(seen).flat()).toEqual([]);
+    expect(await egressFor(marker)).toEqual([]);
   });
 
   it('is 503 when the config is invalid, naming no value', async () => {
@@ -36,7 +35,8 @@ describe('/healthz', () => {
 
 describe('/readyz', () => {
   it('is ready when the key set loads and every origin answers', async () => {
-    const res = await callGateway('/readyz', {}, { READINESS_ORIGIN_PATH: '/healthz' });
+    const marker = newMarker();
+    const res = await callGateway('/readyz', { headers: { 'x-request-id': marker } }, { READINESS_ORIGIN_PATH: '/healthz' });
     const body = (await res.json()) as Report;
     expect(res.status).toBe(200);
     expect(body.status).toBe('ready');
@@ -45,11 +45,11 @@ describe('/readyz', () => {
     );
     expect(body.checks.find((c) => c.name === 'key_set')).toMatchObject({ ok: true, detail: '2 keys' });
     expect(body.checks.find((c) => c.name === 'origin:eu-central-1')).toMatchObject({ ok: true, kind: 'origin', region: 'eu-central-1', detail: 'status 200' });
-    // Each origin was probed on the configured path, once.
-    for (const name of Object.keys(REGIONS)) {
-      const reqs = (await allOriginRequests())[name]!;
-      expect(reqs.map((r) => `${r.method} ${r.url}`)).toEqual(['GET /healthz']);
-    }
+    // Each origin was probed on the configured path, once, under the asking request's id.
+    const egress = await egressFor(marker);
+    expect(egress.map((r) => `${r.origin} ${r.method} ${r.url}`).sort()).toEqual(
+      ['central', ...Object.keys(REGIONS)].map((o) => `${o} GET /healthz`).sort(),
+    );
   });
 
   it('is 503 and names the region whose origin is down, without any URL in the body', async () => {

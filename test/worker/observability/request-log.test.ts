@@ -5,13 +5,12 @@
  */
 import { env } from 'cloudflare:test';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { callGateway, mintToken, originRequests, resetOrigins } from '../helpers.ts';
+import { callGateway, egressFor, mintToken, newMarker } from '../helpers.ts';
 
 type Line = Record<string, any>;
 
 let output: string[] = [];
-beforeEach(async () => {
-  await resetOrigins();
+beforeEach(() => {
   output = [];
   for (const m of ['log', 'info', 'warn', 'error', 'debug'] as const) {
     vi.spyOn(console, m).mockImplementation((...args: unknown[]) => {
@@ -88,7 +87,8 @@ describe('secrets never reach logs', () => {
       query: 'query-token-value-1187',
       basic: btoa('alice:basic-pw-5512'),
     };
-    const common = { cookie: `session=${secrets.cookie}; theme=dark`, 'x-api-key': secrets.apiKey };
+    const marker = newMarker();
+    const common = { cookie: `session=${secrets.cookie}; theme=dark`, 'x-api-key': secrets.apiKey, 'x-request-id': marker };
     const responses = await Promise.all([
       callGateway(`/api/pages?access_token=${secrets.query}`, { headers: { ...common, authorization: `Bearer ${token}` } }),
       callGateway('/auth/login', {
@@ -107,8 +107,9 @@ describe('secrets never reach logs', () => {
     expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 401, 403, 401, 403, 403, 401]);
     for (const r of responses) await r.body?.cancel();
     // The credentials really did cross the gateway where they are meant to (so the test has teeth).
-    const central = await originRequests('central');
-    expect(central.some((r) => r.body.includes(secrets.password))).toBe(true);
+    const egress = await egressFor(marker);
+    expect(egress.some((r) => r.origin === 'central' && r.body.includes(secrets.password))).toBe(true);
+    expect(egress.some((r) => r.origin === 'eu-central-1' && String(r.headers.cookie).includes(secrets.cookie))).toBe(true);
 
     expect(requestLines()).toHaveLength(responses.length);
     const all = output.join('\n');
@@ -125,12 +126,13 @@ describe('trace context', () => {
     const token = await mintToken();
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
     const parent = '00f067aa0ba902b7';
+    const marker = newMarker();
     await callGateway('/api/pages', {
-      headers: { authorization: `Bearer ${token}`, traceparent: `00-${traceId}-${parent}-01`, tracestate: 'vendor=abc' },
+      headers: { authorization: `Bearer ${token}`, traceparent: `00-${traceId}-${parent}-01`, tracestate: 'vendor=abc', 'x-request-id': marker },
     });
     const [line] = requestLines();
-    expect(line).toMatchObject({ traceId, parentSpanId: parent });
-    const [seen] = await originRequests('eu-central-1');
+    expect(line).toMatchObject({ traceId, parentSpanId: parent, requestId: marker });
+    const [seen] = await egressFor(marker);
     expect(seen!.headers.traceparent).toBe(`00-${traceId}-${line!.spanId}-01`);
     expect(seen!.headers.tracestate).toBe('vendor=abc');
     expect(line!.spanId).not.toBe(parent);
@@ -138,12 +140,13 @@ describe('trace context', () => {
 
   it('starts a new trace when none or an invalid one is sent, and drops tracestate then', async () => {
     const token = await mintToken();
-    await callGateway('/api/pages', { headers: { authorization: `Bearer ${token}` } });
-    await callGateway('/api/pages', {
+    const marker = newMarker();
+    await callGateway(`/api/pages?n=1&m=${marker}`, { headers: { authorization: `Bearer ${token}` } });
+    await callGateway(`/api/pages?n=2&m=${marker}`, {
       headers: { authorization: `Bearer ${token}`, traceparent: `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`, tracestate: 'vendor=abc' },
     });
     const lines = requestLines();
-    const seen = await originRequests('eu-central-1');
+    const seen = (await egressFor(marker)).sort((a, b) => a.url.localeCompare(b.url));
     expect(seen).toHaveLength(2);
     for (let i = 0; i < 2; i++) {
       expect(seen[i]!.headers.traceparent).toBe(`00-${lines[i]!.traceId}-${lines[i]!.spanId}-01`);
@@ -154,9 +157,11 @@ describe('trace context', () => {
   });
 
   it('passes the trace to the central origin too', async () => {
-    await callGateway('/.well-known/jwks.json', { headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00' } });
-    const seen = (await originRequests('central')).filter((r) => r.url === '/.well-known/jwks.json').at(-1)!;
-    expect(seen.headers.traceparent).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-00$/);
+    const marker = newMarker();
+    await callGateway('/.well-known/jwks.json', { headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00', 'x-request-id': marker } });
+    const [seen] = await egressFor(marker);
+    expect(seen!.origin).toBe('central');
+    expect(seen!.headers.traceparent).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-00$/);
   });
 });
 
