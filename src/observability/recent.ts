@@ -52,12 +52,14 @@ export class RecentTraffic {
   private readonly series = new Map<string, Bucket[]>();
   private readonly decisions: Array<Decision | undefined> = new Array(RECENT_DECISIONS);
   private next = 0;
-  readonly startedAt = new Date().toISOString();
+  /** Set on the first request: outside a request workerd's clock reads 1970. */
+  startedAt: string | undefined;
   served = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
 
   record(r: RequestRecord): void {
+    this.startedAt ??= r.ts;
     this.served++;
     if (r.internal) return;
     const key = this.keyFor(r);

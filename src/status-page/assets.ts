@@ -10,6 +10,7 @@ export const STATUS_HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>edge-tenant-router · status</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/admin/status.css">
 <script src="/admin/status.js" defer></script>
 </head>
@@ -92,10 +93,10 @@ export const STATUS_JS = `'use strict';
   }
 
   function card(r, window) {
-    const c = el('div', 'card ' + (r.healthy ? 'healthy' : 'unhealthy'));
-    c.dataset.region = r.name;
-    const h = el('h3'); h.append(el('span', '', r.name), el('span', 'badge ' + (r.healthy ? 'ok' : 'down'), r.healthy ? 'up' : 'down'));
-    h.lastChild.dataset.field = 'health';
+    const c = el('div', 'card ' + (r.refused ? 'refused' : r.healthy ? 'healthy' : 'unhealthy'));
+    if (!r.refused) c.dataset.region = r.name;
+    const h = el('h3'); h.append(el('span', '', r.name));
+    if (!r.refused) { const b = el('span', 'badge ' + (r.healthy ? 'ok' : 'down'), r.healthy ? 'up' : 'down'); b.dataset.field = 'health'; h.append(b); }
     c.append(h);
     const t = r.traffic || { total: 0, buckets: [], clientErrors: 0, serverErrors: 0, avgMs: null };
     const big = el('div', 'big', t.total); big.dataset.field = 'total'; c.append(big);
@@ -109,8 +110,8 @@ export const STATUS_JS = `'use strict';
       ['rate', (last / window.bucketSeconds).toFixed(1) + ' req/s', 'rate'],
       ['avg latency', t.avgMs === null ? '–' : t.avgMs + ' ms', 'avg'],
       ['4xx / 5xx', t.clientErrors + ' / ' + t.serverErrors, 'errors'],
-      ['replica lag', r.lagSeconds === null ? 'n/a' : r.lagSeconds + ' s', 'lag'],
     ];
+    if (!r.refused) rows.push(['replica lag', r.lagSeconds === null ? 'n/a' : r.lagSeconds + ' s', 'lag']);
     for (const ch of r.checks) rows.push([ch.kind.replace('_', ' '), (ch.ok ? 'ok' : 'FAIL') + ' · ' + (ch.detail || '') + ' · ' + ch.latencyMs + ' ms', 'check-' + ch.kind]);
     for (const [k, v, f] of rows) { const row = el('div', 'row'); row.append(el('span', '', k)); const b = el('b', '', v); b.dataset.field = f; row.append(b); c.append(row); }
     return c;
@@ -124,7 +125,7 @@ export const STATUS_JS = `'use strict';
     $('updated').dataset.at = d.generatedAt;
     $('window').textContent = 'last ' + Math.round(d.window.bucketSeconds * d.window.buckets / 60) + ' min, ' + d.window.bucketSeconds + ' s buckets';
     const cards = d.regions.map((r) => card(r, d.window));
-    if (d.refused) cards.push(card({ name: 'refused before routing', healthy: true, checks: [], lagSeconds: null, traffic: d.refused }, d.window));
+    if (d.refused) cards.push(card({ name: 'refused before routing', refused: true, healthy: true, checks: [], lagSeconds: null, traffic: d.refused }, d.window));
     $('regions').replaceChildren(...cards);
     const rows = d.decisions.map((x) => {
       const tr = el('tr');
@@ -133,7 +134,7 @@ export const STATUS_JS = `'use strict';
       return tr;
     });
     $('decisions').tBodies[0].replaceChildren(...rows);
-    $('scope').textContent = 'Numbers are this gateway isolate\\'s (started ' + ago(d.isolate.startedAt) + ', ' + d.isolate.served + ' requests served); fleet-wide metrics are in Analytics Engine. Readiness checked ' + ago(d.readiness.checkedAt) + '.';
+    $('scope').textContent = 'Numbers are this gateway isolate\\'s (first request ' + (d.isolate.startedAt ? ago(d.isolate.startedAt) : 'now') + ', ' + d.isolate.served + ' requests served); fleet-wide metrics are in Analytics Engine. Readiness checked ' + ago(d.readiness.checkedAt) + '.';
   }
 
   async function poll() {
