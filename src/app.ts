@@ -4,6 +4,9 @@
  * with central routes (login, signup, token refresh, JWKS) going to the central region untouched by tokens.
  */
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import type { JWTPayload } from 'jose';
+import { afterResponse, auditLog } from './audit/index.ts';
+import { auditRoutes } from './audit/routes.ts';
 import { GatewayError, onError } from './errors/index.ts';
 import { forward, type ForwardOptions } from './forward/index.ts';
 import { healthz, readyz } from './health/index.ts';
@@ -45,8 +48,14 @@ const requireTenant = (): MiddlewareHandler<GatewayEnv> => async (c, next) => {
   if (!extracted.ok) throw rejectionToError(extracted.reason, `authorization header: ${extracted.reason}`);
   const verified = await timed(c.get('obs'), 'verifyMs', () => verifyAccessToken(extracted.token, keySet, config.jwt));
   if (!verified.ok) throw rejectionToError(verified.reason, verified.detail);
-  const resolved = resolveTenant(verified.claims, config, c.req.header('x-tenant-region') ?? null);
-  if (!resolved.ok) throw resolved.error;
+  const regionTag = c.req.header('x-tenant-region') ?? null;
+  const resolved = resolveTenant(verified.claims, config, regionTag);
+  if (!resolved.ok) {
+    if (resolved.error.code === 'region_mismatch' || resolved.error.code === 'region_unknown') {
+      await afterResponse(c, auditCrossRegionDenial(c, verified.claims, resolved.error.code, regionTag));
+    }
+    throw resolved.error;
+  }
   c.set('tenant', resolved.tenant);
   await next();
 };
@@ -63,6 +72,21 @@ function send(c: Context<GatewayEnv>, opts: Omit<ForwardOptions, 'requestId' | '
  * `recent` holds the per-isolate traffic the status page shows; the app is built
  * once per isolate (src/index.ts), so one app = one isolate's view.
  */
+/** A verified caller asking for a region its token does not grant: a privileged-action attempt, audited. */
+function auditCrossRegionDenial(c: Context<GatewayEnv>, claims: JWTPayload, code: string, regionTag: string | null): Promise<void> {
+  const { config } = c.get('runtime');
+  const str = (v: unknown) => (typeof v === 'string' ? v.slice(0, 128) : null);
+  return auditLog(config).write({
+    actor: str(claims.sub) ?? 'anonymous',
+    actorKind: 'tenant_user',
+    action: 'tenant.region_denied',
+    target: str(claims[config.jwt.tenantClaim]) ?? undefined,
+    result: 'denied',
+    requestId: c.get('requestId'),
+    detail: { code, tokenRegion: str(claims[config.jwt.regionClaim]), requestedRegion: regionTag?.slice(0, 128) ?? null },
+  });
+}
+
 export function createApp(recent: RecentTraffic = new RecentTraffic()): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>();
   app.onError(onError);
@@ -73,6 +97,7 @@ export function createApp(recent: RecentTraffic = new RecentTraffic()): Hono<Gat
   app.use('*', withRuntime());
   app.get('/readyz', readyz);
   statusRoutes(app, recent);
+  auditRoutes(app);
 
   const toCentral: MiddlewareHandler<GatewayEnv> = (c) => {
     const { config } = c.get('runtime');

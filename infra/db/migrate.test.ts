@@ -33,7 +33,7 @@ describe.each(backends)('migrations on %s', (_name, available, start) => {
 
   it.skipIf(!available)('applies central and region sets once; a second run is a no-op', async () => {
     const central = await open();
-    expect(await migrate(central.db, 'central')).toEqual(['001_control_plane.sql']);
+    expect(await migrate(central.db, 'central')).toEqual(['001_control_plane.sql', '002_audit_log.sql']);
     expect(await migrate(central.db, 'central')).toEqual([]);
     const region = await open();
     expect(await migrate(region.db, 'region')).toEqual(['001_tenant_data.sql', '002_row_level_security.sql']);

@@ -6,11 +6,13 @@
  * route under /admin/ that returns data.
  *
  * No token → 401 token_missing; a bad token → 401 invalid_token; a valid token
- * without the role → 403 forbidden. Refusals make no subrequest.
+ * without the role → 403 forbidden, written to the audit log. Refusals make no
+ * subrequest to any origin.
  */
 import type { MiddlewareHandler } from 'hono';
 import type { JWTPayload } from 'jose';
 import type { GatewayEnv } from '../app.ts';
+import { afterResponse, auditLog } from '../audit/index.ts';
 import type { GatewayConfig } from '../config/index.ts';
 import { GatewayError } from '../errors/index.ts';
 import { timed } from '../observability/index.ts';
@@ -29,6 +31,19 @@ export function requireAdmin(): MiddlewareHandler<GatewayEnv> {
     const verified = await timed(c.get('obs'), 'verifyMs', () => verifyAccessToken(extracted.token, keySet, config.jwt));
     if (!verified.ok) throw rejectionToError(verified.reason, `admin: ${verified.detail}`);
     if (!hasAdminRole(verified.claims, config.admin)) {
+      // A valid token reaching for admin is worth an audit row; missing or bad tokens are only logged (scanners).
+      await afterResponse(
+        c,
+        auditLog(config).write({
+          actor: typeof verified.claims.sub === 'string' ? verified.claims.sub : 'anonymous',
+          actorKind: 'tenant_user',
+          action: 'admin.access',
+          target: c.req.path,
+          result: 'denied',
+          requestId: c.get('requestId'),
+          detail: { code: 'forbidden' },
+        }),
+      );
       throw new GatewayError('forbidden', `admin: token lacks ${config.admin.roleClaim}=${config.admin.roleValue}`);
     }
     c.set('admin', { subject: typeof verified.claims.sub === 'string' ? verified.claims.sub : 'unknown' });

@@ -63,6 +63,21 @@ const httpUrl = z.string().transform((s, ctx) => {
   }
 });
 
+/** A secret: its value never appears in an error, only the field name and the rule. */
+const postgresUrl = z.string().refine((s) => {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'postgres:' || u.protocol === 'postgresql:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
+}, 'must be a postgres:// URL');
+
+/** host:port of a WebSocket-to-TCP proxy (the local world); loopback only, since the proxy carries plain TCP. */
+const wsProxyHostPort = z
+  .string()
+  .regex(/^(127\.0\.0\.1|localhost|\[::1\]):\d{1,5}$/, 'must be host:port on a loopback host (local WebSocket proxy)');
+
 const regionSchema = z.strictObject({
   origin: originUrl,
 });
@@ -94,6 +109,9 @@ const envSchema = z
     READINESS_ORIGIN_PATH: z.string().regex(/^\/[A-Za-z0-9._~\/-]{0,200}$/, 'must be a path starting with "/"').default('/healthz'),
     ADMIN_ROLE_CLAIM: z.string().min(1).max(128).default('role'),
     ADMIN_ROLE_VALUE: z.string().min(1).max(128).default('admin'),
+    // The control-plane database (audit log), reached with @neondatabase/serverless over WebSockets.
+    CONTROL_PLANE_DATABASE_URL: postgresUrl.optional(),
+    CONTROL_PLANE_WS_PROXY: wsProxyHostPort.optional(),
   })
   .superRefine((env, ctx) => {
     if (!env.JWKS_URL && !env.JWT_PUBLIC_KEYS) {
@@ -132,6 +150,8 @@ export interface GatewayConfig {
     /** Path probed on each origin by /readyz; any answer below 500 counts as reachable. */
     readonly readinessOriginPath: string;
   };
+  /** The control-plane database, when configured: the audit log is written there (otherwise only logged). */
+  readonly controlPlaneDb: { readonly url: string; readonly wsProxy: string | undefined } | undefined;
   /** Admin tokens: issued by the central issuer, carrying `roleClaim` equal to (or a list containing) `roleValue`. */
   readonly admin: {
     readonly roleClaim: string;
@@ -182,6 +202,7 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
       readinessOriginPath: e.READINESS_ORIGIN_PATH,
     },
     admin: { roleClaim: e.ADMIN_ROLE_CLAIM, roleValue: e.ADMIN_ROLE_VALUE },
+    controlPlaneDb: e.CONTROL_PLANE_DATABASE_URL ? { url: e.CONTROL_PLANE_DATABASE_URL, wsProxy: e.CONTROL_PLANE_WS_PROXY } : undefined,
   };
   return { ok: true, config };
 }

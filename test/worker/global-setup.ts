@@ -7,6 +7,7 @@ import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { TestProject } from 'vitest/node';
 import { exportJWK, generateKeyPair } from 'jose';
+import { spawn } from 'node:child_process';
 import { startRecordingOrigin, type RecordingOrigin } from '../support/recording-origin.ts';
 
 export const REGION_NAMES = ['us-east-1', 'eu-central-1', 'ap-southeast-2'] as const;
@@ -29,6 +30,30 @@ function regionFixtures(req: { url?: string }): { status: number; headers?: Reco
     default:
       return undefined;
   }
+}
+
+/** The control-plane database (PGlite + central migrations + ws proxy) in its own Node process; see the script. */
+async function startControlPlaneDb(): Promise<{ url: string; wsProxy: string; stop(): Promise<void> }> {
+  const script = new URL('../support/control-plane-db.ts', import.meta.url).pathname;
+  const child = spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const info = await new Promise<{ url: string; wsProxy: string }>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+      const nl = out.indexOf('\n');
+      if (nl !== -1) resolve(JSON.parse(out.slice(0, nl)));
+    });
+    child.once('exit', (code) => reject(new Error(`control-plane database process exited (${code}) before it was ready`)));
+  });
+  return {
+    ...info,
+    async stop() {
+      child.stdin!.end(); // the script stops on stdin end; SIGTERM too, in case
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 export default async function setup(project: TestProject) {
@@ -64,6 +89,8 @@ export default async function setup(project: TestProject) {
   });
   await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
 
+  const controlPlane = await startControlPlaneDb();
+
   project.provide('gatewayBindings', {
     JWT_ISSUER: 'https://central.test',
     JWT_AUDIENCE: 'edge-tenant-router',
@@ -74,9 +101,13 @@ export default async function setup(project: TestProject) {
     TEST_PRIVATE_JWKS: JSON.stringify({ keys: [esPriv, edPriv] }),
     TEST_ORIGINS: JSON.stringify(Object.fromEntries(origins.map((o) => [o.name, o.url]))),
     TEST_HUNG_ORIGIN: `http://127.0.0.1:${(hung.address() as AddressInfo).port}`,
+    // Not CONTROL_PLANE_*: only the audit tests turn the database on (through env overrides).
+    TEST_CONTROL_PLANE_DATABASE_URL: controlPlane.url,
+    TEST_CONTROL_PLANE_WS_PROXY: controlPlane.wsProxy,
   });
 
   return async () => {
+    await controlPlane.stop();
     for (const s of hungSockets) s.destroy();
     await new Promise<void>((resolve) => hung.close(() => resolve()));
     await Promise.all(origins.map((o) => o.close()));

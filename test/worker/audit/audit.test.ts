@@ -1,0 +1,92 @@
+/**
+ * The audit log through the gateway: privileged actions land in the control-plane
+ * database (PGlite with the central migrations, reached by @neondatabase/serverless
+ * from workerd through the local ws proxy) and are read back with GET /admin/audit.
+ */
+import { describe, expect, it } from 'vitest';
+import { bindings, callGateway, egressFor, errorBody, mintToken, newMarker } from '../helpers.ts';
+
+const DB = { CONTROL_PLANE_DATABASE_URL: bindings.TEST_CONTROL_PLANE_DATABASE_URL, CONTROL_PLANE_WS_PROXY: bindings.TEST_CONTROL_PLANE_WS_PROXY };
+const admin = (sub = 'ops-audit') => mintToken({ claims: { sub, role: 'admin', tenant_id: undefined, tenant_region: undefined } });
+
+interface Entry { id: number; at: string; actor: string; actorKind: string; action: string; target: string | null; result: string; requestId: string | null; detail: Record<string, unknown> }
+
+async function readAudit(query: string, env: Record<string, unknown> = DB): Promise<Entry[]> {
+  const res = await callGateway(`/admin/audit?${query}`, { headers: { authorization: `Bearer ${await admin()}` } }, env);
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { entries: Entry[] }).entries;
+}
+
+describe('audit log', () => {
+  it('records a denied cross-region attempt (token region vs. requested region), with no subrequest', async () => {
+    const marker = newMarker();
+    const token = await mintToken({ claims: { sub: 'user-cross', tenant_id: 'ws_cross' } });
+    const res = await callGateway('/api/pages', { headers: { authorization: `Bearer ${token}`, 'x-tenant-region': 'us-east-1', 'x-request-id': marker } }, DB);
+    expect(res.status).toBe(403);
+    expect((await errorBody(res)).code).toBe('region_mismatch');
+    expect(await egressFor(marker)).toEqual([]);
+
+    const [row] = (await readAudit('action=tenant.region_denied&limit=200')).filter((e) => e.requestId === marker);
+    expect(row).toMatchObject({
+      actor: 'user-cross',
+      actorKind: 'tenant_user',
+      action: 'tenant.region_denied',
+      target: 'ws_cross',
+      result: 'denied',
+      detail: { code: 'region_mismatch', tokenRegion: 'eu-central-1', requestedRegion: 'us-east-1' },
+    });
+    expect(Date.now() - Date.parse(row!.at)).toBeLessThan(60_000);
+  });
+
+  it('records a tenant token reaching for an admin route, and the admin read itself', async () => {
+    const marker = newMarker();
+    const tenant = await mintToken({ claims: { sub: 'user-nosy' } });
+    const res = await callGateway('/admin/audit', { headers: { authorization: `Bearer ${tenant}`, 'x-request-id': marker } }, DB);
+    expect(res.status).toBe(403);
+
+    const adminRes = await callGateway('/admin/audit?actor=user-nosy&limit=5', { headers: { authorization: `Bearer ${await admin('ops-7')}`, 'x-request-id': `${marker}-r` } }, DB);
+    const { entries } = (await adminRes.json()) as { entries: Entry[] };
+    expect(entries.find((e) => e.requestId === marker)).toMatchObject({ actor: 'user-nosy', action: 'admin.access', target: '/admin/audit', result: 'denied' });
+    expect(entries.every((e) => e.actor === 'user-nosy')).toBe(true);
+    const reads = await readAudit('actor=ops-7&action=admin.audit.read');
+    expect(reads.find((e) => e.requestId === `${marker}-r`)).toMatchObject({ actorKind: 'admin', result: 'allowed', detail: { limit: 5, actor: 'user-nosy', action: null } });
+  });
+
+  it('bounds and validates queries', async () => {
+    const a = await admin();
+    for (const q of ['limit=0', 'limit=201', 'limit=abc', "action=x'--"]) {
+      const res = await callGateway(`/admin/audit?${q}`, { headers: { authorization: `Bearer ${a}` } }, DB);
+      expect(res.status).toBe(400);
+      expect((await errorBody(res)).code).toBe('invalid_request');
+    }
+    const rows = await readAudit('limit=1');
+    expect(rows).toHaveLength(1);
+  });
+
+  it('without a database: events still become log lines, and reading answers 503', async () => {
+    const res = await callGateway('/admin/audit', { headers: { authorization: `Bearer ${await admin()}` } });
+    expect(res.status).toBe(503);
+    const body = await res.text();
+    expect(body).not.toMatch(/postgres|CONTROL_PLANE/);
+  });
+
+  it('an unreachable database never fails the denial itself, and leaks no URL', async () => {
+    const token = await mintToken();
+    const res = await callGateway(
+      '/api/pages',
+      { headers: { authorization: `Bearer ${token}`, 'x-tenant-region': 'us-east-1' } },
+      { CONTROL_PLANE_DATABASE_URL: 'postgres://postgres:pw@127.0.0.1:9/postgres', CONTROL_PLANE_WS_PROXY: '127.0.0.1:9' },
+    );
+    expect(res.status).toBe(403);
+    expect(await res.text()).not.toContain('127.0.0.1');
+  });
+
+  it('rejects a bad control-plane URL in config by field name, never echoing it', async () => {
+    const res = await callGateway('/healthz', {}, { CONTROL_PLANE_DATABASE_URL: 'mysql://secret-pw@db' });
+    expect(res.status).toBe(503);
+    const ready = await callGateway('/readyz', {}, { CONTROL_PLANE_DATABASE_URL: 'mysql://secret-pw@db' });
+    const body = await ready.text();
+    expect(body).toContain('CONTROL_PLANE_DATABASE_URL');
+    expect(body).not.toContain('secret-pw');
+  });
+});
