@@ -147,6 +147,14 @@ class ControlPlaneAuditLog implements AuditLog {
   }
 }
 
+/** For readiness: can the control-plane database answer `SELECT 1`? Never throws. */
+export async function pingControlPlane(db: NonNullable<GatewayConfig['controlPlaneDb']>, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return false;
+  const attempt = withClient(db, async (c) => (await c.query('SELECT 1 AS one')).rows[0]?.one === 1).catch(() => false);
+  const aborted = new Promise<boolean>((resolve) => signal.addEventListener('abort', () => resolve(false), { once: true }));
+  return Promise.race([attempt, aborted]);
+}
+
 const logs = new WeakMap<GatewayConfig, AuditLog>();
 
 /** One per config (so per isolate); holds no connection. */

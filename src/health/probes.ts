@@ -4,6 +4,7 @@
  * (no URLs, no error text from the network stack). To add a check (a region's
  * database, its replica lag: issue 3), add a factory to PROBE_FACTORIES.
  */
+import { pingControlPlane } from '../audit/index.ts';
 import type { Runtime } from '../runtime/index.ts';
 
 export interface ProbeOutcome {
@@ -26,6 +27,12 @@ export interface Probe {
   readonly name: string;
   readonly kind: 'key_set' | 'origin' | 'database' | 'replica_lag';
   readonly region?: string;
+  /**
+   * Whether a failure makes the gateway not ready (default true). A non-critical
+   * probe is reported but never takes the gateway out of rotation: the audit
+   * database being down must not stop tenant traffic.
+   */
+  readonly critical?: boolean;
   /** Must honour `ctx.signal`; runProbes also stops waiting at the deadline. */
   run(ctx: ProbeContext): Promise<ProbeOutcome>;
 }
@@ -36,6 +43,7 @@ export interface CheckResult extends ProbeOutcome {
   name: string;
   kind: Probe['kind'];
   region?: string;
+  critical: boolean;
   latencyMs: number;
 }
 
@@ -86,7 +94,24 @@ const originProbes: ProbeFactory = ({ config }) => [
   ...[...config.regions.values()].map((r) => originProbe(`origin:${r.name}`, r.name, r.origin, config.observability.readinessOriginPath)),
 ];
 
-export const PROBE_FACTORIES: ProbeFactory[] = [keySetProbe, originProbes];
+/** The control-plane database (audit log), when configured: one round trip, reported, not critical. */
+const controlPlaneProbe: ProbeFactory = ({ config }) => {
+  const db = config.controlPlaneDb;
+  if (!db) return [];
+  return [
+    {
+      name: 'database:control_plane',
+      kind: 'database',
+      critical: false,
+      async run({ signal }) {
+        const ok = await pingControlPlane(db, signal);
+        return ok ? { ok: true, detail: 'select 1' } : { ok: false, detail: signal.aborted ? 'timeout' : 'unreachable' };
+      },
+    },
+  ];
+};
+
+export const PROBE_FACTORIES: ProbeFactory[] = [keySetProbe, originProbes, controlPlaneProbe];
 
 const probeCache = new WeakMap<Runtime, Probe[]>();
 
@@ -122,10 +147,10 @@ export async function runProbes(probes: readonly Probe[], timeoutMs: number, req
           outcome = { ok: false, detail: 'probe failed' };
         }
         const latencyMs = Math.round(performance.now() - t);
-        return { name: p.name, kind: p.kind, ...(p.region ? { region: p.region } : {}), ...outcome, latencyMs };
+        return { name: p.name, kind: p.kind, ...(p.region ? { region: p.region } : {}), critical: p.critical ?? true, ...outcome, latencyMs };
       }),
     );
-    return { status: checks.every((c) => c.ok) ? 'ready' : 'not_ready', checkedAt, timeoutMs, checks };
+    return { status: checks.every((c) => c.ok || !c.critical) ? 'ready' : 'not_ready', checkedAt, timeoutMs, checks };
   } finally {
     clearTimeout(timer);
   }

@@ -49,7 +49,7 @@ export function statusRoutes(app: Hono<GatewayEnv>, recent: RecentTraffic): void
     const series = new Map(recent.traffic([...regionNames, 'central']).map((s) => [s.name, s]));
     const checksFor = (region: string | undefined) => report.checks.filter((ch) => ch.region === region);
     const view = (name: string, kind: 'region' | 'central') => {
-      const checks = kind === 'central' ? report.checks.filter((ch) => ch.name === 'origin:central') : checksFor(name);
+      const checks = kind === 'central' ? report.checks.filter((ch) => ch.name === 'origin:central' || ch.name === 'database:control_plane') : checksFor(name);
       const lag = checks.find((ch) => ch.kind === 'replica_lag');
       return {
         name,

@@ -89,4 +89,17 @@ describe('audit log', () => {
     expect(body).toContain('CONTROL_PLANE_DATABASE_URL');
     expect(body).not.toContain('secret-pw');
   });
+
+  it('readiness reports the control-plane database, without letting it take the gateway out of rotation', async () => {
+    const up = await callGateway('/readyz', {}, DB);
+    const upBody = (await up.json()) as { status: string; checks: Array<{ name: string; ok: boolean; critical: boolean }> };
+    expect(up.status).toBe(200);
+    expect(upBody.checks.find((c) => c.name === 'database:control_plane')).toMatchObject({ ok: true, critical: false });
+
+    const down = await callGateway('/readyz', {}, { CONTROL_PLANE_DATABASE_URL: DB.CONTROL_PLANE_DATABASE_URL, CONTROL_PLANE_WS_PROXY: '127.0.0.1:9' });
+    const downBody = (await down.json()) as typeof upBody;
+    expect(down.status).toBe(200);
+    expect(downBody.status).toBe('ready');
+    expect(downBody.checks.find((c) => c.name === 'database:control_plane')).toMatchObject({ ok: false, critical: false });
+  });
 });
