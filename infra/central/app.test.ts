@@ -1,10 +1,13 @@
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTokenSigner, generateSigningKey, type TokenSigner } from '../auth/tokens.ts';
 import { migrate } from '../db/migrate.ts';
 import { startPgliteDatabase, type ProvisionedDb } from '../db/provision.ts';
 import type { Db } from '../db/types.ts';
 import { createCentralApp } from './app.ts';
+
+// Starting PGlite databases takes seconds on a loaded machine (initdb on a cold cache).
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 60_000 });
 
 const ISSUER = 'http://central.test';
 

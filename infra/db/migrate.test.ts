@@ -2,10 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { migrate } from './migrate.ts';
 import { startPgliteDatabase, startPostgresDatabase, type ProvisionedDb } from './provision.ts';
 import { DEFAULT_LOCAL_PG_URL, tcpReachable } from './reachable.ts';
+
+// Starting PGlite databases takes seconds on a loaded machine (initdb on a cold cache).
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 60_000 });
 
 const pgUrl = process.env.LOCAL_PG_URL || DEFAULT_LOCAL_PG_URL;
 const pgUp = await tcpReachable(pgUrl);

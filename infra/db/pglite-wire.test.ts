@@ -1,10 +1,14 @@
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
+import { createPglite } from './pglite-template.ts';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { pgliteDb } from './pglite-db.ts';
 import { startPgliteWire, type PgliteWire } from './pglite-wire.ts';
 import { SessionLock } from './session-lock.ts';
 import type { Db } from './types.ts';
+
+// Starting PGlite databases takes seconds on a loaded machine (initdb on a cold cache).
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 60_000 });
 
 describe('PGlite over the wire', () => {
   let pglite: PGlite;
@@ -13,7 +17,7 @@ describe('PGlite over the wire', () => {
   let pool: pg.Pool;
 
   beforeAll(async () => {
-    pglite = await PGlite.create();
+    pglite = await createPglite();
     const lock = new SessionLock();
     wire = await startPgliteWire({ pglite, lock, maxConnections: 12 });
     db = pgliteDb(pglite, lock);

@@ -85,7 +85,8 @@ export async function startPgliteWire(opts: PgliteWireOptions): Promise<PgliteWi
 
   // Half-close politely, but don't wait for a client that never closes its side.
   const endSoon = (socket: Socket, data?: Buffer) => {
-    socket.end(data);
+    if (data) socket.end(data);
+    else socket.end();
     setTimeout(() => socket.destroy(), 1000).unref();
   };
 
@@ -100,7 +101,7 @@ export async function startPgliteWire(opts: PgliteWireOptions): Promise<PgliteWi
     sockets.add(socket);
     socket.setNoDelay(true);
     const owner = Symbol('wire-connection');
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     let started = false;
     let closed = false;
     let pending: Buffer[] = [];

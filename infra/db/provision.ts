@@ -4,8 +4,8 @@
  * tests, psql): embedded PGlite served on a local port, or a fresh database on
  * a real PostgreSQL server.
  */
-import { PGlite } from '@electric-sql/pglite';
 import { pgliteDb } from './pglite-db.ts';
+import { createPglite } from './pglite-template.ts';
 import { startPgliteWire } from './pglite-wire.ts';
 import { createDatabase, dropDatabase, postgresDb, withDatabase } from './postgres-db.ts';
 import { SessionLock } from './session-lock.ts';
@@ -21,10 +21,21 @@ export interface ProvisionedDb {
   close(): Promise<void>;
 }
 
+/** dataDir: a directory to persist in (default: in memory, started from the cached blank template). */
 export async function startPgliteDatabase(opts: { port?: number; dataDir?: string } = {}): Promise<ProvisionedDb> {
-  const pglite = await PGlite.create(opts.dataDir ?? 'memory://');
+  const pglite = await createPglite(opts.dataDir);
   const lock = new SessionLock();
-  const wire = await startPgliteWire({ pglite, lock, port: opts.port ?? 0 });
+  let wire;
+  try {
+    wire = await startPgliteWire({ pglite, lock, port: opts.port ?? 0 });
+  } catch (err) {
+    // A preferred port that is taken falls back to an OS-assigned one.
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || !opts.port) {
+      await pglite.close();
+      throw err;
+    }
+    wire = await startPgliteWire({ pglite, lock, port: 0 });
+  }
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {

@@ -1,8 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { IDENTITY_HEADERS, importAssertionKey, signAssertion, type Identity } from '../../src/identity-assertion/index.ts';
 import { migrate } from '../db/migrate.ts';
 import { startPgliteDatabase, type ProvisionedDb } from '../db/provision.ts';
 import { createRegionApp } from './app.ts';
+
+// Starting PGlite databases takes seconds on a loaded machine (initdb on a cold cache).
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 60_000 });
 
 const SECRET = 'region-app-test-secret-0123456789abcdefghij';
 const REGION = 'eu-central-1';

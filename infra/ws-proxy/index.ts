@@ -12,6 +12,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { startupGuard } from './startup-guard.ts';
 
 export interface Latency {
   /** Client → database, ms. */
@@ -28,6 +29,11 @@ export interface WsProxyOptions {
   port?: number;
   /** A number applies to both directions. Default 0. */
   latencyMs?: number | Partial<Latency>;
+  /**
+   * Only let Postgres sessions for this database name through (the target
+   * server may host others, e.g. other worlds'). Default: no check (raw TCP).
+   */
+  database?: string;
 }
 
 export interface WsProxy {
@@ -102,9 +108,22 @@ export async function startWsProxy(opts: WsProxyOptions): Promise<WsProxy> {
       else ws.terminate();
     };
 
+    const guard = opts.database === undefined ? undefined : startupGuard(opts.database);
     // Bytes written before the TCP connect completes are buffered by net.Socket.
     ws.on('message', (data: RawData) => {
-      const chunk = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      let chunk: Buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      if (guard) {
+        const g = guard(chunk);
+        if (g.verdict === 'pending') return;
+        if (g.verdict === 'reject') {
+          closed = true;
+          pairs.delete(pair);
+          tcp.destroy();
+          ws.close(1008, g.reason.slice(0, 120)); // policy violation
+          return;
+        }
+        chunk = g.bytes;
+      }
       up.push(() => {
         if (!closed) tcp.write(chunk);
       });

@@ -1,9 +1,12 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { neonConfig, Client as NeonClient } from '@neondatabase/serverless';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { startPgliteDatabase, type ProvisionedDb } from '../db/provision.ts';
 import { startWsProxy, type WsProxy } from './index.ts';
+
+// Starting PGlite databases takes seconds on a loaded machine (initdb on a cold cache).
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 60_000 });
 
 /** A TCP server that echoes, remembers what it saw, and tells when a socket closes. */
 async function startEcho() {
@@ -118,7 +121,7 @@ describe('ws proxy in front of a database', () => {
   let proxy: WsProxy;
   beforeAll(async () => {
     db = await startPgliteDatabase();
-    proxy = await startWsProxy({ target: { host: db.host, port: db.port } });
+    proxy = await startWsProxy({ target: { host: db.host, port: db.port }, database: 'postgres' });
   });
   afterAll(async () => {
     await proxy.close();
@@ -126,12 +129,24 @@ describe('ws proxy in front of a database', () => {
   });
 
   // What the Worker will do: @neondatabase/serverless over our proxy.
-  it('carries a @neondatabase/serverless session', async () => {
+  const useProxy = () => {
     neonConfig.webSocketConstructor = WebSocket as unknown as typeof neonConfig.webSocketConstructor;
     neonConfig.wsProxy = () => proxy.hostPort;
     neonConfig.useSecureWebSocket = false;
     neonConfig.pipelineTLS = false;
     neonConfig.pipelineConnect = false;
+  };
+
+  it('refuses a session for another database than its own', async () => {
+    useProxy();
+    const client = new NeonClient({ connectionString: db.url.replace(/\/postgres$/, '/other_world_db') });
+    client.on('error', () => {});
+    await expect(client.connect()).rejects.toThrow();
+    await until(() => proxy.connections() === 0);
+  });
+
+  it('carries a @neondatabase/serverless session', async () => {
+    useProxy();
     const client = new NeonClient({ connectionString: db.url.replace('postgres://postgres@', 'postgres://postgres:x@') });
     await client.connect();
     try {
