@@ -107,6 +107,13 @@ function envFile(vars: Record<string, string>): string {
     .join('\n') + '\n';
 }
 
+/** @neondatabase/serverless insists on a password; PGlite and trust-auth PostgreSQL ignore it. */
+function withPassword(url: string): string {
+  const u = new URL(url);
+  if (!u.password) u.password = 'local';
+  return u.href;
+}
+
 export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const log = options.log ?? (() => {});
   const regions = [...(options.regions ?? REGIONS)];
@@ -207,6 +214,9 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
           CENTRAL_ORIGIN: central.url,
           REGIONS: JSON.stringify(Object.fromEntries(regions.map((r) => [r, { origin: origins[r]!.url }]))),
           GATEWAY_ASSERTION_SECRET: assertionSecret,
+          // The audit log (src/audit): the control-plane database through its ws proxy, as the Worker reaches it.
+          CONTROL_PLANE_DATABASE_URL: withPassword(dbs.central!.url),
+          CONTROL_PLANE_WS_PROXY: proxies.central!.hostPort,
         }),
         { mode: 0o600 },
       );

@@ -61,7 +61,11 @@ export function observe(recent: RecentTraffic): MiddlewareHandler<GatewayEnv> {
       totalMs: round(performance.now() - obs.t0),
       internal: obs.internal,
     };
-    console.log(logLine(record));
+    // The console method matches the line's level, so Workers Logs and `wrangler dev --log-level` filter on it.
+    const line = logLine(record);
+    if (record.status >= 500) console.error(line);
+    else if (record.status >= 400) console.warn(line);
+    else console.log(line);
     writeMetrics(datasetFrom((c.env ?? {}) as Record<string, unknown>), record);
     recent.record(record);
     if (c.get('runtime')?.config.observability.serverTiming) {
