@@ -54,6 +54,12 @@ export const AUDIT_MAX_ROWS = 200;
 export const AUDIT_DEFAULT_ROWS = 50;
 const CONNECT_TIMEOUT_MS = 3000;
 const STATEMENT_TIMEOUT_MS = 2000;
+/**
+ * Database writes in flight per isolate. A caller with a valid token can repeat a
+ * denied request; beyond this many concurrent writes events are only logged
+ * (`audit_write_shed`), so the audit path cannot be turned into a connection flood.
+ */
+export const MAX_INFLIGHT_AUDIT_WRITES = 16;
 const ACTION = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/;
 
 export interface AuditLog {
@@ -95,6 +101,7 @@ async function withClient<T>(db: NonNullable<GatewayConfig['controlPlaneDb']>, f
 
 class ControlPlaneAuditLog implements AuditLog {
   readonly durable: boolean;
+  private inflight = 0;
   constructor(private readonly db: GatewayConfig['controlPlaneDb']) {
     this.durable = db !== undefined;
   }
@@ -103,6 +110,11 @@ class ControlPlaneAuditLog implements AuditLog {
     const e = normalise(event);
     console.log(JSON.stringify({ level: 'info', msg: 'audit', ...e }));
     if (!this.db) return;
+    if (this.inflight >= MAX_INFLIGHT_AUDIT_WRITES) {
+      console.error(JSON.stringify({ level: 'error', msg: 'audit_write_shed', action: e.action, requestId: e.requestId, inflight: this.inflight }));
+      return;
+    }
+    this.inflight++;
     try {
       await withClient(this.db, (c) =>
         c.query(
@@ -114,6 +126,8 @@ class ControlPlaneAuditLog implements AuditLog {
     } catch (err) {
       // The message comes from the driver or the database; it names no credentials (the URL is never in it).
       console.error(JSON.stringify({ level: 'error', msg: 'audit_write_failed', action: e.action, requestId: e.requestId, detail: (err as Error).message }));
+    } finally {
+      this.inflight--;
     }
   }
 

@@ -3,7 +3,9 @@
  * database (PGlite with the central migrations, reached by @neondatabase/serverless
  * from workerd through the local ws proxy) and are read back with GET /admin/audit.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { createApp } from '../../../src/app.ts';
+import { MAX_INFLIGHT_AUDIT_WRITES } from '../../../src/audit/index.ts';
 import { bindings, callGateway, egressFor, errorBody, mintToken, newMarker } from '../helpers.ts';
 
 const DB = { CONTROL_PLANE_DATABASE_URL: bindings.TEST_CONTROL_PLANE_DATABASE_URL, CONTROL_PLANE_WS_PROXY: bindings.TEST_CONTROL_PLANE_WS_PROXY };
@@ -101,5 +103,30 @@ describe('audit log', () => {
     expect(down.status).toBe(200);
     expect(downBody.status).toBe('ready');
     expect(downBody.checks.find((c) => c.name === 'database:control_plane')).toMatchObject({ ok: false, critical: false });
+  });
+
+  it('sheds audit writes beyond the in-flight cap to the log, and every request still gets its answer', async () => {
+    const lines: string[] = [];
+    vi.spyOn(console, 'error').mockImplementation((l: unknown) => void lines.push(String(l)));
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+    vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      // A database that accepts connections and never answers: writes stay in flight until the connect timeout.
+      const hung = new URL(bindings.TEST_HUNG_ORIGIN!).host;
+      const env = { ...bindings, CONTROL_PLANE_DATABASE_URL: 'postgres://postgres:x@127.0.0.1:5432/postgres', CONTROL_PLANE_WS_PROXY: hung };
+      const app = createApp();
+      const token = await mintToken();
+      const extra = 4;
+      const responses = await Promise.all(
+        Array.from({ length: MAX_INFLIGHT_AUDIT_WRITES + extra }, () =>
+          app.fetch(new Request('https://gateway.test/api/pages', { headers: { authorization: `Bearer ${token}`, 'x-tenant-region': 'us-east-1' } }), env),
+        ),
+      );
+      expect(responses.map((r) => r.status)).toEqual(Array(MAX_INFLIGHT_AUDIT_WRITES + extra).fill(403));
+      expect(lines.filter((l) => l.includes('"msg":"audit_write_shed"'))).toHaveLength(extra);
+      expect(lines.filter((l) => l.includes('"msg":"audit_write_failed"'))).toHaveLength(MAX_INFLIGHT_AUDIT_WRITES);
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 });
