@@ -4,10 +4,13 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { decodeJwt, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { publicJwk } from './auth/tokens.ts';
 import { DEFAULT_SANDBOX_DIR, readState, REPO_ROOT } from './state.ts';
 import { startWorld, type World } from './world.ts';
+
+// Whole worlds start here (databases, apps, maybe wrangler): far beyond the default timeouts.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 180_000 });
 
 const run = promisify(execFile);
 

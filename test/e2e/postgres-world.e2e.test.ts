@@ -8,12 +8,15 @@ import { join } from 'node:path';
 import { Client as NeonClient, neonConfig } from '@neondatabase/serverless';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { IDENTITY_HEADERS, importAssertionKey, signAssertion } from '../../src/identity-assertion/index.ts';
 import { dropDatabase, listDatabases } from '../../infra/db/postgres-db.ts';
 import { DEFAULT_LOCAL_PG_URL, tcpReachable } from '../../infra/db/reachable.ts';
 import { DEFAULT_SANDBOX_DIR } from '../../infra/state.ts';
 import { startWorld, type World } from '../../infra/world.ts';
+
+// Whole worlds start here (databases, apps, maybe wrangler): far beyond the default timeouts.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 180_000 });
 
 const pgUrl = process.env.LOCAL_PG_URL || DEFAULT_LOCAL_PG_URL;
 const reachable = await tcpReachable(pgUrl);
