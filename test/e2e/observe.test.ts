@@ -164,7 +164,7 @@ describe.skipIf(!HAS_CHROMIUM)('/admin/status in headless Chromium', () => {
     const page = await ctx.newPage();
     await page.goto(`${gw.url}/admin/status#token=${admin}`);
     // The token left the address bar (it lives in sessionStorage for this tab only).
-    await page.waitForFunction(() => !location.hash.includes('token'));
+    await page.waitForFunction("!location.hash.includes('token')");
     const card = (r: string) => page.locator(`#regions [data-region="${r}"]`);
     await card('eu-central-1').locator('[data-field="total"]').waitFor();
     for (const r of [...REGION_NAMES, 'central']) await expect.poll(() => card(r).locator('[data-field="health"]').textContent()).toBe('up');
