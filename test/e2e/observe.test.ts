@@ -106,7 +106,8 @@ describe('gateway logs under wrangler dev', () => {
         .output()
         .split('\n')
         .filter((l) => l.includes(id))
-        .map((l) => JSON.parse(l.slice(l.indexOf('{'))) as Record<string, any>);
+        // wrangler dev decorates console.warn/error lines (`▲ [WARNING]`, ANSI colours); the JSON is intact inside.
+        .map((l) => JSON.parse(l.replace(/\u001b\[[0-9;]*m/g, '').replace(/^[^{]*/, '').replace(/[^}]*$/, '')) as Record<string, any>);
       return found.length >= 3 ? found : undefined;
     });
     const byId = Object.fromEntries(lines.map((l) => [l.requestId, l]));

@@ -46,9 +46,18 @@ export async function startWranglerDev(vars: Record<string, string>, extraArgs: 
       env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: 'false', WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', CI: 'true' },
     },
   );
+  // Whole lines only: stdout (console.log) and stderr (console.warn/error) chunks must not interleave mid-line.
   let out = '';
-  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+  for (const stream of [child.stdout!, child.stderr!]) {
+    let partial = '';
+    stream.on('data', (b: Buffer) => {
+      partial += b.toString();
+      const nl = partial.lastIndexOf('\n');
+      if (nl === -1) return;
+      out += partial.slice(0, nl + 1);
+      partial = partial.slice(nl + 1);
+    });
+  }
 
   const stop = async () => {
     if (child.exitCode === null && child.pid !== undefined) {
