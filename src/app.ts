@@ -68,10 +68,6 @@ function send(c: Context<GatewayEnv>, opts: Omit<ForwardOptions, 'requestId' | '
   return timed(obs, 'upstreamMs', () => forward(c.req.raw, new URL(c.req.url), { ...opts, requestId: c.get('requestId'), trace }));
 }
 
-/**
- * `recent` holds the per-isolate traffic the status page shows; the app is built
- * once per isolate (src/index.ts), so one app = one isolate's view.
- */
 /** A verified caller asking for a region its token does not grant: a privileged-action attempt, audited. */
 function auditCrossRegionDenial(c: Context<GatewayEnv>, claims: JWTPayload, code: string, regionTag: string | null): Promise<void> {
   const { config } = c.get('runtime');
@@ -87,6 +83,10 @@ function auditCrossRegionDenial(c: Context<GatewayEnv>, claims: JWTPayload, code
   });
 }
 
+/**
+ * `recent` holds the per-isolate traffic the status page shows; the app is built
+ * once per isolate (src/index.ts), so one app = one isolate's view.
+ */
 export function createApp(recent: RecentTraffic = new RecentTraffic()): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>();
   app.onError(onError);
