@@ -106,6 +106,7 @@ const envSchema = z
     // Observability and operations (src/observability, src/health, src/admin-auth).
     SERVER_TIMING: booleanish.default(true),
     READINESS_TIMEOUT_MS: numberish(100, 10_000).default(2000),
+    READINESS_REUSE_MS: numberish(0, 60_000).default(1000),
     READINESS_ORIGIN_PATH: z.string().regex(/^\/[A-Za-z0-9._~\/-]{0,200}$/, 'must be a path starting with "/"').default('/healthz'),
     ADMIN_ROLE_CLAIM: z.string().min(1).max(128).default('role'),
     ADMIN_ROLE_VALUE: z.string().min(1).max(128).default('admin'),
@@ -147,6 +148,8 @@ export interface GatewayConfig {
     readonly serverTiming: boolean;
     /** Upper bound for all of /readyz's probes together. */
     readonly readinessTimeoutMs: number;
+    /** /readyz reuses a report younger than this (per isolate): one probe round per window at most. */
+    readonly readinessReuseMs: number;
     /** Path probed on each origin by /readyz; any answer below 500 counts as reachable. */
     readonly readinessOriginPath: string;
   };
@@ -199,6 +202,7 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
     observability: {
       serverTiming: e.SERVER_TIMING,
       readinessTimeoutMs: e.READINESS_TIMEOUT_MS,
+      readinessReuseMs: e.READINESS_REUSE_MS,
       readinessOriginPath: e.READINESS_ORIGIN_PATH,
     },
     admin: { roleClaim: e.ADMIN_ROLE_CLAIM, roleValue: e.ADMIN_ROLE_VALUE },

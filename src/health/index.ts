@@ -2,13 +2,15 @@
  * Health endpoints for load balancers and people, both JSON and `no-store`:
  *  - GET /healthz: the gateway itself (its config parses); never calls anything upstream.
  *  - GET /readyz: every readiness probe (key set loaded, each origin reachable, ...),
- *    bounded by READINESS_TIMEOUT_MS; 200 when all pass, 503 otherwise.
+ *    bounded by READINESS_TIMEOUT_MS, reused for READINESS_REUSE_MS; 200 when every
+ *    critical probe passes, 503 otherwise.
  * Neither says more than a load balancer needs: no URLs, no error text.
  */
 import type { Context } from 'hono';
 import type { GatewayEnv } from '../app.ts';
 import { getRuntime } from '../runtime/index.ts';
-import { probesFor, runProbes } from './probes.ts';
+import { cachedReadiness } from './probes.ts';
+
 
 export { cachedReadiness, probesFor, runProbes, PROBE_FACTORIES, type Probe, type ProbeContext, type ProbeFactory, type ReadinessReport, type CheckResult } from './probes.ts';
 
@@ -26,6 +28,7 @@ export async function healthz(c: Context<GatewayEnv>): Promise<Response> {
 export async function readyz(c: Context<GatewayEnv>): Promise<Response> {
   c.get('obs').internal = true;
   const runtime = c.get('runtime');
-  const report = await runProbes(probesFor(runtime), runtime.config.observability.readinessTimeoutMs, c.get('requestId'));
+  // /readyz is public: reusing a fresh report (per isolate) bounds the fan-out to origins whatever the request rate.
+  const report = await cachedReadiness(runtime, runtime.config.observability.readinessReuseMs, c.get('requestId'));
   return c.json(report, report.status === 'ready' ? 200 : 503, NO_STORE);
 }

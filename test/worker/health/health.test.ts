@@ -1,6 +1,7 @@
 /** /healthz and /readyz against real origins, a closed port and an origin that never answers. */
 import { describe, expect, it } from 'vitest';
-import { bindings, callGateway, egressFor, newMarker, ORIGINS } from '../helpers.ts';
+import { createApp } from '../../../src/app.ts';
+import { allOriginRequests, bindings, callGateway, egressFor, newMarker, ORIGINS } from '../helpers.ts';
 
 const REGIONS = JSON.parse(bindings.REGIONS!) as Record<string, { origin: string }>;
 const HUNG = bindings.TEST_HUNG_ORIGIN!;
@@ -94,5 +95,18 @@ describe('/readyz', () => {
     const res = await callGateway('/readyz', {}, { READINESS_ORIGIN_PATH: 'healthz?x=1' });
     expect(res.status).toBe(500);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('config_invalid');
+  });
+
+  it('reuses a fresh report, so repeated /readyz calls probe each origin once per READINESS_REUSE_MS', async () => {
+    // One env object = one isolate's runtime; a long window keeps the test free of timing.
+    const env = { ...bindings, READINESS_ORIGIN_PATH: '/healthz', READINESS_REUSE_MS: '60000' };
+    const app = createApp();
+    const marker = newMarker();
+    for (let i = 0; i < 4; i++) {
+      const res = await app.fetch(new Request('https://gateway.test/readyz', { headers: { 'x-request-id': `${marker}-${i}` } }), env);
+      expect(res.status).toBe(200);
+    }
+    const probes = Object.values(await allOriginRequests()).flat().filter((r) => String(r.headers['x-request-id']).startsWith(marker));
+    expect(probes.map((p) => p.headers['x-request-id'])).toEqual(Array(4).fill(`${marker}-0`));
   });
 });
