@@ -8,7 +8,7 @@
  *  - the gateway's printed output never contains a password or token.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { importJWK, SignJWT } from 'jose';
@@ -30,6 +30,7 @@ let sandboxDir: string;
 const output: string[] = [];
 
 beforeAll(async () => {
+  await mkdir(DEFAULT_SANDBOX_DIR, { recursive: true }); // absent on a clean clone
   sandboxDir = await mkdtemp(join(DEFAULT_SANDBOX_DIR, 'e2e-status-'));
   // `log` level: the gateway's per-request lines (console.log) are printed too.
   world = await startWorld({ dbMode: 'pglite', sandboxDir, gatewayLogLevel: 'log', onGatewayOutput: (l) => output.push(l) });
