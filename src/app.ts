@@ -47,7 +47,7 @@ const requireTenant = (): MiddlewareHandler<GatewayEnv> => async (c, next) => {
   const extracted = extractBearer(c.req.header('authorization'), config.jwt.maxTokenBytes);
   if (!extracted.ok) throw rejectionToError(extracted.reason, `authorization header: ${extracted.reason}`);
   const verified = await timed(c.get('obs'), 'verifyMs', () => verifyAccessToken(extracted.token, keySet, config.jwt));
-  if (!verified.ok) throw rejectionToError(verified.reason, verified.detail);
+  if (!verified.ok) throw rejectionToError(verified.reason, verified.detail, keySet.retryAfterSeconds());
   const regionTag = c.req.header('x-tenant-region') ?? null;
   const resolved = resolveTenant(verified.claims, config, regionTag);
   if (!resolved.ok) {
@@ -100,9 +100,9 @@ export function createApp(recent: RecentTraffic = new RecentTraffic()): Hono<Gat
   auditRoutes(app);
 
   const toCentral: MiddlewareHandler<GatewayEnv> = (c) => {
-    const { config } = c.get('runtime');
+    const { config, resilience } = c.get('runtime');
     // The central region needs the caller's token to refresh it, so it is forwarded there.
-    return send(c, { upstream: centralUpstream(config), forwardAuthorization: true });
+    return send(c, { upstream: centralUpstream(config), resilience, forwardAuthorization: true });
   };
   app.post('/auth/signup', toCentral);
   app.post('/auth/login', toCentral);
@@ -110,11 +110,12 @@ export function createApp(recent: RecentTraffic = new RecentTraffic()): Hono<Gat
   app.get('/.well-known/jwks.json', toCentral);
 
   app.all('/api/*', requireTenant(), (c) => {
-    const { config, assertionKey } = c.get('runtime');
+    const { config, assertionKey, resilience } = c.get('runtime');
     const tenant = c.get('tenant');
     const requestId = c.get('requestId');
     return send(c, {
       upstream: regionUpstream(tenant.region),
+      resilience,
       forwardAuthorization: config.forwardAuthorization,
       identity: {
         value: { tenantId: tenant.tenantId, userId: tenant.userId, region: tenant.region.name, requestId },

@@ -77,9 +77,30 @@ const postgresUrl = z.string().refine((s) => {
 const wsProxyHostPort = z
   .string()
   .regex(/^(127\.0\.0\.1|localhost|\[::1\]):\d{1,5}$/, 'must be host:port on a loopback host (local WebSocket proxy)');
+/** A residency zone (eu, us, apac, ...): data of a region's tenants may be served only inside it. */
+const zoneName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'zone names are short lowercase words (eu, us, apac)');
+
+/**
+ * A standby states its zone explicitly: the gateway cannot know where an arbitrary URL lives,
+ * so the operator writes it down and validation refuses any standby whose zone differs from
+ * its region's (and any standby that is another region's origin in another zone).
+ */
+const standbySchema = z.strictObject({ origin: originUrl, zone: zoneName });
+
+/** Standbys per region: a handful is plenty, and it bounds the work of one failing request. */
+export const MAX_STANDBYS = 4;
 
 const regionSchema = z.strictObject({
   origin: originUrl,
+  /** Defaults to the region's own name: a region without a zone is a zone of its own. */
+  zone: zoneName.optional(),
+  standbys: z.array(standbySchema).max(MAX_STANDBYS).default([]),
+});
+
+/** The direct-database path's standby per region (a secret: connection strings carry credentials). */
+const standbyDatabaseSchema = z.strictObject({
+  url: z.string().refine((s) => /^postgres(ql)?:\/\//.test(s), 'must be a postgres:// or postgresql:// URL'),
+  zone: zoneName,
 });
 
 const jwkSchema = z.looseObject({ kty: z.string(), kid: z.string().min(1).max(256).optional(), alg: z.string().optional() });
@@ -95,6 +116,22 @@ const envSchema = z
     JWT_MAX_TOKEN_BYTES: numberish(256, 65536).default(8192),
     JWKS_CACHE_TTL_SECONDS: numberish(1, 86400).default(300),
     JWKS_REFRESH_COOLDOWN_SECONDS: numberish(0, 3600).default(30),
+    /** How long keys already held keep verifying tokens after the last successful JWKS fetch. */
+    JWKS_MAX_STALENESS_SECONDS: numberish(1, 7 * 86400).default(3600),
+    JWKS_FETCH_TIMEOUT_MS: numberish(100, 30_000).default(3000),
+    /** Deadline for a regional origin's response headers (per attempt). */
+    UPSTREAM_TIMEOUT_MS: numberish(100, 120_000).default(10_000),
+    /** Deadline for the central region's response headers (login, signup, token, JWKS route). */
+    CENTRAL_TIMEOUT_MS: numberish(100, 120_000).default(10_000),
+    /** Deadline for one query on the direct-database path (issue 3). */
+    DATABASE_TIMEOUT_MS: numberish(100, 120_000).default(5000),
+    /** Extra attempts for an idempotent, bodiless request that got no response byte. */
+    UPSTREAM_RETRIES: numberish(0, 3).default(1),
+    /** A retry waits a random time in [0, RETRY_JITTER_MS] so isolates do not retry in lockstep. */
+    RETRY_JITTER_MS: numberish(0, 5000).default(50),
+    BREAKER_FAILURE_THRESHOLD: numberish(1, 1000).default(5),
+    BREAKER_COOLDOWN_MS: numberish(100, 3_600_000).default(10_000),
+    REGION_STANDBY_DATABASES: jsonish(z.record(z.string(), standbyDatabaseSchema)).optional(),
     TENANT_CLAIM: z.string().min(1).default('tenant_id'),
     REGION_CLAIM: z.string().min(1).default('tenant_region'),
     CENTRAL_ORIGIN: originUrl,
@@ -118,11 +155,74 @@ const envSchema = z
     if (!env.JWKS_URL && !env.JWT_PUBLIC_KEYS) {
       ctx.addIssue({ code: 'custom', path: ['JWKS_URL'], message: 'set JWKS_URL or JWT_PUBLIC_KEYS' });
     }
+    if (env.JWKS_MAX_STALENESS_SECONDS < env.JWKS_CACHE_TTL_SECONDS) {
+      ctx.addIssue({ code: 'custom', path: ['JWKS_MAX_STALENESS_SECONDS'], message: 'must be at least JWKS_CACHE_TTL_SECONDS' });
+    }
+    checkResidency(env, ctx);
   });
+
+/**
+ * Failover never leaves a residency zone: every standby (origin or database) must be in its
+ * region's zone. Found here, when the config is validated, never at run time.
+ */
+function checkResidency(
+  env: { REGIONS: Record<string, z.infer<typeof regionSchema>>; CENTRAL_ORIGIN: string; REGION_STANDBY_DATABASES?: Record<string, z.infer<typeof standbyDatabaseSchema>> },
+  ctx: z.RefinementCtx,
+): void {
+  const zoneOf = (name: string, r: z.infer<typeof regionSchema>) => r.zone ?? name;
+  const primaryOf = new Map(Object.entries(env.REGIONS).map(([name, r]) => [r.origin, { name, zone: zoneOf(name, r) }]));
+  for (const [name, region] of Object.entries(env.REGIONS)) {
+    const zone = zoneOf(name, region);
+    region.standbys.forEach((s, i) => {
+      const path = ['REGIONS', name, 'standbys', i];
+      if (s.zone !== zone) {
+        ctx.addIssue({ code: 'custom', path: [...path, 'zone'], message: `must be the region's zone (${zone}): failover may not leave it` });
+      }
+      const owner = primaryOf.get(s.origin);
+      if (owner && owner.name === name) {
+        ctx.addIssue({ code: 'custom', path: [...path, 'origin'], message: "is the region's own primary origin" });
+      } else if (owner && owner.zone !== zone) {
+        ctx.addIssue({ code: 'custom', path: [...path, 'origin'], message: `is the origin of region ${owner.name}, outside zone ${zone}` });
+      }
+      if (s.origin === env.CENTRAL_ORIGIN) {
+        ctx.addIssue({ code: 'custom', path: [...path, 'origin'], message: 'is the central origin, not a regional app stack' });
+      }
+    });
+  }
+  for (const [name, db] of Object.entries(env.REGION_STANDBY_DATABASES ?? {})) {
+    const region = env.REGIONS[name];
+    if (!region) {
+      ctx.addIssue({ code: 'custom', path: ['REGION_STANDBY_DATABASES', name], message: 'names a region that is not in REGIONS' });
+    } else if (db.zone !== zoneOf(name, region)) {
+      ctx.addIssue({ code: 'custom', path: ['REGION_STANDBY_DATABASES', name, 'zone'], message: `must be the region's zone (${zoneOf(name, region)}): failover may not leave it` });
+    }
+  }
+}
+
+export interface StandbyConfig {
+  readonly origin: string;
+  readonly zone: string;
+}
 
 export interface RegionConfig {
   readonly name: string;
   readonly origin: string;
+  /** Residency zone; every standby below is in it (checked at validation). */
+  readonly zone: string;
+  /** Tried in order when the primary is down or its circuit is open. */
+  readonly standbys: readonly StandbyConfig[];
+  /** For the direct-database path: a standby connection string in the same zone (a secret). */
+  readonly standbyDatabase?: { readonly url: string; readonly zone: string };
+}
+
+export interface ResilienceConfig {
+  readonly upstreamTimeoutMs: number;
+  readonly centralTimeoutMs: number;
+  readonly databaseTimeoutMs: number;
+  readonly retries: number;
+  readonly retryJitterMs: number;
+  readonly breakerFailureThreshold: number;
+  readonly breakerCooldownMs: number;
 }
 
 export interface GatewayConfig {
@@ -136,6 +236,8 @@ export interface GatewayConfig {
     readonly maxTokenBytes: number;
     readonly jwksCacheTtlSeconds: number;
     readonly jwksRefreshCooldownSeconds: number;
+    readonly jwksMaxStalenessSeconds: number;
+    readonly jwksFetchTimeoutMs: number;
     readonly tenantClaim: string;
     readonly regionClaim: string;
   };
@@ -160,6 +262,7 @@ export interface GatewayConfig {
     readonly roleClaim: string;
     readonly roleValue: string;
   };
+  readonly resilience: ResilienceConfig;
 }
 
 export class ConfigError extends Error {
@@ -179,7 +282,19 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
   }
   const e = parsed.data;
   const regions = new Map(
-    Object.entries(e.REGIONS).map(([name, r]) => [name, Object.freeze({ name, origin: r.origin })] as const),
+    Object.entries(e.REGIONS).map(
+      ([name, r]) =>
+        [
+          name,
+          Object.freeze({
+            name,
+            origin: r.origin,
+            zone: r.zone ?? name,
+            standbys: Object.freeze(r.standbys.map((s) => Object.freeze({ ...s }))),
+            standbyDatabase: e.REGION_STANDBY_DATABASES?.[name],
+          }),
+        ] as const,
+    ),
   );
   const config: GatewayConfig = {
     jwt: {
@@ -192,6 +307,8 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
       maxTokenBytes: e.JWT_MAX_TOKEN_BYTES,
       jwksCacheTtlSeconds: e.JWKS_CACHE_TTL_SECONDS,
       jwksRefreshCooldownSeconds: e.JWKS_REFRESH_COOLDOWN_SECONDS,
+      jwksMaxStalenessSeconds: e.JWKS_MAX_STALENESS_SECONDS,
+      jwksFetchTimeoutMs: e.JWKS_FETCH_TIMEOUT_MS,
       tenantClaim: e.TENANT_CLAIM,
       regionClaim: e.REGION_CLAIM,
     },
@@ -207,6 +324,15 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
     },
     admin: { roleClaim: e.ADMIN_ROLE_CLAIM, roleValue: e.ADMIN_ROLE_VALUE },
     controlPlaneDb: e.CONTROL_PLANE_DATABASE_URL ? { url: e.CONTROL_PLANE_DATABASE_URL, wsProxy: e.CONTROL_PLANE_WS_PROXY } : undefined,
+    resilience: {
+      upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
+      centralTimeoutMs: e.CENTRAL_TIMEOUT_MS,
+      databaseTimeoutMs: e.DATABASE_TIMEOUT_MS,
+      retries: e.UPSTREAM_RETRIES,
+      retryJitterMs: e.RETRY_JITTER_MS,
+      breakerFailureThreshold: e.BREAKER_FAILURE_THRESHOLD,
+      breakerCooldownMs: e.BREAKER_COOLDOWN_MS,
+    },
   };
   return { ok: true, config };
 }

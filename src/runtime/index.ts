@@ -4,12 +4,15 @@
  */
 import { ConfigError, parseConfig, type GatewayConfig } from '../config/index.ts';
 import { importAssertionKey } from '../identity-assertion/index.ts';
+import { createResilience, type Resilience } from '../resilience/index.ts';
 import { KeySet } from '../token/index.ts';
 
 export interface Runtime {
   readonly config: GatewayConfig;
   readonly keySet: KeySet;
   readonly assertionKey: CryptoKey;
+  /** Circuit breakers and retry policy: per isolate, shared by its requests. */
+  readonly resilience: Resilience;
 }
 
 export type RuntimeResult = { ok: true; runtime: Runtime } | { ok: false; error: ConfigError };
@@ -27,9 +30,11 @@ async function build(env: Record<string, unknown>): Promise<RuntimeResult> {
       algorithms: config.jwt.algorithms,
       ttlMs: config.jwt.jwksCacheTtlSeconds * 1000,
       cooldownMs: config.jwt.jwksRefreshCooldownSeconds * 1000,
+      maxStalenessMs: config.jwt.jwksMaxStalenessSeconds * 1000,
+      fetchTimeoutMs: config.jwt.jwksFetchTimeoutMs,
     });
     const assertionKey = await importAssertionKey(config.assertionSecret);
-    return { ok: true, runtime: { config, keySet, assertionKey } };
+    return { ok: true, runtime: { config, keySet, assertionKey, resilience: createResilience(config.resilience) } };
   } catch (err) {
     return { ok: false, error: new ConfigError([`JWT_PUBLIC_KEYS: ${(err as Error).message}`]) };
   }

@@ -3,13 +3,13 @@
  * tenants signed up in different regions get their data stored in their home
  * region's database and nowhere else, and identity can only come from a token.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTokenSigner } from '../../infra/auth/tokens.ts';
 import { groupAndDescendants } from '../../infra/gateway/process-group.ts';
-import { DEFAULT_SANDBOX_DIR } from '../../infra/state.ts';
+import { makeTestSandbox } from '../../infra/state.ts';
 import { startWorld, type World } from '../../infra/world.ts';
 
 // Whole worlds start here (databases, apps, maybe wrangler): far beyond the default timeouts.
@@ -50,7 +50,7 @@ async function pagesIn(databaseUrl: string, ids: string[]): Promise<Array<{ id: 
 }
 
 beforeAll(async () => {
-  sandboxDir = await mkdtemp(join(DEFAULT_SANDBOX_DIR, 'e2e-'));
+  sandboxDir = await makeTestSandbox('e2e-');
   // PGlite explicitly, whatever LOCAL_PG_URL says: this suite must run anywhere.
   world = await startWorld({ dbMode: 'pglite', sandboxDir });
   gatewayPid = world.state.gatewayPid!;

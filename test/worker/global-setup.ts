@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { TestProject } from 'vitest/node';
 import { exportJWK, generateKeyPair } from 'jose';
 import { spawn } from 'node:child_process';
+import { startFaultLab } from '../support/fault-origin.ts';
 import { startRecordingOrigin, type RecordingOrigin } from '../support/recording-origin.ts';
 
 export const REGION_NAMES = ['us-east-1', 'eu-central-1', 'ap-southeast-2'] as const;
@@ -91,6 +92,9 @@ export default async function setup(project: TestProject) {
 
   const controlPlane = await startControlPlaneDb();
 
+  // Controllable origins and JWKS servers for the fault tests (test/worker/faults).
+  const lab = await startFaultLab(() => jwks);
+
   project.provide('gatewayBindings', {
     JWT_ISSUER: 'https://central.test',
     JWT_AUDIENCE: 'edge-tenant-router',
@@ -104,12 +108,13 @@ export default async function setup(project: TestProject) {
     // Not CONTROL_PLANE_*: only the audit tests turn the database on (through env overrides).
     TEST_CONTROL_PLANE_DATABASE_URL: controlPlane.url,
     TEST_CONTROL_PLANE_WS_PROXY: controlPlane.wsProxy,
+    TEST_FAULT_LAB: lab.url,
   });
 
   return async () => {
     await controlPlane.stop();
     for (const s of hungSockets) s.destroy();
     await new Promise<void>((resolve) => hung.close(() => resolve()));
-    await Promise.all(origins.map((o) => o.close()));
+    await Promise.all([...origins.map((o) => o.close()), lab.close()]);
   };
 }
