@@ -61,11 +61,16 @@ const requireTenant = (): MiddlewareHandler<GatewayEnv> => async (c, next) => {
 };
 
 /** Forwards, recording the upstream and its latency, and carrying the trace to the origin. */
-function send(c: Context<GatewayEnv>, opts: Omit<ForwardOptions, 'requestId' | 'trace'> & { upstream: Upstream }): Promise<Response> {
+function send(c: Context<GatewayEnv>, opts: Omit<ForwardOptions, 'requestId' | 'trace' | 'onServed'> & { upstream: Upstream }): Promise<Response> {
   const obs = c.get('obs');
-  obs.upstream = { kind: opts.upstream.kind, name: opts.upstream.name };
+  const upstream: NonNullable<Observation['upstream']> = { kind: opts.upstream.kind, name: opts.upstream.name };
+  obs.upstream = upstream;
   const trace = { traceparent: outgoingTraceparent(obs.trace), tracestate: obs.trace.tracestate };
-  return timed(obs, 'upstreamMs', () => forward(c.req.raw, new URL(c.req.url), { ...opts, requestId: c.get('requestId'), trace }));
+  const onServed = (s: { origin: string; attempts: number }) => {
+    upstream.target = s.origin;
+    upstream.attempts = s.attempts;
+  };
+  return timed(obs, 'upstreamMs', () => forward(c.req.raw, new URL(c.req.url), { ...opts, requestId: c.get('requestId'), trace, onServed }));
 }
 
 /** A verified caller asking for a region its token does not grant: a privileged-action attempt, audited. */

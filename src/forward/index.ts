@@ -3,7 +3,7 @@
  * (never buffered), redirects returned to the client rather than followed.
  */
 import { IDENTITY_HEADERS, signAssertion, type Identity } from '../identity-assertion/index.ts';
-import { sendUpstream, type Resilience } from '../resilience/index.ts';
+import { sendUpstream, type Resilience, type Served } from '../resilience/index.ts';
 import { targetUrl, type Upstream } from '../upstream/index.ts';
 import { inboundResponseHeaders, outboundRequestHeaders } from './headers.ts';
 
@@ -17,6 +17,8 @@ export interface ForwardOptions {
   identity?: { value: Identity; key: CryptoKey };
   /** W3C trace context for the origin: replaces whatever the client sent. */
   trace?: { traceparent: string; tracestate: string | undefined };
+  /** Told which origin (primary or a standby) answered: for the request's log line. */
+  onServed?: (served: Served) => void;
 }
 
 export async function forward(req: Request, url: URL, opts: ForwardOptions): Promise<Response> {
@@ -39,6 +41,6 @@ export async function forward(req: Request, url: URL, opts: ForwardOptions): Pro
     );
   }
   const hasBody = req.method !== 'GET' && req.method !== 'HEAD' && req.body !== null;
-  const res = await sendUpstream(opts.upstream, url, { method: req.method, headers, body: hasBody ? req.body : null }, opts.resilience);
+  const res = await sendUpstream(opts.upstream, url, { method: req.method, headers, body: hasBody ? req.body : null }, opts.resilience, opts.onServed);
   return new Response(res.body, { status: res.status, statusText: res.statusText, headers: inboundResponseHeaders(res.headers) });
 }

@@ -53,6 +53,8 @@ export function observe(recent: RecentTraffic): MiddlewareHandler<GatewayEnv> {
       region: tenant?.region.name,
       upstreamKind: obs.upstream?.kind,
       upstreamName: obs.upstream?.name,
+      upstreamTarget: obs.upstream?.target,
+      upstreamAttempts: obs.upstream?.attempts,
       status: c.res.status,
       errorCode: err?.code,
       errorDetail: redactDetail(err?.detail),

@@ -33,6 +33,8 @@ export interface Decision {
   tenant: string | undefined;
   region: string | undefined;
   upstream: string | undefined;
+  /** `primary` or `standby N`. */
+  target: string | undefined;
   status: number;
   errorCode: string | undefined;
   totalMs: number;
@@ -87,6 +89,7 @@ export class RecentTraffic {
       tenant: r.tenant,
       region: r.region,
       upstream: r.upstreamName,
+      target: r.upstreamTarget,
       status: r.status,
       errorCode: r.errorCode,
       totalMs: r.totalMs,

@@ -13,7 +13,8 @@ export interface Observation {
   readonly trace: TraceContext;
   verifyMs: number | undefined;
   upstreamMs: number | undefined;
-  upstream: { kind: string; name: string } | undefined;
+  /** `target` is `primary` or `standby N` once an origin answered; `attempts` counts retries and failovers. */
+  upstream: { kind: string; name: string; target?: string; attempts?: number } | undefined;
   /** Health and status routes: logged and counted, but not routing decisions. */
   internal: boolean;
 }
@@ -33,6 +34,9 @@ export interface RequestRecord {
   readonly region: string | undefined;
   readonly upstreamKind: string | undefined;
   readonly upstreamName: string | undefined;
+  /** `primary` or `standby N`: which of the upstream's origins answered (absent when none did). */
+  readonly upstreamTarget: string | undefined;
+  readonly upstreamAttempts: number | undefined;
   readonly status: number;
   readonly errorCode: string | undefined;
   readonly errorDetail: string | undefined;
@@ -93,7 +97,7 @@ export function logLine(r: RequestRecord): string {
     path: r.path,
     tenant: r.tenant,
     region: r.region,
-    upstream: r.upstreamKind ? { kind: r.upstreamKind, name: r.upstreamName } : undefined,
+    upstream: r.upstreamKind ? { kind: r.upstreamKind, name: r.upstreamName, target: r.upstreamTarget, attempts: r.upstreamAttempts } : undefined,
     status: r.status,
     error: r.errorCode ? { code: r.errorCode, detail: r.errorDetail } : undefined,
     durations: { verifyMs: r.verifyMs, upstreamMs: r.upstreamMs, totalMs: r.totalMs },

@@ -130,7 +130,7 @@ export const STATUS_JS = `'use strict';
     const rows = d.decisions.map((x) => {
       const tr = el('tr');
       tr.append(el('td', '', new Date(x.at).toLocaleTimeString()), el('td', '', x.method), el('td', 'path', x.path), el('td', '', x.tenant || '–'),
-        el('td', '', x.upstream || (x.errorCode ? 'refused' : '–')), el('td', 's' + String(x.status)[0], x.status + (x.errorCode ? ' ' + x.errorCode : '')), el('td', '', x.totalMs));
+        el('td', '', x.upstream ? x.upstream + (x.target && x.target !== 'primary' ? ' (' + x.target + ')' : '') : (x.errorCode ? 'refused' : '–')), el('td', 's' + String(x.status)[0], x.status + (x.errorCode ? ' ' + x.errorCode : '')), el('td', '', x.totalMs));
       return tr;
     });
     $('decisions').tBodies[0].replaceChildren(...rows);

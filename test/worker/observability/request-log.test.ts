@@ -5,7 +5,7 @@
  */
 import { env } from 'cloudflare:test';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { callGateway, egressFor, mintToken, newMarker } from '../helpers.ts';
+import { callGateway, egressFor, mintToken, newMarker, ORIGINS } from '../helpers.ts';
 
 type Line = Record<string, any>;
 
@@ -38,7 +38,7 @@ describe('one structured log line per request', () => {
       path: '/api/pages/42',
       tenant: 'ws_alpha',
       region: 'eu-central-1',
-      upstream: { kind: 'region', name: 'eu-central-1' },
+      upstream: { kind: 'region', name: 'eu-central-1', target: 'primary', attempts: 1 },
       status: 200,
     });
     expect(l.error).toBeUndefined();
@@ -47,6 +47,18 @@ describe('one structured log line per request', () => {
     expect(l.durations.totalMs).toBeGreaterThanOrEqual(l.durations.upstreamMs);
     expect(l.traceId).toMatch(/^[0-9a-f]{32}$/);
     expect(Date.parse(l.ts)).not.toBeNaN();
+  });
+
+  it('names the standby that answered when the primary was down, and the attempts it took', async () => {
+    const token = await mintToken();
+    const marker = newMarker();
+    // The standby is a real origin; the primary is a closed port. Only one region, so no cross-zone check applies.
+    const regions = { 'eu-central-1': { origin: 'http://127.0.0.1:9', zone: 'eu', standbys: [{ origin: ORIGINS['us-east-1'], zone: 'eu' }] } };
+    const res = await callGateway('/api/pages', { headers: { authorization: `Bearer ${token}`, 'x-request-id': marker } }, { REGIONS: JSON.stringify(regions), RETRY_JITTER_MS: '0' });
+    expect(res.status).toBe(200);
+    const line = requestLines().find((l) => l.requestId === marker)!;
+    expect(line.upstream).toEqual({ kind: 'region', name: 'eu-central-1', target: 'standby 1', attempts: 2 });
+    expect(JSON.stringify(line)).not.toContain('127.0.0.1');
   });
 
   it('logs a refused request once, with its error code and no upstream', async () => {
