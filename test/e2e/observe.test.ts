@@ -6,14 +6,14 @@
  *  - /admin/status in a real headless Chromium (Debian's package, driven by
  *    playwright-core) shows regions and live numbers that change as traffic flows.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRecordingOrigin, type RecordingOrigin } from '../support/recording-origin.ts';
-import { startWranglerDev, type WranglerDev } from '../support/wrangler-dev.ts';
+import { startWranglerDev, type WranglerDev } from '../../infra/gateway/wrangler-dev.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAS_CHROMIUM = existsSync(CHROMIUM);
@@ -38,7 +38,8 @@ const ISSUER = 'https://central.e2e';
 const AUDIENCE = 'edge-tenant-router';
 const REGION_NAMES = ['us-east-1', 'eu-central-1', 'ap-southeast-2'] as const;
 
-let gw: WranglerDev;
+let gw: WranglerDev & { output(): string };
+let gwDir: string;
 let origins: Record<string, RecordingOrigin> = {};
 let sign: (claims: JWTPayload) => Promise<string>;
 
@@ -51,7 +52,7 @@ beforeAll(async () => {
     req.url === '/.well-known/jwks.json' ? { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(jwks) } : undefined,
   );
   for (const r of REGION_NAMES) origins[r] = await startRecordingOrigin(r);
-  gw = await startWranglerDev({
+  const vars: Record<string, string> = {
     JWT_ISSUER: ISSUER,
     JWT_AUDIENCE: AUDIENCE,
     JWKS_URL: `${origins.central.url}/.well-known/jwks.json`,
@@ -59,12 +60,27 @@ beforeAll(async () => {
     CENTRAL_ORIGIN: origins.central.url,
     REGIONS: JSON.stringify(Object.fromEntries(REGION_NAMES.map((r) => [r, { origin: origins[r]!.url }]))),
     GATEWAY_ASSERTION_SECRET: 'e2e-assertion-secret-0123456789abcdef',
+  };
+  gwDir = mkdtempSync(join(tmpdir(), 'etr-observe-'));
+  const envFile = join(gwDir, 'gateway.env');
+  // Single quotes: dotenv takes the value literally (JSON stays intact).
+  writeFileSync(envFile, Object.entries(vars).map(([k, v]) => `${k}='${v}'`).join('\n') + '\n');
+  const lines: string[] = [];
+  const dev = await startWranglerDev({
+    cwd: join(import.meta.dirname, '..', '..'),
+    envFile,
+    persistTo: join(gwDir, 'state'),
+    logFile: join(gwDir, 'wrangler.log'),
+    logLevel: 'log', // the gateway's info lines (console.log) are printed too
+    onOutput: (l) => lines.push(l),
   });
+  gw = { ...dev, output: () => lines.join('\n') };
 });
 
 afterAll(async () => {
-  await gw?.stop();
+  if (gw) expect(await gw.stop()).toEqual([]); // no wrangler or workerd process left behind
   await Promise.all(Object.values(origins).map((o) => o.close()));
+  if (gwDir) rmSync(gwDir, { recursive: true, force: true });
 });
 
 const tenantToken = (tenant: string, region: string) => sign({ sub: `user-${tenant}`, tenant_id: tenant, tenant_region: region });
