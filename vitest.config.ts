@@ -3,6 +3,9 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // The gateway logs one JSON line per request (src/observability); tests that care capture them
+    // with spies, so the hundreds of routine ones are kept out of the test output.
+    onConsoleLog: (log) => !/"msg":"(request|audit)"/.test(log),
     projects: [
       {
         // Unit and integration tests inside the real workerd runtime.
