@@ -193,17 +193,19 @@ export class KeySet {
   }
 
   /**
-   * For /readyz: loads the set when it is not loaded or stale (the same TTL rule as
-   * `lookup`, so at most one fetch per TTL) and says how many keys it holds.
+   * For /readyz: loads the set when it is not loaded or stale, under the same rules as
+   * `lookup` (TTL, failure backoff), and says how many keys are usable now (0 past the
+   * staleness cap, as lookups then fail too).
    */
   async readiness(): Promise<{ keys: number; lastError: string | undefined }> {
-    if (!this.opts.staticKeys && this.now() - this.loadedAt > this.opts.ttlMs) {
+    const now = this.now();
+    if (!this.opts.staticKeys && now - this.loadedAt > this.opts.ttlMs && this.mayFetch(now, 'ttl')) {
       try {
         await this.refresh();
       } catch {
-        // Reported through lastError; keys already held still count.
+        // Reported through lastError; keys still inside the staleness cap still count.
       }
     }
-    return { keys: this.keys.length, lastError: this.lastError };
+    return { keys: this.usable(this.now()) ? this.keys.length : 0, lastError: this.lastError };
   }
 }
