@@ -16,6 +16,11 @@ import { statusRoutes } from './status-page/index.ts';
 import { resolveTenant, type TenantContext } from './tenant/index.ts';
 import { extractBearer, rejectionToError, verifyAccessToken } from './token/index.ts';
 import { centralUpstream, regionUpstream, type Upstream } from './upstream/index.ts';
+// Hardening (issue 4): request guard, body limit, auth rate limits, WebSocket pass-through.
+import { bodyLimit } from './body-limit/index.ts';
+import { authRateLimit } from './rate-limit/index.ts';
+import { requestGuard } from './request-guard/index.ts';
+import { forwardWebSocket, isWebSocketUpgrade } from './websocket/index.ts';
 
 export type GatewayEnv = {
   Bindings: Record<string, unknown>;
@@ -100,6 +105,7 @@ export function createApp(recent: RecentTraffic = new RecentTraffic()): Hono<Gat
   // Liveness answers even when the config is invalid (it reports that), so it comes before withRuntime.
   app.get('/healthz', healthz);
   app.use('*', withRuntime());
+  app.use('*', requestGuard());
   app.get('/readyz', readyz);
   statusRoutes(app, recent);
   auditRoutes(app);
@@ -109,15 +115,24 @@ export function createApp(recent: RecentTraffic = new RecentTraffic()): Hono<Gat
     // The central region needs the caller's token to refresh it, so it is forwarded there.
     return send(c, { upstream: centralUpstream(config), resilience, forwardAuthorization: true });
   };
-  app.post('/auth/signup', toCentral);
-  app.post('/auth/login', toCentral);
-  app.post('/auth/token', toCentral);
+  app.post('/auth/signup', authRateLimit(), toCentral);
+  app.post('/auth/login', authRateLimit(), toCentral);
+  app.post('/auth/token', bodyLimit(), toCentral);
   app.get('/.well-known/jwks.json', toCentral);
 
-  app.all('/api/*', requireTenant(), (c) => {
+  // The body limit runs after the token check: an unauthenticated body is never read.
+  app.all('/api/*', requireTenant(), bodyLimit(), (c) => {
     const { config, assertionKey, resilience } = c.get('runtime');
     const tenant = c.get('tenant');
     const requestId = c.get('requestId');
+    if (isWebSocketUpgrade(c.req.raw)) {
+      const identity = { value: { tenantId: tenant.tenantId, userId: tenant.userId, region: tenant.region.name, requestId }, key: assertionKey };
+      const obs = c.get('obs');
+      obs.upstream = { kind: 'region', name: tenant.region.name };
+      return timed(obs, 'upstreamMs', () =>
+        forwardWebSocket(c.req.raw, new URL(c.req.url), { upstream: regionUpstream(tenant.region), forwardAuthorization: config.forwardAuthorization, identity }),
+      );
+    }
     return send(c, {
       upstream: regionUpstream(tenant.region),
       resilience,

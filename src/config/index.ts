@@ -116,6 +116,14 @@ const envSchema = z
     JWT_MAX_TOKEN_BYTES: numberish(256, 65536).default(8192),
     JWKS_CACHE_TTL_SECONDS: numberish(1, 86400).default(300),
     JWKS_REFRESH_COOLDOWN_SECONDS: numberish(0, 3600).default(30),
+    // The token type access tokens must declare (RFC 9068: "at+jwt"; "application/" prefix optional).
+    JWT_REQUIRED_TYP: z.string().min(1).max(64).default('at+jwt'),
+    // A token older than this (by `iat`, which becomes required) is refused whatever its `exp` says.
+    JWT_MAX_TOKEN_AGE_SECONDS: numberish(60, 7 * 86400).default(3600),
+    // Request bodies are counted while they stream; past this the request gets 413.
+    BODY_MAX_BYTES: numberish(1024, 100 * 1024 * 1024).default(1024 * 1024),
+    // Retry-After on a 429 from the login/signup limiters; match the `period` of their [[ratelimits]].
+    RATE_LIMIT_RETRY_AFTER_SECONDS: numberish(1, 3600).default(60),
     /** How long keys already held keep verifying tokens after the last successful JWKS fetch. */
     JWKS_MAX_STALENESS_SECONDS: numberish(1, 7 * 86400).default(3600),
     JWKS_FETCH_TIMEOUT_MS: numberish(100, 30_000).default(3000),
@@ -240,7 +248,11 @@ export interface GatewayConfig {
     readonly jwksFetchTimeoutMs: number;
     readonly tenantClaim: string;
     readonly regionClaim: string;
+    readonly requiredTyp: string;
+    readonly maxTokenAgeSeconds: number;
   };
+  readonly bodyMaxBytes: number;
+  readonly rateLimitRetryAfterSeconds: number;
   readonly centralOrigin: string;
   readonly regions: ReadonlyMap<string, RegionConfig>;
   readonly assertionSecret: string;
@@ -311,7 +323,11 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
       jwksFetchTimeoutMs: e.JWKS_FETCH_TIMEOUT_MS,
       tenantClaim: e.TENANT_CLAIM,
       regionClaim: e.REGION_CLAIM,
+      requiredTyp: e.JWT_REQUIRED_TYP,
+      maxTokenAgeSeconds: e.JWT_MAX_TOKEN_AGE_SECONDS,
     },
+    bodyMaxBytes: e.BODY_MAX_BYTES,
+    rateLimitRetryAfterSeconds: e.RATE_LIMIT_RETRY_AFTER_SECONDS,
     centralOrigin: e.CENTRAL_ORIGIN,
     regions,
     assertionSecret: e.GATEWAY_ASSERTION_SECRET,

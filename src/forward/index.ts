@@ -42,5 +42,7 @@ export async function forward(req: Request, url: URL, opts: ForwardOptions): Pro
   }
   const hasBody = req.method !== 'GET' && req.method !== 'HEAD' && req.body !== null;
   const res = await sendUpstream(opts.upstream, url, { method: req.method, headers, body: hasBody ? req.body : null }, opts.resilience, opts.onServed);
-  return new Response(res.body, { status: res.status, statusText: res.statusText, headers: inboundResponseHeaders(res.headers) });
+  // Any of the upstream's origins (primary or a standby that took over) may have answered.
+  const origins = [opts.upstream.origin, ...opts.upstream.standbys];
+  return new Response(res.body, { status: res.status, statusText: res.statusText, headers: inboundResponseHeaders(res.headers, { upstreamOrigins: origins, publicHost: url.hostname }) });
 }

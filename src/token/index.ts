@@ -29,6 +29,7 @@ export function rejectionToError(reason: TokenRejectionReason, detail: string, r
     case 'expired':
     case 'not_yet_valid':
     case 'claim_invalid':
+    case 'header_forbidden':
       return new GatewayError('invalid_token', `${reason}: ${detail}`);
     default: {
       const unreachable: never = reason;
