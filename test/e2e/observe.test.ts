@@ -47,7 +47,7 @@ beforeAll(async () => {
   const { privateKey, publicKey } = await generateKeyPair('ES256');
   const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: 'e2e-1', alg: 'ES256', use: 'sig' }] };
   sign = (claims) =>
-    new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'e2e-1' }).setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('10m').sign(privateKey);
+    new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'e2e-1', typ: 'at+jwt' }).setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('10m').sign(privateKey);
   origins.central = await startRecordingOrigin('central', (req) =>
     req.url === '/.well-known/jwks.json' ? { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(jwks) } : undefined,
   );
