@@ -11,13 +11,13 @@ export default defineConfig({
         plugins: [
           cloudflareTest(({ inject }) => ({
             wrangler: { configPath: './wrangler.toml' },
-            miniflare: { bindings: inject('gatewayBindings') },
+            miniflare: { bindings: { ...inject('gatewayBindings'), ...inject('globalViewBindings') } },
           })),
         ],
         test: {
           name: 'worker',
           include: ['src/**/*.test.ts', 'test/worker/**/*.test.ts'],
-          globalSetup: ['test/worker/global-setup.ts'],
+          globalSetup: ['test/worker/global-setup.ts', 'test/worker/global-setup-global.ts'],
         },
       },
       {

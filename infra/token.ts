@@ -1,19 +1,16 @@
 /**
  * npm run -s token -- --tenant T --region R [--sub U] [--ttl SECONDS]
- * npm run -s token -- --admin [--sub U] [--ttl SECONDS]
+ * npm run -s token -- --admin [--sub U] [--ttl SECONDS]   (for /admin: role claim, no tenant claims)
  *
  * Prints an access token signed with the running local world's key (from
  * <sandbox>/state.json), identical in form to what the central app issues.
  * Only the token goes to stdout, so TOKEN=$(npm run -s token -- ...) works.
  */
 import { parseArgs } from 'node:util';
-import { randomUUID } from 'node:crypto';
-import { importJWK, SignJWT } from 'jose';
-import { createTokenSigner, TOKEN_TYPE } from './auth/tokens.ts';
+import { createTokenSigner, signAdminToken } from './auth/tokens.ts';
 import { DEFAULT_SANDBOX_DIR, readState } from './state.ts';
 
-const USAGE = `usage: npm run -s token -- --tenant <tenant id> --region <region> [--sub <user id>] [--ttl <seconds>] [--sandbox <dir>]
-       npm run -s token -- --admin [--sub <admin id>] [--ttl <seconds>] [--sandbox <dir>]`;
+const USAGE = `usage: npm run -s token -- --tenant <tenant id> --region <region> [--sub <user id>] [--ttl <seconds>] [--sandbox <dir>]\n       npm run -s token -- --admin [--sub <admin id>] [--ttl <seconds>] [--sandbox <dir>]`;
 
 function fail(msg: string): never {
   process.stderr.write(`${msg}\n${USAGE}\n`);
@@ -29,7 +26,7 @@ try {
       sub: { type: 'string' },
       ttl: { type: 'string', default: '900' },
       sandbox: { type: 'string', default: process.env.ETR_SANDBOX_DIR ?? DEFAULT_SANDBOX_DIR },
-      // An admin token: no tenant claims, the admin role claim the gateway's requireAdmin checks (role=admin).
+      // An admin token for /admin (no tenant claims); see docs/global.md.
       admin: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -42,7 +39,7 @@ if (values.help) {
   process.stdout.write(USAGE + '\n');
   process.exit(0);
 }
-if (values.admin && (values.tenant || values.region)) fail('--admin takes no --tenant or --region');
+if (values.admin && (values.tenant || values.region)) fail('--admin takes no --tenant or --region (admin tokens carry no tenant claims)');
 if (!values.admin && !values.tenant) fail('--tenant is required');
 if (!values.admin && !values.region) fail('--region is required');
 const ttl = Number(values.ttl);
@@ -55,18 +52,7 @@ try {
   fail((err as Error).message);
 }
 if (values.admin) {
-  // Same issuer, key, audience and form as tenant tokens; only the claims differ.
-  const now = Math.floor(Date.now() / 1000);
-  const key = await importJWK(state.signingKey, state.signingKey.alg);
-  const token = await new SignJWT({ role: 'admin' })
-    .setProtectedHeader({ alg: state.signingKey.alg, kid: state.signingKey.kid, typ: TOKEN_TYPE })
-    .setIssuer(state.issuer)
-    .setAudience(state.audience)
-    .setSubject(values.sub ?? 'dev-admin')
-    .setIssuedAt(now)
-    .setExpirationTime(now + ttl)
-    .setJti(randomUUID())
-    .sign(key);
+  const token = await signAdminToken(state.signingKey, { issuer: state.issuer, audience: state.audience, sub: values.sub ?? 'dev-admin', ttlSeconds: ttl });
   process.stdout.write(token + '\n');
   process.exit(0);
 }

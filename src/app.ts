@@ -7,12 +7,15 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { JWTPayload } from 'jose';
 import { afterResponse, auditLog } from './audit/index.ts';
 import { auditRoutes } from './audit/routes.ts';
+import { adminRoutes } from './admin/index.ts';
+import type { AdminContext } from './admin-auth/index.ts';
 import { GatewayError, onError } from './errors/index.ts';
 import { forward, type ForwardOptions } from './forward/index.ts';
 import { healthz, readyz } from './health/index.ts';
 import { observe, outgoingTraceparent, RecentTraffic, timed, type Observation } from './observability/index.ts';
 import { getRuntime, type Runtime } from './runtime/index.ts';
 import { statusRoutes } from './status-page/index.ts';
+import { checkRelocation } from './relocation/index.ts';
 import { resolveTenant, type TenantContext } from './tenant/index.ts';
 import { extractBearer, rejectionToError, verifyAccessToken } from './token/index.ts';
 import { centralUpstream, regionUpstream, type Upstream } from './upstream/index.ts';
@@ -28,9 +31,9 @@ export type GatewayEnv = {
     requestId: string;
     runtime: Runtime;
     tenant: TenantContext;
+    admin: AdminContext;
     error: GatewayError;
     obs: Observation;
-    admin: { subject: string };
   };
 };
 
@@ -61,6 +64,8 @@ const requireTenant = (): MiddlewareHandler<GatewayEnv> => async (c, next) => {
     }
     throw resolved.error;
   }
+  // A token minted before its tenant moved names the old region: refuse it (one Map lookup per request).
+  await checkRelocation(c.get('runtime').relocations, resolved.tenant.tenantId, resolved.tenant.region.name, (p) => background(c, p));
   c.set('tenant', resolved.tenant);
   await next();
 };
@@ -93,6 +98,15 @@ function auditCrossRegionDenial(c: Context<GatewayEnv>, claims: JWTPayload, code
   });
 }
 
+/** Work that may finish after the response (ctx.waitUntil); left running where there is no execution context (tests calling app.fetch). */
+function background(c: Context<GatewayEnv>, p: Promise<unknown>): void {
+  try {
+    c.executionCtx.waitUntil(p);
+  } catch {
+    void p;
+  }
+}
+
 /**
  * `recent` holds the per-isolate traffic the status page shows; the app is built
  * once per isolate (src/index.ts), so one app = one isolate's view.
@@ -119,6 +133,8 @@ export function createApp(recent: RecentTraffic = new RecentTraffic()): Hono<Gat
   app.post('/auth/login', authRateLimit(), toCentral);
   app.post('/auth/token', bodyLimit(), toCentral);
   app.get('/.well-known/jwks.json', toCentral);
+
+  app.route('/admin', adminRoutes());
 
   // The body limit runs after the token check: an unauthenticated body is never read.
   app.all('/api/*', requireTenant(), bodyLimit(), (c) => {

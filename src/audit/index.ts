@@ -2,21 +2,22 @@
  * The audit log of privileged actions: who, what, on what, with what result, under
  * which request id, when. Generic so every privileged feature writes the same
  * rows (table `audit_log`, infra/sql/central/002_audit_log.sql): the gateway writes
- * admin access denials and denied cross-region attempts; admin routes and tenant
- * moves (issue 6) call `auditLog(config).write(...)` for their own actions.
+ * denied cross-region attempts and admin reads of the audit log; other privileged
+ * features can call `auditLog(config).write(...)` for their own actions.
  *
  * Every event is also one JSON log line (`"msg":"audit"`), so it is never lost
  * silently: without CONTROL_PLANE_DATABASE_URL the log line is the only record,
  * and a failed database write is logged as `audit_write_failed`.
  *
- * The control-plane database is reached with @neondatabase/serverless over a
- * WebSocket (Neon's endpoint in production, the local world's ws proxy in dev).
+ * The control-plane database is reached through src/control-db (@neondatabase/serverless
+ * over a WebSocket: Neon's endpoint in production, the local world's ws proxy in dev).
  * A connection cannot outlive its request in Workers, so each write or read opens
  * one and closes it: privileged actions are rare, this is not the hot path.
+ * (src/admin/audit.ts writes /admin reporting rows to the same table, awaited.)
  */
-import { Client } from '@neondatabase/serverless';
 import type { Context } from 'hono';
 import type { GatewayConfig } from '../config/index.ts';
+import { inTransaction } from '../control-db/index.ts';
 import { GatewayError } from '../errors/index.ts';
 
 export type ActorKind = 'admin' | 'tenant_user' | 'anonymous' | 'system';
@@ -26,7 +27,7 @@ export interface AuditEvent {
   /** A token subject, or 'anonymous'. */
   actor: string;
   actorKind: ActorKind;
-  /** Dotted verb: 'admin.access', 'tenant.region_denied', 'tenant.move'. */
+  /** Dotted verb: 'tenant.region_denied', 'admin.audit.read', 'tenant.move'. */
   action: string;
   /** A route, a tenant id, a region. */
   target?: string;
@@ -52,7 +53,6 @@ export interface AuditQuery {
 /** Bounds for reads and for the database round trips (named so reviews can see them). */
 export const AUDIT_MAX_ROWS = 200;
 export const AUDIT_DEFAULT_ROWS = 50;
-const CONNECT_TIMEOUT_MS = 3000;
 const STATEMENT_TIMEOUT_MS = 2000;
 /**
  * Database writes in flight per isolate. A caller with a valid token can repeat a
@@ -80,25 +80,6 @@ function normalise(e: AuditEvent): AuditEvent {
   return { ...e, actor: clip(e.actor, 256) || 'anonymous', target: clip(e.target, 512), requestId: clip(e.requestId, 128) };
 }
 
-async function withClient<T>(db: NonNullable<GatewayConfig['controlPlaneDb']>, fn: (c: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: db.url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, statement_timeout: STATEMENT_TIMEOUT_MS });
-  if (db.wsProxy) {
-    // The local world: a plain-ws proxy pinned to the database, no TLS inside the tunnel.
-    const hostPort = db.wsProxy;
-    client.neonConfig.wsProxy = () => hostPort;
-    client.neonConfig.useSecureWebSocket = false;
-    client.neonConfig.pipelineTLS = false;
-    client.neonConfig.pipelineConnect = false;
-  }
-  client.on('error', () => {}); // a dropped idle connection must not become an uncaught error
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
 class ControlPlaneAuditLog implements AuditLog {
   readonly durable: boolean;
   private inflight = 0;
@@ -116,16 +97,17 @@ class ControlPlaneAuditLog implements AuditLog {
     }
     this.inflight++;
     try {
-      await withClient(this.db, (c) =>
-        c.query(
+      await inTransaction(this.db, { readOnly: false, statementTimeoutMs: STATEMENT_TIMEOUT_MS }, (q) =>
+        q(
           `INSERT INTO audit_log (actor, actor_kind, action, target, result, request_id, detail)
            VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)`,
           [e.actor, e.actorKind, e.action, e.target ?? null, e.result, e.requestId ?? null, JSON.stringify(e.detail ?? {})],
         ),
       );
     } catch (err) {
-      // The message comes from the driver or the database; it names no credentials (the URL is never in it).
-      console.error(JSON.stringify({ level: 'error', msg: 'audit_write_failed', action: e.action, requestId: e.requestId, detail: (err as Error).message }));
+      // control-db's errors carry the database's message, never the URL.
+      const detail = err instanceof GatewayError ? err.detail : (err as Error).message;
+      console.error(JSON.stringify({ level: 'error', msg: 'audit_write_failed', action: e.action, requestId: e.requestId, detail }));
     } finally {
       this.inflight--;
     }
@@ -134,8 +116,8 @@ class ControlPlaneAuditLog implements AuditLog {
   async query(q: AuditQuery): Promise<AuditEntry[]> {
     if (!this.db) throw new GatewayError('service_unavailable', 'audit query: CONTROL_PLANE_DATABASE_URL is not configured');
     try {
-      const r = await withClient(this.db, (c) =>
-        c.query(
+      const rows = await inTransaction(this.db, { readOnly: true, statementTimeoutMs: STATEMENT_TIMEOUT_MS }, (run) =>
+        run<Record<string, any>>(
           `SELECT id, at, actor, actor_kind, action, target, result, request_id, detail
              FROM audit_log
             WHERE ($1::text IS NULL OR action = $1) AND ($2::text IS NULL OR actor = $2)
@@ -144,7 +126,7 @@ class ControlPlaneAuditLog implements AuditLog {
           [q.action ?? null, q.actor ?? null, Math.min(q.limit, AUDIT_MAX_ROWS)],
         ),
       );
-      return r.rows.map((row: Record<string, any>) => ({
+      return rows.map((row) => ({
         id: Number(row.id),
         at: new Date(row.at).toISOString(),
         actor: row.actor,
@@ -156,6 +138,7 @@ class ControlPlaneAuditLog implements AuditLog {
         detail: row.detail ?? {},
       }));
     } catch (err) {
+      if (err instanceof GatewayError) throw err;
       throw new GatewayError('service_unavailable', `audit query: ${(err as Error).message}`);
     }
   }
@@ -164,7 +147,7 @@ class ControlPlaneAuditLog implements AuditLog {
 /** For readiness: can the control-plane database answer `SELECT 1`? Never throws. */
 export async function pingControlPlane(db: NonNullable<GatewayConfig['controlPlaneDb']>, signal: AbortSignal): Promise<boolean> {
   if (signal.aborted) return false;
-  const attempt = withClient(db, async (c) => (await c.query('SELECT 1 AS one')).rows[0]?.one === 1).catch(() => false);
+  const attempt = inTransaction(db, { readOnly: true, statementTimeoutMs: STATEMENT_TIMEOUT_MS }, async (q) => (await q<{ one: number }>('SELECT 1 AS one'))[0]?.one === 1).catch(() => false);
   const aborted = new Promise<boolean>((resolve) => signal.addEventListener('abort', () => resolve(false), { once: true }));
   return Promise.race([attempt, aborted]);
 }

@@ -40,18 +40,25 @@ describe('audit log', () => {
     expect(Date.now() - Date.parse(row!.at)).toBeLessThan(60_000);
   });
 
-  it('records a tenant token reaching for an admin route, and the admin read itself', async () => {
+  it('writes nothing for a refused admin request (no query on refusal), and records the admin read itself', async () => {
     const marker = newMarker();
     const tenant = await mintToken({ claims: { sub: 'user-nosy' } });
     const res = await callGateway('/admin/audit', { headers: { authorization: `Bearer ${tenant}`, 'x-request-id': marker } }, DB);
     expect(res.status).toBe(403);
 
-    const adminRes = await callGateway('/admin/audit?actor=user-nosy&limit=5', { headers: { authorization: `Bearer ${await admin('ops-7')}`, 'x-request-id': `${marker}-r` } }, DB);
+    const adminRes = await callGateway('/admin/audit?limit=200', { headers: { authorization: `Bearer ${await admin('ops-7')}`, 'x-request-id': `${marker}-r` } }, DB);
     const { entries } = (await adminRes.json()) as { entries: Entry[] };
-    expect(entries.find((e) => e.requestId === marker)).toMatchObject({ actor: 'user-nosy', action: 'admin.access', target: '/admin/audit', result: 'denied' });
-    expect(entries.every((e) => e.actor === 'user-nosy')).toBe(true);
-    const reads = await readAudit('actor=ops-7&action=admin.audit.read');
-    expect(reads.find((e) => e.requestId === `${marker}-r`)).toMatchObject({ actorKind: 'admin', result: 'allowed', detail: { limit: 5, actor: 'user-nosy', action: null } });
+    expect(entries.filter((e) => e.requestId === marker)).toEqual([]);
+    expect(entries.find((e) => e.requestId === `${marker}-r`)).toMatchObject({
+      actor: 'ops-7',
+      actorKind: 'admin',
+      action: 'admin.audit.read',
+      result: 'allowed',
+      detail: { limit: 200, actor: null, action: null },
+    });
+    const filtered = await readAudit('actor=ops-7&action=admin.audit.read');
+    expect(filtered.length).toBeGreaterThan(0);
+    expect(filtered.every((e) => e.actor === 'ops-7' && e.action === 'admin.audit.read')).toBe(true);
   });
 
   it('bounds and validates queries', async () => {
@@ -128,5 +135,5 @@ describe('audit log', () => {
     } finally {
       vi.restoreAllMocks();
     }
-  });
+  }, 30_000); // the in-flight writes end at the control-db connect timeout
 });
