@@ -13,6 +13,7 @@ import { GatewayError, onError } from './errors/index.ts';
 import { forward, type ForwardOptions } from './forward/index.ts';
 import { healthz, readyz } from './health/index.ts';
 import { observe, outgoingTraceparent, RecentTraffic, timed, type Observation } from './observability/index.ts';
+import { mountDataRoutes } from './query/index.ts';
 import { getRuntime, type Runtime } from './runtime/index.ts';
 import { statusRoutes } from './status-page/index.ts';
 import { checkRelocation } from './relocation/index.ts';
@@ -135,6 +136,9 @@ export function createApp(recent: RecentTraffic = new RecentTraffic()): Hono<Gat
   app.get('/.well-known/jwks.json', toCentral);
 
   app.route('/admin', adminRoutes());
+
+  // Direct data path: the tenant's regional Postgres, queried from the edge.
+  mountDataRoutes(app, requireTenant());
 
   // The body limit runs after the token check: an unauthenticated body is never read.
   app.all('/api/*', requireTenant(), bodyLimit(), (c) => {

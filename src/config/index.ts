@@ -6,6 +6,9 @@
  * gateway refuses every request with `config_invalid` instead of half-working.
  */
 import { z } from 'zod';
+import { buildDatabases, databaseEnvFields, regionDatabaseSchema, type DatabaseDriverConfig, type RegionDatabase } from './databases.ts';
+
+export type { DatabaseDriverConfig, DatabaseEndpoint, RegionDatabase } from './databases.ts';
 
 export const SUPPORTED_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'] as const;
 
@@ -154,6 +157,9 @@ const envSchema = z
     READINESS_TIMEOUT_MS: numberish(100, 10_000).default(2000),
     READINESS_REUSE_MS: numberish(0, 60_000).default(1000),
     READINESS_ORIGIN_PATH: z.string().regex(/^\/[A-Za-z0-9._~\/-]{0,200}$/, 'must be a path starting with "/"').default('/healthz'),
+    // Direct data path (src/query): a secret, because the URLs carry credentials.
+    REGION_DATABASES: jsonish(z.record(z.string(), regionDatabaseSchema)).optional(),
+    ...databaseEnvFields,
     // Admin reporting (src/admin) and tenant relocation checks (src/relocation); see docs/global.md.
     ADMIN_ROLE_CLAIM: z.string().min(1).default('role'),
     ADMIN_ROLE_VALUE: z.string().min(1).default('admin'),
@@ -275,6 +281,9 @@ export interface GatewayConfig {
     /** Path probed on each origin by /readyz; any answer below 500 counts as reachable. */
     readonly readinessOriginPath: string;
   };
+  /** Regions whose database the gateway may query directly (src/query); absent regions have no /data routes. */
+  readonly databases: ReadonlyMap<string, RegionDatabase>;
+  readonly databaseDriver: DatabaseDriverConfig;
   readonly admin: {
     readonly roleClaim: string;
     readonly roleValue: string;
@@ -327,6 +336,17 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
         ] as const,
     ),
   );
+  const databaseDriver: DatabaseDriverConfig = {
+    useSecureWebSocket: e.DB_USE_SECURE_WEBSOCKET,
+    pipelineConnect: e.DB_PIPELINE_CONNECT,
+    connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,
+    retryAfterSeconds: e.DB_RETRY_AFTER_SECONDS,
+  };
+  const dbIssues: string[] = [];
+  const databases = buildDatabases(e.REGION_DATABASES, new Set(regions.keys()), databaseDriver, (path, message) =>
+    dbIssues.push(`${path}: ${message}`),
+  );
+  if (dbIssues.length > 0) return { ok: false, error: new ConfigError(dbIssues) };
   const config: GatewayConfig = {
     jwt: {
       issuer: e.JWT_ISSUER,
@@ -357,6 +377,8 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
       readinessReuseMs: e.READINESS_REUSE_MS,
       readinessOriginPath: e.READINESS_ORIGIN_PATH,
     },
+    databases,
+    databaseDriver,
     admin: {
       roleClaim: e.ADMIN_ROLE_CLAIM,
       roleValue: e.ADMIN_ROLE_VALUE,

@@ -4,7 +4,10 @@
  * (no URLs, no error text from the network stack). To add a check (a region's
  * database, its replica lag: issue 3), add a factory to PROBE_FACTORIES.
  */
+import { Client } from '@neondatabase/serverless';
 import { pingControlPlane } from '../audit/index.ts';
+import type { DatabaseDriverConfig, DatabaseEndpoint } from '../config/index.ts';
+import { wsProxyOption } from '../query/driver.ts';
 import type { Runtime } from '../runtime/index.ts';
 
 export interface ProbeOutcome {
@@ -111,7 +114,85 @@ const controlPlaneProbe: ProbeFactory = ({ config }) => {
   ];
 };
 
-export const PROBE_FACTORIES: ProbeFactory[] = [keySetProbe, originProbes, controlPlaneProbe];
+/**
+ * One query on a region's database (the direct data path's endpoint, same driver
+ * options as src/query/driver.ts). Returns the first row, or why not (public words only).
+ */
+async function queryEndpoint(ep: DatabaseEndpoint, driver: DatabaseDriverConfig, text: string, signal: AbortSignal): Promise<{ row: Record<string, unknown> } | { error: string }> {
+  const client = new Client({ connectionString: ep.url, connectionTimeoutMillis: driver.connectTimeoutMs });
+  const nc = client.neonConfig;
+  const proxy = wsProxyOption(ep.wsProxy);
+  if (proxy !== undefined) nc.wsProxy = proxy;
+  nc.useSecureWebSocket = driver.useSecureWebSocket;
+  nc.pipelineConnect = ep.pipelineConnect;
+  client.on('error', () => {});
+  let connected = false;
+  const aborted = new Promise<{ error: string }>((resolve) => signal.addEventListener('abort', () => resolve({ error: 'timeout' }), { once: true }));
+  const attempt = (async () => {
+    try {
+      await client.connect();
+      connected = true;
+      const r = await client.query(text);
+      return { row: (r.rows[0] ?? {}) as Record<string, unknown> };
+    } catch {
+      return { error: 'unreachable' };
+    }
+  })();
+  try {
+    return await Promise.race([attempt, aborted]);
+  } finally {
+    if (connected) void client.end().catch(() => {});
+  }
+}
+
+/** Seconds the replica is behind: 0 when it has replayed all it received, else the age of the last replayed commit. */
+const REPLICA_LAG_SQL = `SELECT CASE
+    WHEN pg_last_wal_receive_lsn() IS NULL THEN NULL
+    WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+    ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())
+  END AS lag`;
+
+/**
+ * Each region's database on the direct data path (REGION_DATABASES): the primary
+ * answers `SELECT 1`, and where a replica exists, its replication lag. Not
+ * critical: /api traffic does not depend on them, and one region's database must
+ * not take the whole gateway out of rotation; the status page shows them per region.
+ */
+const regionDatabaseProbes: ProbeFactory = ({ config }) =>
+  [...config.databases.values()].flatMap((db): Probe[] => {
+    const probes: Probe[] = [
+      {
+        name: `database:${db.region}`,
+        kind: 'database',
+        region: db.region,
+        critical: false,
+        async run({ signal }) {
+          const r = await queryEndpoint(db.primary, config.databaseDriver, 'SELECT 1 AS one', signal);
+          return 'row' in r ? { ok: true, detail: 'select 1' } : { ok: false, detail: r.error };
+        },
+      },
+    ];
+    if (db.replica) {
+      const replica = db.replica;
+      probes.push({
+        name: `replica_lag:${db.region}`,
+        kind: 'replica_lag',
+        region: db.region,
+        critical: false,
+        async run({ signal }) {
+          const r = await queryEndpoint(replica, config.databaseDriver, REPLICA_LAG_SQL, signal);
+          if (!('row' in r)) return { ok: false, detail: r.error };
+          const lag = r.row.lag;
+          if (lag === null || lag === undefined) return { ok: false, detail: 'not a replica' };
+          const lagSeconds = Math.round(Number(lag) * 10) / 10;
+          return { ok: true, detail: `${lagSeconds} s behind`, lagSeconds };
+        },
+      });
+    }
+    return probes;
+  });
+
+export const PROBE_FACTORIES: ProbeFactory[] = [keySetProbe, originProbes, controlPlaneProbe, regionDatabaseProbes];
 
 const probeCache = new WeakMap<Runtime, Probe[]>();
 

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { TestProject } from 'vitest/node';
 import { exportJWK, generateKeyPair } from 'jose';
 import { spawn } from 'node:child_process';
+import { startDataDatabasesProcess } from '../support/data-databases-process.ts';
 import { startFaultLab } from '../support/fault-origin.ts';
 import { startRecordingOrigin, type RecordingOrigin } from '../support/recording-origin.ts';
 
@@ -143,6 +144,9 @@ export default async function setup(project: TestProject) {
   await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
 
   const controlPlane = await startControlPlaneDb();
+  // Regional databases for the direct data path (test/worker/data): PGlite by default,
+  // plus real PostgreSQL and a streaming replica when the local server is reachable.
+  const data = await startDataDatabasesProcess(REGION_NAMES);
 
   // Controllable origins and JWKS servers for the fault tests (test/worker/faults).
   const lab = await startFaultLab(() => jwks);
@@ -160,6 +164,10 @@ export default async function setup(project: TestProject) {
     // Not CONTROL_PLANE_*: only the audit tests turn the database on (through env overrides).
     TEST_CONTROL_PLANE_DATABASE_URL: controlPlane.url,
     TEST_CONTROL_PLANE_WS_PROXY: controlPlane.wsProxy,
+    // The data tests pass REGION_DATABASES per backend (test/worker/data/support.ts), so other
+    // suites may replace REGIONS freely. The local proxies are plain ws:// on 127.0.0.1.
+    DB_USE_SECURE_WEBSOCKET: 'false',
+    TEST_DATA_DATABASES: JSON.stringify(data.info),
     TEST_FAULT_LAB: lab.url,
   });
 
@@ -167,6 +175,7 @@ export default async function setup(project: TestProject) {
     await controlPlane.stop();
     for (const s of hungSockets) s.destroy();
     await new Promise<void>((resolve) => hung.close(() => resolve()));
+    await data.close();
     await Promise.all([...origins.map((o) => o.close()), lab.close()]);
   };
 }
