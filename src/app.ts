@@ -137,8 +137,16 @@ export function createApp(recent: RecentTraffic = new RecentTraffic()): Hono<Gat
 
   app.route('/admin', adminRoutes());
 
-  // Direct data path: the tenant's regional Postgres, queried from the edge.
-  mountDataRoutes(app, requireTenant());
+  // Direct data path: the tenant's regional Postgres, queried from the edge. Logged as upstream kind
+  // `database`, named by region, with the time spent in the handler (its queries) as upstream time.
+  const tenantAuth = requireTenant();
+  mountDataRoutes(app, (c, next) =>
+    tenantAuth(c, async () => {
+      const obs = c.get('obs');
+      obs.upstream = { kind: 'database', name: c.get('tenant').region.name };
+      await timed(obs, 'upstreamMs', next);
+    }),
+  );
 
   // The body limit runs after the token check: an unauthenticated body is never read.
   app.all('/api/*', requireTenant(), bodyLimit(), (c) => {
