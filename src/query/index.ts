@@ -219,6 +219,9 @@ function handler(route: DataRoute): MiddlewareHandler<GatewayEnv> {
     const bookmark = route.access === 'read' ? parseBookmark(c.req.header(BOOKMARK_HEADER)) : undefined;
     const { values, byName } = await collectParams(route, c, tenant);
     const outcome = await execute(route, values, db, tenant, c, bookmark);
+    // The request log names which database answered (a failover to the standby shows up there).
+    const upstream = c.get('obs')?.upstream;
+    if (upstream) upstream.target = outcome.source;
     return respond(route, c, outcome, byName);
   };
 }

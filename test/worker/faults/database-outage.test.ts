@@ -6,7 +6,7 @@
  * One gateway env per test: the per-isolate circuit breakers live for that test only.
  */
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../../../src/app.ts';
 import { bindings, errorBody } from '../helpers.ts';
 import { adminQuery, bearer, DATA } from '../data/support.ts';
@@ -112,10 +112,16 @@ withStandby('with a same-zone standby database', { timeout: 30_000 }, () => {
     await adminQuery(STANDBY!.admin, 'INSERT INTO pages (id, tenant_id, region, title) VALUES ($1, $2, $3, $4)', [id, tenant, EU, 'on the standby']);
     const primary = await labOrigin();
     await primary.fault({ mode: 'hang' });
+    const logs: string[] = [];
+    vi.spyOn(console, 'log').mockImplementation((l: unknown) => void logs.push(String(l)));
     const res = await gateway(primary, { standby: true })(`/data/pages/${id}`, { headers: await bearer(tenant, EU) });
+    vi.restoreAllMocks();
     expect(res.status).toBe(200);
     expect(res.headers.get('x-db-source')).toBe('standby');
     expect(((await res.json()) as { title: string }).title).toBe('on the standby');
+    // The request's log line says the standby answered.
+    const line = logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'request' && l.path === `/data/pages/${id}`);
+    expect(line?.upstream).toMatchObject({ kind: 'database', name: EU, target: 'standby' });
     expect((await primary.seen()).length).toBe(1);
   });
 
