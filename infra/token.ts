@@ -6,39 +6,25 @@
  * <sandbox>/state.json), identical in form to what the central app issues.
  * Only the token goes to stdout, so TOKEN=$(npm run -s token -- ...) works.
  */
-import { parseArgs } from 'node:util';
 import { createTokenSigner, signAdminToken } from './auth/tokens.ts';
-import { DEFAULT_SANDBOX_DIR, readState } from './state.ts';
+import { failWith, parseCli } from './cli.ts';
+import { readState } from './state.ts';
 
 const USAGE = `usage: npm run -s token -- --tenant <tenant id> --region <region> [--sub <user id>] [--ttl <seconds>] [--sandbox <dir>]\n       npm run -s token -- --admin [--sub <admin id>] [--ttl <seconds>] [--sandbox <dir>]`;
 
-function fail(msg: string): never {
-  process.stderr.write(`${msg}\n${USAGE}\n`);
-  process.exit(2);
+// A declared function (not an arrow) so `fail(...)` narrows types after it.
+function fail(msg: string, code = 2): never {
+  return failWith(USAGE, msg, code);
 }
 
-let values;
-try {
-  ({ values } = parseArgs({
-    options: {
-      tenant: { type: 'string' },
-      region: { type: 'string' },
-      sub: { type: 'string' },
-      ttl: { type: 'string', default: '900' },
-      sandbox: { type: 'string', default: process.env.ETR_SANDBOX_DIR ?? DEFAULT_SANDBOX_DIR },
-      // An admin token for /admin (no tenant claims); see docs/global.md.
-      admin: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-  }));
-} catch (err) {
-  fail((err as Error).message);
-}
-if (values.help) {
-  process.stdout.write(USAGE + '\n');
-  process.exit(0);
-}
+const values = parseCli(USAGE, {
+  tenant: { type: 'string' },
+  region: { type: 'string' },
+  sub: { type: 'string' },
+  ttl: { type: 'string', default: '900' },
+  // An admin token for /admin (no tenant claims); see docs/global.md.
+  admin: { type: 'boolean', default: false },
+});
 if (values.admin && (values.tenant || values.region)) fail('--admin takes no --tenant or --region (admin tokens carry no tenant claims)');
 if (!values.admin && !values.tenant) fail('--tenant is required');
 if (!values.admin && !values.region) fail('--region is required');

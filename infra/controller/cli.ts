@@ -10,42 +10,29 @@
  * world runs on PGlite (postgres_fdw needs a real PostgreSQL server) or no
  * server answers; 2 on bad arguments; 1 on failure.
  */
-import { parseArgs } from 'node:util';
 import { tcpReachable } from '../db/reachable.ts';
-import { DEFAULT_SANDBOX_DIR, readState } from '../state.ts';
+import { failWith, parseCli } from '../cli.ts';
+import { readState } from '../state.ts';
 import { buildController, noRawRowsFromEnv, type ControllerRegion } from './build.ts';
 
 const USAGE = `usage: npm run controller:build -- [--no-raw-rows <region>]... [--sandbox <dir>]
        npm run controller:build -- --controller <postgres url> --region <name>=<postgres url>... [--no-raw-rows <region>]...`;
 
-function fail(msg: string, code = 2): never {
-  process.stderr.write(`${msg}\n${code === 2 ? USAGE + '\n' : ''}`);
-  process.exit(code);
-}
 function skip(why: string): never {
   process.stderr.write(`controller:build skipped: ${why}\n`);
   process.exit(0);
 }
 
-let values;
-try {
-  ({ values } = parseArgs({
-    options: {
-      controller: { type: 'string' },
-      region: { type: 'string', multiple: true, default: [] },
-      'no-raw-rows': { type: 'string', multiple: true, default: [] },
-      sandbox: { type: 'string', default: process.env.ETR_SANDBOX_DIR ?? DEFAULT_SANDBOX_DIR },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-  }));
-} catch (err) {
-  fail((err as Error).message);
+// A declared function (not an arrow) so `fail(...)` narrows types after it.
+function fail(msg: string, code = 2): never {
+  return failWith(USAGE, msg, code);
 }
-if (values.help) {
-  process.stdout.write(USAGE + '\n');
-  process.exit(0);
-}
+
+const values = parseCli(USAGE, {
+  controller: { type: 'string' },
+  region: { type: 'string', multiple: true, default: [] },
+  'no-raw-rows': { type: 'string', multiple: true, default: [] },
+});
 const noRaw = [...values['no-raw-rows'], ...noRawRowsFromEnv()];
 
 let controllerUrl: string;

@@ -6,36 +6,22 @@
  * plane and removes the old copy (see move.ts). Prints the result, including
  * how long the tenant's writes were fenced. Exit 2 on bad arguments, 1 on failure.
  */
-import { parseArgs } from 'node:util';
-import { DEFAULT_SANDBOX_DIR, readState } from '../state.ts';
+import { failWith, parseCli } from '../cli.ts';
+import { readState } from '../state.ts';
 import { moveTenant } from './move.ts';
 
 const USAGE = 'usage: npm run tenant:move -- --tenant <tenant id> --to <region> [--lock-timeout-ms <ms>] [--sandbox <dir>]';
 
+// A declared function (not an arrow) so `fail(...)` narrows types after it.
 function fail(msg: string, code = 2): never {
-  process.stderr.write(`${msg}\n${code === 2 ? USAGE + '\n' : ''}`);
-  process.exit(code);
+  return failWith(USAGE, msg, code);
 }
 
-let values;
-try {
-  ({ values } = parseArgs({
-    options: {
-      tenant: { type: 'string' },
-      to: { type: 'string' },
-      'lock-timeout-ms': { type: 'string', default: '5000' },
-      sandbox: { type: 'string', default: process.env.ETR_SANDBOX_DIR ?? DEFAULT_SANDBOX_DIR },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-  }));
-} catch (err) {
-  fail((err as Error).message);
-}
-if (values.help) {
-  process.stdout.write(USAGE + '\n');
-  process.exit(0);
-}
+const values = parseCli(USAGE, {
+  tenant: { type: 'string' },
+  to: { type: 'string' },
+  'lock-timeout-ms': { type: 'string', default: '5000' },
+});
 if (!values.tenant) fail('--tenant is required');
 if (!values.to) fail('--to is required');
 const lockTimeoutMs = Number(values['lock-timeout-ms']);

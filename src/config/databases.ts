@@ -13,6 +13,7 @@
  * Errors name the field, never the value (URLs are secrets).
  */
 import { z } from 'zod';
+import { booleanish, numberish } from './env-values.ts';
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 /** A Postgres role name we are willing to SET ROLE to: plain lowercase identifiers. */
@@ -104,10 +105,10 @@ export const regionDatabaseSchema = z.strictObject({
 
 /** The fields src/config/index.ts adds to its env schema. */
 export const databaseEnvFields = {
-  DB_USE_SECURE_WEBSOCKET: z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean()).default(true),
+  DB_USE_SECURE_WEBSOCKET: booleanish.default(true),
   DB_PIPELINE_CONNECT: pipelineConnectSchema.default('password'),
   // The connect timeout is DATABASE_TIMEOUT_MS (src/config/index.ts): one knob for the database deadline.
-  DB_RETRY_AFTER_SECONDS: z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v), z.number().int().min(1).max(3600)).default(5),
+  DB_RETRY_AFTER_SECONDS: numberish(1, 3600).default(5),
 };
 
 type ParsedEndpoint = Pick<z.infer<typeof endpointSchema>, "url" | "host" | "port" | "wsProxy" | "pipelineConnect">;

@@ -6,6 +6,7 @@
  * gateway refuses every request with `config_invalid` instead of half-working.
  */
 import { z } from 'zod';
+import { booleanish, jsonish, numberish } from './env-values.ts';
 import { buildDatabases, databaseEnvFields, regionDatabaseSchema, standbyDatabaseSchema, type DatabaseDriverConfig, type RegionDatabase } from './databases.ts';
 
 export type { DatabaseDriverConfig, DatabaseEndpoint, RegionDatabase } from './databases.ts';
@@ -14,25 +15,6 @@ export const SUPPORTED_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'
 
 const REGION_NAME = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
-/** JSON strings become values; anything else passes through to the schema. */
-function jsonish<T extends z.ZodType>(schema: T) {
-  return z.preprocess((v) => {
-    if (typeof v !== 'string') return v;
-    const s = v.trim();
-    if (!(s.startsWith('{') || s.startsWith('['))) return v;
-    try {
-      return JSON.parse(s);
-    } catch {
-      return v; // the schema then reports "expected object/array"
-    }
-  }, schema);
-}
-
-const numberish = (min: number, max: number) =>
-  z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v), z.number().int().min(min).max(max));
-
-const booleanish = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
 
 /** An origin is scheme://host[:port] and nothing else; plain http only to loopback (the local world). */
 const originUrl = z.string().transform((s, ctx) => {
