@@ -36,10 +36,10 @@ const withRuntime = (): MiddlewareHandler<GatewayEnv> => async (c, next) => {
 
 /** Verifies the bearer token and resolves the tenant; on any failure nothing leaves the gateway. */
 const requireTenant = (): MiddlewareHandler<GatewayEnv> => async (c, next) => {
-  const { config, keySet } = c.get('runtime');
+  const { config, keySet, verifiedTokens } = c.get('runtime');
   const extracted = extractBearer(c.req.header('authorization'), config.jwt.maxTokenBytes);
   if (!extracted.ok) throw rejectionToError(extracted.reason, `authorization header: ${extracted.reason}`);
-  const verified = await verifyAccessToken(extracted.token, keySet, config.jwt);
+  const verified = await verifiedTokens.verify(extracted.token, keySet, () => verifyAccessToken(extracted.token, keySet, config.jwt));
   if (!verified.ok) throw rejectionToError(verified.reason, verified.detail);
   const resolved = resolveTenant(verified.claims, config, c.req.header('x-tenant-region') ?? null);
   if (!resolved.ok) throw resolved.error;

@@ -80,6 +80,7 @@ const envSchema = z
     JWT_MAX_TOKEN_BYTES: numberish(256, 65536).default(8192),
     JWKS_CACHE_TTL_SECONDS: numberish(1, 86400).default(300),
     JWKS_REFRESH_COOLDOWN_SECONDS: numberish(0, 3600).default(30),
+    JWT_VERIFIED_CACHE_SIZE: numberish(0, 100_000).default(4096),
     TENANT_CLAIM: z.string().min(1).default('tenant_id'),
     REGION_CLAIM: z.string().min(1).default('tenant_region'),
     CENTRAL_ORIGIN: originUrl,
@@ -111,6 +112,8 @@ export interface GatewayConfig {
     readonly maxTokenBytes: number;
     readonly jwksCacheTtlSeconds: number;
     readonly jwksRefreshCooldownSeconds: number;
+    /** Verified tokens cached per isolate (0 turns the cache off). */
+    readonly verifiedCacheSize: number;
     readonly tenantClaim: string;
     readonly regionClaim: string;
   };
@@ -150,6 +153,7 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
       maxTokenBytes: e.JWT_MAX_TOKEN_BYTES,
       jwksCacheTtlSeconds: e.JWKS_CACHE_TTL_SECONDS,
       jwksRefreshCooldownSeconds: e.JWKS_REFRESH_COOLDOWN_SECONDS,
+      verifiedCacheSize: e.JWT_VERIFIED_CACHE_SIZE,
       tenantClaim: e.TENANT_CLAIM,
       regionClaim: e.REGION_CLAIM,
     },

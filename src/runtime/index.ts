@@ -4,12 +4,13 @@
  */
 import { ConfigError, parseConfig, type GatewayConfig } from '../config/index.ts';
 import { importAssertionKey } from '../identity-assertion/index.ts';
-import { KeySet } from '../token/index.ts';
+import { KeySet, VerifiedTokenCache } from '../token/index.ts';
 
 export interface Runtime {
   readonly config: GatewayConfig;
   readonly keySet: KeySet;
   readonly assertionKey: CryptoKey;
+  readonly verifiedTokens: VerifiedTokenCache;
 }
 
 export type RuntimeResult = { ok: true; runtime: Runtime } | { ok: false; error: ConfigError };
@@ -29,7 +30,11 @@ async function build(env: Record<string, unknown>): Promise<RuntimeResult> {
       cooldownMs: config.jwt.jwksRefreshCooldownSeconds * 1000,
     });
     const assertionKey = await importAssertionKey(config.assertionSecret);
-    return { ok: true, runtime: { config, keySet, assertionKey } };
+    const verifiedTokens = new VerifiedTokenCache({
+      maxEntries: config.jwt.verifiedCacheSize,
+      clockToleranceSeconds: config.jwt.clockToleranceSeconds,
+    });
+    return { ok: true, runtime: { config, keySet, assertionKey, verifiedTokens } };
   } catch (err) {
     return { ok: false, error: new ConfigError([`JWT_PUBLIC_KEYS: ${(err as Error).message}`]) };
   }
