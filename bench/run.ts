@@ -1,0 +1,236 @@
+/**
+ * `npm run bench` — the gateway measured against its peers, in one run, as ratios.
+ *
+ *   npm run bench                 full run (about 6 minutes on 2 cores)
+ *   npm run bench -- --smoke      harness check in well under a minute (numbers meaningless)
+ *   options: --rounds N --duration S --rate R --connections C --no-geo --no-token
+ *
+ * Needs Debian's `haproxy` (2.6, with jwt_verify) and `wrk` (and `taskset`, from
+ * util-linux, to pin); it installs haproxy and wrk with apt-get when run as root and they are
+ * missing, and otherwise says exactly what to install.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { benchForwarding, type Target, type TargetResult } from './forwarding.ts';
+import { benchGeo, type GeoResult } from './geo.ts';
+import { benchTokenCpu, type TokenCpuResult } from './token-cpu.ts';
+import { haproxyVersion, startJwtPeer, startOrigin } from './lib/haproxy.ts';
+import { AUDIENCE, ISSUER, makeKeys, mintToken } from './lib/keys.ts';
+import { CLIENT_CPUS, CPU_COUNT, HAS_TASKSET, SERVER_CPUS, stopAll, which } from './lib/proc.ts';
+import { forwardingChart, geoChart } from './lib/svg.ts';
+import { startWorkerd } from './lib/workerd.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const OUT = join(ROOT, 'bench', 'out');
+const RESULTS = join(ROOT, 'bench', 'results');
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? fallback : Number(process.argv[i + 1]);
+}
+const SMOKE = process.argv.includes('--smoke');
+const opts = {
+  rounds: arg('rounds', SMOKE ? 1 : 5),
+  duration: arg('duration', SMOKE ? 1 : 5),
+  rate: arg('rate', 1000),
+  connections: arg('connections', 32),
+  geo: !process.argv.includes('--no-geo'),
+  token: !process.argv.includes('--no-token'),
+};
+
+const log = (s: string) => process.stderr.write(s + '\n');
+
+function ensureTools(): void {
+  const missing = ['haproxy', 'wrk'].filter((t) => !which(t));
+  if (missing.length && process.getuid?.() === 0 && which('apt-get')) {
+    log(`[bench] installing ${missing.join(' ')} from Debian's packages`);
+    spawnSync('apt-get', ['update'], { stdio: 'ignore' });
+    spawnSync('apt-get', ['install', '-y', ...missing], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  }
+  const still = ['haproxy', 'wrk'].filter((t) => !which(t));
+  if (still.length) {
+    throw new Error(`missing ${still.join(', ')}: run  sudo apt-get update && sudo apt-get install -y haproxy wrk`);
+  }
+  const v = haproxyVersion();
+  if (!v || !/^(2\.[5-9]|[3-9])/.test(v)) throw new Error(`haproxy ${v ?? '?'} has no jwt_verify (needs >= 2.5; Debian 12 ships 2.6)`);
+}
+
+function build(name: string, config: string | undefined): string {
+  const outdir = join(OUT, 'build', name);
+  const args = ['wrangler', 'deploy', '--dry-run', '--outdir', outdir, ...(config ? ['--config', config] : [])];
+  const r = spawnSync('npx', args, { cwd: ROOT, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`wrangler build of ${name} failed:\n${r.stdout}${r.stderr}`);
+  const main = config ? `${name}.js` : 'index.js';
+  return join(outdir, main);
+}
+
+function machine(): string {
+  const model = cpus()[0]?.model ?? 'unknown CPU';
+  const workerd = spawnSync(join(ROOT, 'node_modules', '.bin', 'workerd'), ['--version'], { encoding: 'utf8' }).stdout.trim();
+  return `${CPU_COUNT} × ${model}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, ${workerd}, HAProxy ${haproxyVersion()}, Node ${process.versions.node}`;
+}
+
+const ms = (us: number) => (us / 1000).toFixed(3);
+
+function forwardingTable(rs: TargetResult[]): string {
+  const base = rs.find((r) => r.name === 'passthrough')!;
+  const lines = [
+    '| target | throughput (req/s) | × pass-through | p50 (ms) | p99 (ms) | p50 added | p99 added | CPU µs/req |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const r of rs) {
+    lines.push(
+      `| ${r.label} | ${r.rps.toFixed(0)} | ${(r.rps / base.rps).toFixed(2)} | ${ms(r.p50_us)} | ${ms(r.p99_us)} | ${r === base ? '—' : `${ms(r.p50_us - base.p50_us)}`} | ${r === base ? '—' : `${ms(r.p99_us - base.p99_us)}`} | ${r.cpuUsPerRequest.toFixed(0)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function targetsVerdict(rs: TargetResult[]): string {
+  const base = rs.find((r) => r.name === 'passthrough')!;
+  const gw = rs.find((r) => r.name === 'gateway')!;
+  const ratio = gw.rps / base.rps;
+  const p50 = (gw.p50_us - base.p50_us) / 1000;
+  const p99 = (gw.p99_us - base.p99_us) / 1000;
+  const mark = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  return [
+    `throughput ${ratio.toFixed(2)}× pass-through (target ≥ 0.90: ${mark(ratio >= 0.9)})`,
+    `p50 added ${p50.toFixed(3)} ms (target ≤ 0.25: ${mark(p50 <= 0.25)})`,
+    `p99 added ${p99.toFixed(3)} ms (target ≤ 1: ${mark(p99 <= 1)})`,
+  ].join('; ');
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  ensureTools();
+  rmSync(OUT, { recursive: true, force: true });
+  mkdirSync(OUT, { recursive: true });
+  mkdirSync(RESULTS, { recursive: true });
+  if (!HAS_TASKSET || CPU_COUNT < 2) log('[bench] taskset or a second CPU missing: servers and load generator are not pinned apart');
+
+  log('[bench] building Worker bundles (wrangler deploy --dry-run)');
+  const gatewayBundle = build('gateway', undefined);
+  const honoBundle = build('hono-jose', 'bench/workers/wrangler.hono-jose.toml');
+  const tokenBundle = build('token-cpu', 'bench/workers/wrangler.token-cpu.toml');
+
+  const keys = makeKeys(OUT);
+  const token = await mintToken(keys, {});
+  const origin = await startOrigin(OUT, CLIENT_CPUS);
+  const regionNames = ['us-east-1', 'eu-central-1', 'ap-southeast-2'];
+  const regions = Object.fromEntries(regionNames.map((n) => [n, { origin: origin.url }]));
+  const gatewayBindings = {
+    JWT_ISSUER: ISSUER,
+    JWT_AUDIENCE: AUDIENCE,
+    JWT_PUBLIC_KEYS: { keys: [keys.publicJwk] },
+    JWT_ALGORITHMS: ['ES256', 'EdDSA'],
+    CENTRAL_ORIGIN: origin.url,
+    REGIONS: regions,
+    GATEWAY_ASSERTION_SECRET: 'bench-assertion-secret-0123456789abcdef',
+  };
+  const workerd = await startWorkerd(
+    OUT,
+    [
+      { name: 'passthrough', modulePath: join(ROOT, 'bench/workers/passthrough.js'), bindings: { ORIGIN: origin.url } },
+      { name: 'gateway', modulePath: gatewayBundle, bindings: gatewayBindings },
+      { name: 'gateway-nocache', modulePath: gatewayBundle, bindings: { ...gatewayBindings, JWT_VERIFIED_CACHE_SIZE: '0' } },
+      {
+        name: 'hono-jose',
+        modulePath: honoBundle,
+        bindings: { JWK: JSON.stringify(keys.publicJwk), ISSUER, AUDIENCE, REGIONS: Object.fromEntries(regionNames.map((n) => [n, origin.url])) },
+      },
+      { name: 'token-cpu', modulePath: tokenBundle, bindings: {} },
+    ],
+    { cpus: SERVER_CPUS },
+  );
+  const haproxy = await startJwtPeer(
+    OUT,
+    {
+      publicKeyPemPath: keys.publicKeyPemPath,
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      regions: Object.fromEntries(regionNames.map((n) => [n, origin.url.replace('http://', '')])),
+    },
+    SERVER_CPUS,
+  );
+
+  const targets: Target[] = [
+    { name: 'passthrough', label: 'bare pass-through Worker (platform limit)', url: workerd.url('passthrough'), server: workerd.child },
+    { name: 'gateway', label: 'this gateway (verified-token cache on)', url: workerd.url('gateway'), server: workerd.child },
+    { name: 'gateway-nocache', label: 'this gateway, cache off', url: workerd.url('gateway-nocache'), server: workerd.child },
+    { name: 'hono-jose', label: 'hono + jose jwtVerify Worker (no cache)', url: workerd.url('hono-jose'), server: workerd.child },
+    { name: 'haproxy', label: 'HAProxy 2.6 jwt_verify (native)', url: haproxy.url, server: haproxy.child },
+  ];
+
+  log(`[bench] forwarding path: ${opts.rounds} interleaved rounds × ${targets.length} targets, ${opts.duration} s per run`);
+  const forwarding = await benchForwarding(targets, {
+    token,
+    rounds: opts.rounds,
+    durationSeconds: opts.duration,
+    connections: opts.connections,
+    rate: opts.rate,
+    clientCpus: CLIENT_CPUS,
+    log,
+  });
+
+  let tokenCpu: TokenCpuResult[] | undefined;
+  if (opts.token) {
+    log('[bench] token verification CPU per algorithm');
+    tokenCpu = await benchTokenCpu(workerd.url('token-cpu'), workerd.child, { perRun: SMOKE ? 50 : 400, rounds: SMOKE ? 1 : 3, log });
+  }
+
+  let geo: GeoResult | undefined;
+  if (opts.geo) {
+    log('[bench] geography: simulated RTTs through latency proxies');
+    geo = await benchGeo({ dir: OUT, gatewayBundle, gatewayBindings, origin: origin.url, keys, loads: SMOKE ? 1 : 5, scale: SMOKE ? 0.1 : 1, log });
+  }
+  await stopAll();
+
+  const report: string[] = [];
+  report.push(`# npm run bench${SMOKE ? ' -- --smoke (harness check only: numbers are not meaningful)' : ''}`);
+  report.push(`machine: ${machine()}; servers pinned to CPU ${SERVER_CPUS ?? '-'}, wrk and origin to CPU ${CLIENT_CPUS ?? '-'}`);
+  report.push(`medians of ${opts.rounds} interleaved rounds; throughput: wrk -t1 -c${opts.connections} ${opts.duration}s; latency: 4 connections paced to ~${opts.rate} req/s`);
+  report.push('');
+  report.push('## Forwarding path');
+  report.push(forwardingTable(forwarding));
+  report.push('');
+  report.push(`targets: ${targetsVerdict(forwarding)}`);
+  const fixedMin = Math.min(...forwarding.map((r) => r.rps));
+  if (fixedMin < 1.5 * opts.rate) report.push(`warning: the slowest target saturates at ${fixedMin.toFixed(0)} req/s, close to the fixed rate ${opts.rate}`);
+  if (tokenCpu) {
+    report.push('');
+    report.push('## Token verification CPU (workerd, this gateway\'s verifier)');
+    report.push('| alg | cold: full verify + cache insert (µs) | warm: cache hit (µs) | cold / warm |');
+    report.push('| --- | ---: | ---: | ---: |');
+    for (const t of tokenCpu) report.push(`| ${t.alg} | ${t.coldUs.toFixed(1)} | ${t.warmUs.toFixed(1)} | ${(t.coldUs / t.warmUs).toFixed(0)}× |`);
+  }
+  if (geo) {
+    report.push('');
+    report.push('## Geography (five sequential round trips per page load)');
+    report.push(geo.table);
+  }
+  report.push('');
+  report.push('## Direct database path');
+  report.push('TODO(issue 3): the /data routes (gateway → regional Postgres over the WebSocket proxy) are not on main yet; ' +
+    'round trips and latency per direct query vs forwarding to the app stack are not measured in this run.');
+  report.push('');
+  report.push(`took ${((Date.now() - started) / 1000).toFixed(0)} s`);
+
+  const text = report.join('\n');
+  process.stdout.write(text + '\n');
+  const suffix = SMOKE ? '-smoke' : '';
+  writeFileSync(join(RESULTS, `bench${suffix}.md`), text + '\n');
+  writeFileSync(join(RESULTS, `bench${suffix}.json`), JSON.stringify({ machine: machine(), opts, forwarding: forwarding.map(({ rounds: _r, ...r }) => r), tokenCpu, geo: geo?.rows }, null, 2) + '\n');
+  writeFileSync(join(RESULTS, `forwarding${suffix}.svg`), forwardingChart(forwarding, machine()));
+  if (geo) writeFileSync(join(RESULTS, `geo${suffix}.svg`), geoChart(geo.rows));
+  log(`[bench] wrote bench/results/bench${suffix}.{md,json}, forwarding${suffix}.svg${geo ? `, geo${suffix}.svg` : ''}`);
+  void readFileSync;
+}
+
+main().catch(async (err) => {
+  console.error(`[bench] failed: ${(err as Error).stack ?? err}`);
+  await stopAll();
+  process.exit(1);
+});
