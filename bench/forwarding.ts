@@ -36,6 +36,8 @@ export interface TargetResult {
   p99_us: number;
   fixedRps: number;
   cpuUsPerRequest: number;
+  /** Paired with the pass-through's run of the same round, then the median over rounds (robust to drift). */
+  vsPassthrough: { rpsRatio: number; p50AddedUs: number; p99AddedUs: number; cpuRatio: number };
   rounds: Array<{ throughput: WrkResult; fixed: WrkResult; cpuUsPerRequest: number }>;
 }
 
@@ -70,9 +72,18 @@ export async function benchForwarding(targets: Target[], o: ForwardingOptions): 
       );
     }
   }
+  const base = per.get('passthrough');
   return targets.map((t) => {
     const rs = per.get(t.name)!;
+    const paired = (f: (r: TargetResult['rounds'][number], b: TargetResult['rounds'][number]) => number) =>
+      base ? median(rs.map((r, i) => f(r, base[i]!))) : NaN;
     return {
+      vsPassthrough: {
+        rpsRatio: paired((r, b) => r.throughput.rps / b.throughput.rps),
+        p50AddedUs: paired((r, b) => r.fixed.p50_us - b.fixed.p50_us),
+        p99AddedUs: paired((r, b) => r.fixed.p99_us - b.fixed.p99_us),
+        cpuRatio: paired((r, b) => r.cpuUsPerRequest / b.cpuUsPerRequest),
+      },
       name: t.name,
       label: t.label,
       rps: median(rs.map((r) => r.throughput.rps)),

@@ -31,7 +31,8 @@ const withRuntime = (): MiddlewareHandler<GatewayEnv> => async (c, next) => {
   }
   c.set('runtime', r.runtime);
   await next();
-  c.header('x-request-id', c.get('requestId'));
+  // Forwarded and error responses already carry it (adding it here would copy the response).
+  if (!c.res.headers.has('x-request-id')) c.header('x-request-id', c.get('requestId'));
 };
 
 /** Verifies the bearer token and resolves the tenant; on any failure nothing leaves the gateway. */

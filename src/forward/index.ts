@@ -36,5 +36,8 @@ export async function forward(req: Request, url: URL, opts: ForwardOptions): Pro
   } catch (err) {
     throw new GatewayError('bad_gateway', `${opts.upstream.kind} ${opts.upstream.name}: ${(err as Error).message}`);
   }
-  return new Response(res.body, { status: res.status, statusText: res.statusText, headers: inboundResponseHeaders(res.headers) });
+  const out = inboundResponseHeaders(res.headers);
+  // Set here rather than by middleware after the fact: hono re-wraps a finished response to add a header.
+  out.set(IDENTITY_HEADERS.requestId, opts.requestId);
+  return new Response(res.body, { status: res.status, statusText: res.statusText, headers: out });
 }

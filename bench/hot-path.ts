@@ -1,4 +1,6 @@
 /**
+ * The hot path inside workerd (bench/workers/hot-path.ts), measured as CPU time.
+ *
  * Part 2, token work: CPU time per verification in workerd, with the gateway's own
  * verifier and cache, cold (a token the cache has not seen: full signature check plus
  * insert) and warm (a cache hit), per algorithm the gateway supports. Clocks inside a
@@ -42,5 +44,35 @@ export async function benchTokenCpu(base: string, workerd: Child, o: { perRun: n
     o.log(`  ${alg.padEnd(6)} cold ${row.coldUs.toFixed(1)} µs, warm ${row.warmUs.toFixed(1)} µs per verification`);
     out.push(row);
   }
+  return out;
+}
+
+/** The gateway's request path in cumulative stages, each n requests in a row to the real origin inside one Worker request. */
+export const STAGES: Array<{ mode: string; label: string }> = [
+  { mode: 'fetch', label: 'bare fetch to the origin' },
+  { mode: 'headers', label: '+ header rewriting both ways, response re-wrapped' },
+  { mode: 'forward', label: '+ forward(): target URL, request id' },
+  { mode: 'signed', label: '+ signed identity assertion (HMAC)' },
+  { mode: 'verified', label: '+ extract, verify (cache hit), resolve tenant' },
+  { mode: 'gateway', label: 'whole gateway (hono app, runtime), cache on' },
+  { mode: 'gateway-nocache', label: 'whole gateway, cache off (ES256 verify each time)' },
+];
+
+export interface StageResult {
+  mode: string;
+  label: string;
+  cpuUs: number;
+}
+
+export async function benchStages(base: string, workerd: Child, o: { perRun: number; rounds: number; log: (s: string) => void }): Promise<StageResult[]> {
+  const pid = workerd.proc.pid!;
+  const samples = new Map(STAGES.map((s) => [s.mode, [] as number[]]));
+  for (const s of STAGES) await timed(`${base}/loop?mode=${s.mode}&n=${o.perRun}`, pid); // warm-up
+  // Interleaved: every stage once per round.
+  for (let r = 0; r < o.rounds; r++) {
+    for (const s of STAGES) samples.get(s.mode)!.push((await timed(`${base}/loop?mode=${s.mode}&n=${o.perRun}`, pid)) / 1000 / o.perRun);
+  }
+  const out = STAGES.map((s) => ({ ...s, cpuUs: median(samples.get(s.mode)!) }));
+  for (const s of out) o.log(`  ${s.cpuUs.toFixed(0).padStart(5)} µs/request  ${s.label}`);
   return out;
 }
