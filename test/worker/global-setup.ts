@@ -15,6 +15,20 @@ declare module 'vitest' {
   }
 }
 
+/** Canned origin behaviours, chosen by path, for response-side tests. */
+function regionFixtures(req: { url?: string }): { status: number; headers?: Record<string, string | string[]>; body: string } | undefined {
+  switch (req.url) {
+    case '/api/fixtures/redirect':
+      return { status: 302, headers: { location: 'https://elsewhere.example/next' }, body: '' };
+    case '/api/fixtures/cookies':
+      return { status: 200, headers: { 'set-cookie': ['a=1; Path=/; HttpOnly', 'b=2; Path=/; Secure'] }, body: 'ok' };
+    case '/api/fixtures/hop-by-hop':
+      return { status: 200, headers: { connection: 'x-internal-hop', 'x-internal-hop': 'secret', 'keep-alive': 'timeout=5', 'x-kept': 'yes' }, body: 'ok' };
+    default:
+      return undefined;
+  }
+}
+
 export default async function setup(project: TestProject) {
   const es = await generateKeyPair('ES256', { extractable: true });
   const ed = await generateKeyPair('EdDSA', { extractable: true });
@@ -35,7 +49,7 @@ export default async function setup(project: TestProject) {
   origins.push(central);
   const regions: Record<string, { origin: string }> = {};
   for (const name of REGION_NAMES) {
-    const o = await startRecordingOrigin(name);
+    const o = await startRecordingOrigin(name, regionFixtures);
     origins.push(o);
     regions[name] = { origin: o.url };
   }

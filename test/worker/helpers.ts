@@ -21,8 +21,8 @@ export async function mintToken(opts: MintOptions = {}): Promise<string> {
   const jwt = new SignJWT({ sub: 'user-1', tenant_id: 'ws_alpha', tenant_region: 'eu-central-1', ...opts.claims })
     .setProtectedHeader({ alg: jwk.alg, kid: jwk.kid, typ: 'at+jwt', ...opts.header })
     .setIssuedAt();
-  if (!opts.omit?.includes('iss')) jwt.setIssuer(bindings.JWT_ISSUER!);
-  if (!opts.omit?.includes('aud')) jwt.setAudience(bindings.JWT_AUDIENCE!);
+  if (!opts.omit?.includes('iss') && opts.claims?.iss === undefined) jwt.setIssuer(bindings.JWT_ISSUER!);
+  if (!opts.omit?.includes('aud') && opts.claims?.aud === undefined) jwt.setAudience(bindings.JWT_AUDIENCE!);
   if (!opts.omit?.includes('exp')) jwt.setExpirationTime(opts.expiresIn ?? '5m');
   return jwt.sign(key);
 }
@@ -53,6 +53,24 @@ export async function allOriginRequests(): Promise<Record<string, Recorded[]>> {
   return out;
 }
 
+/**
+ * A unique marker for one test's requests. Sent as X-Request-Id (which the gateway keeps when sane and
+ * forwards), it lets a test find exactly its own requests at the shared origins, even while other test
+ * files run at the same time.
+ */
+export function newMarker(): string {
+  return `t-${crypto.randomUUID()}`;
+}
+
+/** Every request any origin received that carries the marker (in its request id or URL). */
+export async function egressFor(marker: string): Promise<Array<Recorded & { origin: string }>> {
+  const all = await allOriginRequests();
+  return Object.entries(all).flatMap(([origin, reqs]) =>
+    reqs.filter((r) => r.headers['x-request-id'] === marker || r.url.includes(marker)).map((r) => ({ ...r, origin })),
+  );
+}
+
+/** Clears every origin's record. Not safe while other files run; prefer markers. */
 export async function resetOrigins(): Promise<void> {
   await Promise.all(Object.values(ORIGINS).map((u) => fetch(`${u}/__reset`, { method: 'POST' })));
 }

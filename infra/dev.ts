@@ -1,0 +1,109 @@
+/**
+ * npm run dev: the local world for humans. PGlite by default, real PostgreSQL
+ * when LOCAL_PG_URL is set. Fixed, memorable ports when free (else any free
+ * one); each can be set with ETR_PORT_<SERVICE>, e.g. ETR_PORT_GATEWAY=9000,
+ * ETR_PORT_EU_CENTRAL_1=0 (0 = any), ETR_PORT_EU_CENTRAL_1_DB, ETR_PORT_CENTRAL_WS.
+ * Ctrl-C (or SIGTERM/SIGHUP) stops everything, wrangler's workerd included.
+ */
+import { readState } from './state.ts';
+import { REGIONS, startWorld } from './world.ts';
+
+const services = ['gateway', 'central', 'central.db', 'central.ws', ...REGIONS.flatMap((r) => [r, `${r}.db`, `${r}.ws`])];
+const DEFAULT_PORTS: Record<string, number> = {
+  gateway: 8787,
+  central: 8788,
+  'central.db': 55432,
+  'central.ws': 55442,
+};
+REGIONS.forEach((r, i) => {
+  DEFAULT_PORTS[r] = 8791 + i;
+  DEFAULT_PORTS[`${r}.db`] = 55433 + i;
+  DEFAULT_PORTS[`${r}.ws`] = 55443 + i;
+});
+
+const envName = (service: string) => 'ETR_PORT_' + service.replace(/[.-]/g, '_').toUpperCase();
+const ports: Record<string, number> = {};
+for (const s of services) {
+  const raw = process.env[envName(s)];
+  const n = raw === undefined ? DEFAULT_PORTS[s]! : Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    console.error(`${envName(s)} must be a port number (0 = any free port)`);
+    process.exit(2);
+  }
+  ports[s] = n;
+}
+
+const sandboxDir = process.env.ETR_SANDBOX_DIR || undefined;
+
+// One world per sandbox: a second one would overwrite the first one's state.json.
+try {
+  const prev = await readState(sandboxDir);
+  process.kill(prev.pid, 0);
+  console.error(`a local world is already running (pid ${prev.pid}, ${prev.sandboxDir}); stop it first`);
+  process.exit(1);
+} catch {
+  // none, or a stale state file from a crashed run
+}
+
+const quietGateway = (line: string) =>
+  /Request\.cf|workers\.cloudflare\.com|^\s+at |^\s*$/.test(line) || /"code":"not_found","detail":"GET \/healthz"/.test(line);
+
+console.log('starting the local world…');
+const t0 = Date.now();
+const world = await startWorld({
+  ports,
+  sandboxDir,
+  keepDatabases: process.env.KEEP_DATABASES === '1',
+  log: (m) => console.log(`  ${m}`),
+  onGatewayOutput: (line) => {
+    if (!quietGateway(line)) console.log(`[gateway] ${line}`);
+  },
+});
+
+const s = world.state;
+const rows: string[][] = [['service', 'url', 'database', 'ws proxy']];
+rows.push(['gateway', s.gatewayUrl ?? '-', '', '']);
+rows.push([`central (${s.central.region})`, s.centralUrl, s.central.databaseUrl, s.central.wsProxyUrl]);
+for (const [r, e] of Object.entries(s.regions)) rows.push([r, e.originUrl, e.databaseUrl, e.wsProxyUrl]);
+const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+const fmt = (row: string[]) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+console.log(`\nlocal world up in ${((Date.now() - t0) / 1000).toFixed(1)} s (databases: ${s.dbMode})\n`);
+console.log(fmt(rows[0]!));
+console.log(widths.map((w) => '─'.repeat(w)).join('  '));
+for (const row of rows.slice(1)) console.log(fmt(row));
+const anyRegion = Object.keys(s.regions)[1] ?? Object.keys(s.regions)[0]!;
+console.log(`
+state:   ${world.statePath}   (issuer ${s.issuer})
+sign up: curl -s ${s.gatewayUrl}/auth/signup -H 'content-type: application/json' \\
+           -d '{"email":"me@example.com","password":"correct horse","workspace":"Acme","region":"${anyRegion}"}'
+token:   TOKEN=$(npm run -s token -- --tenant <tenant id> --region ${anyRegion})
+call:    curl -s ${s.gatewayUrl}/api/pages -H "authorization: Bearer $TOKEN"
+psql:    psql ${s.regions[anyRegion]!.databaseUrl}
+Ctrl-C stops everything.
+`);
+
+let stopping = false;
+async function shutdown(signal: string, code = 0): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\n${signal}: stopping the local world…`);
+  try {
+    await world.stop();
+    console.log('stopped.');
+  } catch (err) {
+    console.error(`stopped with problems: ${(err as Error).message}`);
+    code = code || 1;
+  }
+  process.exit(code);
+}
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => void shutdown(sig));
+// `kill <npm pid>` ends npm and its shell without passing the signal on; we
+// notice by being re-parented, and stop rather than linger as an orphan.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) void shutdown('parent process exited');
+}, 1000).unref();
+process.on('uncaughtException', (err) => {
+  console.error(err);
+  void shutdown('uncaught exception', 1);
+});

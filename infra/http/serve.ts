@@ -1,0 +1,53 @@
+/** Starts a Node HTTP server for a fetch handler (hono) on 127.0.0.1. */
+import type { AddressInfo } from 'node:net';
+import { createAdaptorServer } from '@hono/node-server';
+import type { Server } from 'node:http';
+
+type FetchHandler = Parameters<typeof createAdaptorServer>[0]['fetch'];
+
+export interface HttpService {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export interface ServeOptions {
+  host?: string;
+  /** 0 (default) lets the OS choose. */
+  port?: number;
+  /** When the preferred port is taken, take any free one instead of failing (for humans' fixed ports). */
+  fallback?: boolean;
+}
+
+/** Listens on port (or on an OS-assigned one if it is taken and fallback is set); returns the port. */
+export async function listen(server: Server, host: string, port: number, fallback: boolean): Promise<number> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    if (!fallback || port === 0 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    return listen(server, host, 0, false);
+  }
+  return (server.address() as AddressInfo).port;
+}
+
+export async function serveHttp(fetch: FetchHandler, opts: ServeOptions = {}): Promise<HttpService> {
+  const host = opts.host ?? '127.0.0.1';
+  const server = createAdaptorServer({ fetch }) as Server;
+  const port = await listen(server, host, opts.port ?? 0, opts.fallback ?? false);
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Keep-alive connections (e.g. from workerd) would otherwise hold close() open.
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,43 @@
+/**
+ * Regional apps trust identity only when the gateway vouches for it: the
+ * identity headers must carry a valid `x-gateway-assertion` (HMAC by the shared
+ * secret over method, path+query and the identity), and the asserted region
+ * must be this app's own.
+ */
+import type { MiddlewareHandler } from 'hono';
+import { IDENTITY_HEADERS, verifyAssertion, type Identity } from '../../src/identity-assertion/index.ts';
+import { HttpError } from '../http/errors.ts';
+
+export type IdentityEnv = { Variables: { identity: Identity } };
+
+/** The request target exactly as it arrived (what the gateway signed), else as parsed. */
+function pathAndQuery(url: string, env: unknown): string {
+  const raw = (env as { incoming?: { url?: string } } | undefined)?.incoming?.url;
+  if (raw && raw.startsWith('/')) return raw;
+  const u = new URL(url);
+  return u.pathname + u.search;
+}
+
+export function requireGatewayIdentity(key: CryptoKey, ownRegion: string): MiddlewareHandler<IdentityEnv> {
+  return async (c, next) => {
+    const id: Identity = {
+      tenantId: c.req.header(IDENTITY_HEADERS.tenantId) ?? '',
+      userId: c.req.header(IDENTITY_HEADERS.userId) ?? '',
+      region: c.req.header(IDENTITY_HEADERS.region) ?? '',
+      requestId: c.req.header(IDENTITY_HEADERS.requestId) ?? '',
+    };
+    const check = await verifyAssertion(key, c.req.header(IDENTITY_HEADERS.assertion), c.req.method, pathAndQuery(c.req.url, c.env), id);
+    if (!check.ok) {
+      throw new HttpError(401, 'gateway_assertion_required', `requests must come through the gateway (assertion ${check.reason})`);
+    }
+    // A signed but empty identity is still no identity.
+    if (!id.tenantId || !id.userId || !id.region) {
+      throw new HttpError(401, 'gateway_assertion_required', 'asserted identity is incomplete');
+    }
+    if (id.region !== ownRegion) {
+      throw new HttpError(421, 'wrong_region', `tenant region ${id.region} is not served here (${ownRegion})`);
+    }
+    c.set('identity', id);
+    await next();
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * .sandbox/state.json: where everything of a running local world is, for tests,
+ * `npm run token` and humans. Contains the signing key and the assertion secret,
+ * so it is written 0600 and only ever under the git-ignored sandbox directory.
+ */
+import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SigningJwk } from './auth/tokens.ts';
+
+export const REPO_ROOT = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
+export const DEFAULT_SANDBOX_DIR = join(REPO_ROOT, '.sandbox');
+
+export interface DatabaseEndpoints {
+  /** postgres:// URL of this database (PGlite wire server or real PostgreSQL). */
+  databaseUrl: string;
+  /** ws:// proxy to that database only (for @neondatabase/serverless). */
+  wsProxyUrl: string;
+}
+
+export interface RegionEndpoints extends DatabaseEndpoints {
+  originUrl: string;
+}
+
+export interface WorldState {
+  worldId: string;
+  startedAt: string;
+  pid: number;
+  dbMode: 'pglite' | 'postgres';
+  /** null when started with gateway: false. */
+  gatewayUrl: string | null;
+  /** Process group of wrangler dev (and its workerd), null without a gateway. */
+  gatewayPid: number | null;
+  centralUrl: string;
+  issuer: string;
+  audience: string;
+  jwksUrl: string;
+  assertionSecret: string;
+  regions: Record<string, RegionEndpoints>;
+  central: DatabaseEndpoints & { region: string };
+  signingKey: SigningJwk;
+  sandboxDir: string;
+}
+
+export const statePath = (sandboxDir: string) => join(sandboxDir, 'state.json');
+
+export async function writeState(sandboxDir: string, state: WorldState): Promise<string> {
+  const path = statePath(sandboxDir);
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
+  await chmod(tmp, 0o600);
+  await rename(tmp, path); // readers never see half a file
+  return path;
+}
+
+export async function readState(sandboxDir = DEFAULT_SANDBOX_DIR): Promise<WorldState> {
+  const path = statePath(sandboxDir);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new Error(`no local world state at ${path}: start one with \`npm run dev\``);
+  }
+  return JSON.parse(text) as WorldState;
+}

@@ -1,0 +1,279 @@
+/**
+ * The local multi-region world: a control plane (central app + database), one
+ * app stack + database per region, a WebSocket proxy in front of every
+ * database, and the gateway Worker under `wrangler dev` in front of it all.
+ * Everything listens on 127.0.0.1; ports are OS-assigned unless asked for.
+ *
+ *   startWorld(options) → World     (state also written to <sandbox>/state.json)
+ *   world.stop()                    stops everything, including wrangler's workerd
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Hono } from 'hono';
+import { importAssertionKey } from '../src/identity-assertion/index.ts';
+import { AUDIENCE, createTokenSigner, generateSigningKey } from './auth/tokens.ts';
+import { createCentralApp } from './central/app.ts';
+import { migrate } from './db/migrate.ts';
+import { startPgliteDatabase, startPostgresDatabase, type ProvisionedDb } from './db/provision.ts';
+import type { Db } from './db/types.ts';
+import { startWranglerDev, type WranglerDev } from './gateway/wrangler-dev.ts';
+import { serveHttp, type HttpService } from './http/serve.ts';
+import { createRegionApp } from './region/app.ts';
+import { DEFAULT_SANDBOX_DIR, REPO_ROOT, writeState, statePath, type WorldState } from './state.ts';
+import { startWsProxy, type Latency, type WsProxy } from './ws-proxy/index.ts';
+
+export const REGIONS = ['us-east-1', 'eu-central-1', 'ap-southeast-2'] as const;
+export const CENTRAL_REGION = 'us-east-1';
+
+export interface WorldOptions {
+  /** Default: the three REGIONS. */
+  regions?: readonly string[];
+  /** Default: 'postgres' when pgUrl / LOCAL_PG_URL is set, else 'pglite'. */
+  dbMode?: 'pglite' | 'postgres';
+  /** Server for dbMode 'postgres' (one database per region + central is created on it). Default: LOCAL_PG_URL. */
+  pgUrl?: string;
+  /** Keep the per-world PostgreSQL databases after stop() (default false: dropped). */
+  keepDatabases?: boolean;
+  /** Start the gateway under wrangler dev (default true). */
+  gateway?: boolean;
+  /** Alternative wrangler config for the gateway (default: the project's wrangler.toml). */
+  gatewayConfig?: string;
+  gatewayLogLevel?: 'debug' | 'info' | 'log' | 'warn' | 'error' | 'none';
+  /** Where state.json, gateway.env, logs and wrangler state go. Default <repo>/.sandbox. */
+  sandboxDir?: string;
+  /**
+   * Preferred ports by service; a taken port falls back to an OS-assigned one.
+   * Keys: 'gateway', 'central', 'central.db', 'central.ws', '<region>', '<region>.db', '<region>.ws'.
+   * Anything not listed is OS-assigned.
+   */
+  ports?: Partial<Record<string, number>>;
+  /** Initial latency of every ws proxy (see WsProxy.setLatency). */
+  wsLatencyMs?: number | Partial<Latency>;
+  /** Default: 48 random characters. */
+  assertionSecret?: string;
+  /** Progress messages (default: silent). */
+  log?: (msg: string) => void;
+  /** Every line wrangler prints. */
+  onGatewayOutput?: (line: string) => void;
+}
+
+export interface DatabaseHandle {
+  databaseUrl: string;
+  wsProxyUrl: string;
+  /** In-process access to the same database (the apps use this). */
+  db: Db;
+  wsProxy: WsProxy;
+}
+
+export interface RegionHandle extends DatabaseHandle {
+  originUrl: string;
+}
+
+export interface World {
+  state: WorldState;
+  statePath: string;
+  sandboxDir: string;
+  gatewayUrl: string | null;
+  centralUrl: string;
+  regions: Record<string, RegionHandle>;
+  central: DatabaseHandle & { region: string };
+  /** Stops everything started, in reverse order; throws (after stopping the rest) if something refused to stop. */
+  stop(): Promise<void>;
+}
+
+const isAddrInUse = (e: unknown) => (e as NodeJS.ErrnoException)?.code === 'EADDRINUSE';
+
+/** Tries the preferred port, then an OS-assigned one. */
+async function onPort<T>(preferred: number | undefined, start: (port: number) => Promise<T>): Promise<T> {
+  if (!preferred) return start(0);
+  try {
+    return await start(preferred);
+  } catch (e) {
+    if (!isAddrInUse(e)) throw e;
+    return start(0);
+  }
+}
+
+const dbName = (worldId: string, part: string) => `etr_${worldId}_${part.replace(/[^a-z0-9]/gi, '_').toLowerCase()}`;
+
+/** .env syntax: single quotes keep JSON (quotes, braces) literal. */
+function envFile(vars: Record<string, string>): string {
+  return Object.entries(vars)
+    .map(([k, v]) => {
+      if (v.includes("'") || v.includes('\n')) throw new Error(`${k}: value cannot be written to an env file`);
+      return `${k}='${v}'`;
+    })
+    .join('\n') + '\n';
+}
+
+export async function startWorld(options: WorldOptions = {}): Promise<World> {
+  const log = options.log ?? (() => {});
+  const regions = [...(options.regions ?? REGIONS)];
+  const pgUrl = options.pgUrl ?? process.env.LOCAL_PG_URL;
+  const dbMode = options.dbMode ?? (pgUrl ? 'postgres' : 'pglite');
+  if (dbMode === 'postgres' && !pgUrl) throw new Error("dbMode 'postgres' needs pgUrl or LOCAL_PG_URL");
+  const ports = options.ports ?? {};
+  const sandboxDir = options.sandboxDir ?? DEFAULT_SANDBOX_DIR;
+  const worldId = randomBytes(4).toString('hex');
+  await mkdir(sandboxDir, { recursive: true });
+
+  // Stopped in reverse order by stop(), or right away if starting fails half-way.
+  const cleanups: Array<{ what: string; run: () => Promise<unknown> }> = [];
+  const stopAll = async () => {
+    const errors: unknown[] = [];
+    for (const c of cleanups.splice(0).reverse()) {
+      try {
+        await c.run();
+      } catch (e) {
+        errors.push(new Error(`stopping ${c.what}: ${(e as Error).message}`, { cause: e }));
+      }
+    }
+    if (errors.length) throw new AggregateError(errors, errors.map((e) => (e as Error).message).join('; '));
+  };
+
+  try {
+    // Databases: one per region + central, migrated.
+    const openDb = async (part: string, set: 'central' | 'region'): Promise<ProvisionedDb> => {
+      const p =
+        dbMode === 'pglite'
+          ? await startPgliteDatabase({ port: ports[`${part}.db`] })
+          : await startPostgresDatabase({ serverUrl: pgUrl!, database: dbName(worldId, part), keep: options.keepDatabases });
+      cleanups.push({ what: `${part} database`, run: () => p.close() });
+      await migrate(p.db, set);
+      return p;
+    };
+    log(`starting ${dbMode} databases`);
+    const dbs: Record<string, ProvisionedDb> = {};
+    if (dbMode === 'pglite') {
+      // Independent of each other: start them together.
+      const started = await Promise.all([openDb('central', 'central'), ...regions.map((r) => openDb(r, 'region'))]);
+      ['central', ...regions].forEach((name, i) => (dbs[name] = started[i]!));
+    } else {
+      // One at a time: each CREATE DATABASE is a checkpointed copy of template1; overlapping them buys nothing.
+      dbs.central = await openDb('central', 'central');
+      for (const r of regions) dbs[r] = await openDb(r, 'region');
+    }
+
+    const proxies: Record<string, WsProxy> = {};
+    for (const name of ['central', ...regions]) {
+      const d = dbs[name]!;
+      const proxy = await onPort(ports[`${name}.ws`], (port) =>
+        startWsProxy({
+          target: { host: d.host, port: d.port },
+          // On a shared PostgreSQL server the address alone would reach every database.
+          database: decodeURIComponent(new URL(d.url).pathname.slice(1)),
+          port,
+          latencyMs: options.wsLatencyMs,
+        }),
+      );
+      cleanups.push({ what: `${name} ws proxy`, run: () => proxy.close() });
+      proxies[name] = proxy;
+    }
+
+    // Regional app stacks.
+    const assertionSecret = options.assertionSecret ?? randomBytes(36).toString('base64url');
+    const assertionKey = await importAssertionKey(assertionSecret);
+    const origins: Record<string, HttpService> = {};
+    for (const region of regions) {
+      const app = createRegionApp({ region, db: dbs[region]!.db, assertionKey });
+      const svc = await onPort(ports[region], (port) => serveHttp(app.fetch, { port }));
+      cleanups.push({ what: `${region} app`, run: () => svc.close() });
+      origins[region] = svc;
+    }
+
+    // Central app: its URL is the token issuer, so the app is built once it listens.
+    const signingKey = await generateSigningKey();
+    let centralApp: Hono | undefined;
+    const central = await onPort(ports.central, (port) => serveHttp((req, env) => centralApp!.fetch(req, env), { port }));
+    cleanups.push({ what: 'central app', run: () => central.close() });
+    const signer = await createTokenSigner(signingKey, { issuer: central.url, audience: AUDIENCE });
+    centralApp = createCentralApp({
+      db: dbs.central!.db,
+      regionDbs: Object.fromEntries(regions.map((r) => [r, dbs[r]!.db])),
+      signer,
+    });
+
+    // The gateway.
+    let gateway: WranglerDev | undefined;
+    const gatewayEnvPath = join(sandboxDir, 'gateway.env');
+    if (options.gateway !== false) {
+      await writeFile(
+        gatewayEnvPath,
+        envFile({
+          JWT_ISSUER: central.url,
+          JWT_AUDIENCE: AUDIENCE,
+          JWKS_URL: `${central.url}/.well-known/jwks.json`,
+          CENTRAL_ORIGIN: central.url,
+          REGIONS: JSON.stringify(Object.fromEntries(regions.map((r) => [r, { origin: origins[r]!.url }]))),
+          GATEWAY_ASSERTION_SECRET: assertionSecret,
+        }),
+        { mode: 0o600 },
+      );
+      cleanups.push({ what: 'gateway env file', run: () => rm(gatewayEnvPath, { force: true }) });
+      log('starting the gateway (wrangler dev)');
+      gateway = await startWranglerDev({
+        cwd: REPO_ROOT,
+        envFile: gatewayEnvPath,
+        persistTo: join(sandboxDir, 'wrangler-state'),
+        logFile: join(sandboxDir, 'gateway.log'),
+        port: ports.gateway,
+        config: options.gatewayConfig,
+        logLevel: options.gatewayLogLevel,
+        onOutput: options.onGatewayOutput,
+      });
+      const g = gateway;
+      cleanups.push({
+        what: 'gateway (wrangler dev)',
+        run: async () => {
+          const left = await g.stop();
+          if (left.length) throw new Error(`processes left running: ${left.map((p) => `${p.pid} ${p.comm}`).join(', ')}`);
+        },
+      });
+    }
+
+    const state: WorldState = {
+      worldId,
+      startedAt: new Date().toISOString(),
+      pid: process.pid,
+      dbMode,
+      gatewayUrl: gateway?.url ?? null,
+      gatewayPid: gateway?.pid ?? null,
+      centralUrl: central.url,
+      issuer: central.url,
+      audience: AUDIENCE,
+      jwksUrl: `${central.url}/.well-known/jwks.json`,
+      assertionSecret,
+      regions: Object.fromEntries(
+        regions.map((r) => [r, { originUrl: origins[r]!.url, databaseUrl: dbs[r]!.url, wsProxyUrl: proxies[r]!.url }]),
+      ),
+      central: { region: CENTRAL_REGION, databaseUrl: dbs.central!.url, wsProxyUrl: proxies.central!.url },
+      signingKey,
+      sandboxDir,
+    };
+    const path = await writeState(sandboxDir, state);
+    // A state file must never outlive its world (tokens would be minted for nothing).
+    cleanups.push({ what: 'state.json', run: () => rm(statePath(sandboxDir), { force: true }) });
+
+    const handle = (name: string): DatabaseHandle => ({
+      databaseUrl: dbs[name]!.url,
+      wsProxyUrl: proxies[name]!.url,
+      db: dbs[name]!.db,
+      wsProxy: proxies[name]!,
+    });
+    let stopping: Promise<void> | undefined;
+    return {
+      state,
+      statePath: path,
+      sandboxDir,
+      gatewayUrl: state.gatewayUrl,
+      centralUrl: central.url,
+      regions: Object.fromEntries(regions.map((r) => [r, { ...handle(r), originUrl: origins[r]!.url }])),
+      central: { ...handle('central'), region: CENTRAL_REGION },
+      stop: () => (stopping ??= stopAll()),
+    };
+  } catch (err) {
+    await stopAll().catch((e) => log(`cleanup after failed start: ${(e as Error).message}`));
+    throw err;
+  }
+}

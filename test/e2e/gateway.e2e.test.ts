@@ -1,0 +1,157 @@
+/**
+ * The whole local world through the real gateway (wrangler dev + workerd):
+ * tenants signed up in different regions get their data stored in their home
+ * region's database and nowhere else, and identity can only come from a token.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTokenSigner } from '../../infra/auth/tokens.ts';
+import { groupAndDescendants } from '../../infra/gateway/process-group.ts';
+import { DEFAULT_SANDBOX_DIR } from '../../infra/state.ts';
+import { startWorld, type World } from '../../infra/world.ts';
+
+interface Signup {
+  token: string;
+  tenant_id: string;
+  tenant_region: string;
+  user_id: string;
+}
+
+let world: World;
+let sandboxDir: string;
+let gatewayPid: number;
+
+const gw = (path: string, init: RequestInit & { token?: string } = {}) => {
+  const headers = new Headers(init.headers);
+  if (init.token) headers.set('authorization', `Bearer ${init.token}`);
+  if (init.body) headers.set('content-type', 'application/json');
+  return fetch(world.gatewayUrl + path, { ...init, headers });
+};
+
+async function signup(email: string, region: string): Promise<Signup> {
+  const res = await gw('/auth/signup', { method: 'POST', body: JSON.stringify({ email, password: 'correct horse battery', workspace: `${region} co`, region }) });
+  expect(res.status, await res.clone().text()).toBe(201);
+  return res.json();
+}
+
+async function pagesIn(databaseUrl: string, ids: string[]): Promise<Array<{ id: string; tenant_id: string; region: string }>> {
+  const c = new pg.Client({ connectionString: databaseUrl });
+  await c.connect();
+  try {
+    return (await c.query('SELECT id, tenant_id, region FROM pages WHERE id = ANY($1::uuid[]) ORDER BY id', [ids])).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+beforeAll(async () => {
+  sandboxDir = await mkdtemp(join(DEFAULT_SANDBOX_DIR, 'e2e-'));
+  // PGlite explicitly, whatever LOCAL_PG_URL says: this suite must run anywhere.
+  world = await startWorld({ dbMode: 'pglite', sandboxDir });
+  gatewayPid = world.state.gatewayPid!;
+}, 180_000);
+
+afterAll(async () => {
+  await world?.stop();
+  if (gatewayPid) expect(groupAndDescendants(gatewayPid)).toEqual([]);
+  if (!process.env.KEEP_SANDBOX) await rm(sandboxDir, { recursive: true, force: true });
+}, 60_000);
+
+describe('gateway e2e (PGlite world)', () => {
+  let eu: Signup;
+  let us: Signup;
+  const created: Record<string, string[]> = {};
+
+  beforeAll(async () => {
+    eu = await signup('eu-owner@example.com', 'eu-central-1');
+    us = await signup('us-owner@example.com', 'us-east-1');
+  });
+
+  it('signs up through the gateway with tokens for the chosen region', () => {
+    expect(eu.tenant_region).toBe('eu-central-1');
+    expect(us.tenant_region).toBe('us-east-1');
+    expect(eu.tenant_id).not.toBe(us.tenant_id);
+  });
+
+  it('logs in and serves the JWKS through the gateway', async () => {
+    const login = await gw('/auth/login', { method: 'POST', body: JSON.stringify({ email: 'eu-owner@example.com', password: 'correct horse battery' }) });
+    expect(login.status).toBe(200);
+    expect((await login.json()).tenant_id).toBe(eu.tenant_id);
+    const jwks = await gw('/.well-known/jwks.json');
+    expect((await jwks.json()).keys[0].kid).toBe(world.state.signingKey.kid);
+  });
+
+  it("stores each tenant's pages in its home region's database and in no other", async () => {
+    for (const [who, n] of [[eu, 2], [us, 2]] as const) {
+      for (let i = 0; i < n; i++) {
+        const res = await gw('/api/pages', { method: 'POST', token: who.token, body: JSON.stringify({ title: `${who.tenant_region} page ${i}`, body: 'hello' }) });
+        expect(res.status, await res.clone().text()).toBe(201);
+        const page = await res.json();
+        expect(page).toMatchObject({ tenant_id: who.tenant_id, region: who.tenant_region });
+        (created[who.tenant_region] ??= []).push(page.id);
+      }
+    }
+    const allIds = Object.values(created).flat();
+    for (const [region, handle] of Object.entries(world.regions)) {
+      const rows = await pagesIn(handle.databaseUrl, allIds);
+      const expected = (created[region] ?? []).slice().sort();
+      expect(rows.map((r) => r.id), `pages in ${region}`).toEqual(expected);
+      for (const r of rows) expect(r.region).toBe(region);
+    }
+  });
+
+  it('lists only the caller tenant pages and hides other tenants pages', async () => {
+    const list = await (await gw('/api/pages', { token: eu.token })).json();
+    expect(list.pages.map((p: { id: string }) => p.id).sort()).toEqual(created['eu-central-1']!.slice().sort());
+    const foreign = await gw(`/api/pages/${created['eu-central-1']![0]}`, { token: us.token });
+    expect(foreign.status).toBe(404);
+  });
+
+  it('refuses a token whose payload was altered (401)', async () => {
+    const [h, p, s] = eu.token.split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString());
+    const altered = [h, Buffer.from(JSON.stringify({ ...claims, tenant_id: us.tenant_id })).toString('base64url'), s].join('.');
+    const res = await gw('/api/pages', { token: altered });
+    expect(res.status).toBe(401);
+    expect((await res.json()).error.code).toBeTruthy();
+  });
+
+  it('refuses a request without a token (401 + WWW-Authenticate)', async () => {
+    const res = await gw('/api/pages');
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm="edge-tenant-router"/);
+    const body = await res.json();
+    expect(body.error).toMatchObject({ code: expect.any(String), message: expect.any(String), requestId: expect.any(String) });
+  });
+
+  it('refuses a valid token for a region the gateway does not serve (403)', async () => {
+    const signer = await createTokenSigner(world.state.signingKey, { issuer: world.state.issuer, audience: world.state.audience });
+    const token = await signer.sign({ sub: eu.user_id, tenantId: eu.tenant_id, region: 'sa-east-1' });
+    const res = await gw('/api/pages', { token });
+    expect(res.status).toBe(403);
+  });
+
+  it('never lets a client X-Tenant-Id (or other identity header) reach an origin', async () => {
+    const res = await gw('/api/whoami', {
+      token: eu.token,
+      headers: { 'X-Tenant-Id': us.tenant_id, 'X-User-Id': 'intruder', 'X-Tenant-Region': 'eu-central-1', 'X_Tenant_Id': us.tenant_id },
+    });
+    expect(res.status).toBe(200);
+    const me = await res.json();
+    expect(me).toMatchObject({ tenant_id: eu.tenant_id, user_id: eu.user_id, tenant_region: 'eu-central-1', origin_region: 'eu-central-1' });
+    expect(me.headers['x-tenant-id']).toBe(eu.tenant_id);
+    expect(me.headers['x-user-id']).toBe(eu.user_id);
+    expect(JSON.stringify(me.headers)).not.toContain(us.tenant_id);
+  });
+
+  it('refuses a request sent straight to a regional origin without the assertion (401)', async () => {
+    const origin = world.regions['eu-central-1']!.originUrl;
+    const res = await fetch(`${origin}/api/pages`, {
+      headers: { 'x-tenant-id': eu.tenant_id, 'x-user-id': eu.user_id, 'x-tenant-region': 'eu-central-1', 'x-request-id': 'r1', authorization: `Bearer ${eu.token}` },
+    });
+    expect(res.status).toBe(401);
+    expect((await res.json()).error.code).toBe('gateway_assertion_required');
+  });
+});

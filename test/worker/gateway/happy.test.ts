@@ -1,0 +1,133 @@
+/** The gateway doing its job: central routes to central, tenant routes to the tenant's region, intact. */
+import { describe, expect, it } from 'vitest';
+import { importAssertionKey, verifyAssertion } from '../../../src/identity-assertion/index.ts';
+import { bindings, callGateway, egressFor, mintToken, newMarker } from '../helpers.ts';
+
+const bearer = async (claims?: Record<string, unknown>, kid?: string) => ({ authorization: `Bearer ${await mintToken({ claims, kid })}` });
+
+describe('central routes', () => {
+  it.each([
+    ['POST', '/auth/signup'],
+    ['POST', '/auth/login'],
+    ['POST', '/auth/token'],
+    ['GET', '/.well-known/jwks.json'],
+  ])('%s %s goes to the central origin without a token', async (method, path) => {
+    const marker = newMarker();
+    const body = method === 'POST' ? JSON.stringify({ email: 'a@example.com', password: 'pw', marker }) : undefined;
+    const res = await callGateway(`${path}?m=${marker}`, { method, body, headers: { 'x-request-id': marker, 'content-type': 'application/json' } });
+    expect(res.status).toBe(200);
+    const seen = await egressFor(marker);
+    expect(seen.map((r) => [r.origin, r.method, r.url])).toEqual([['central', method, `${path}?m=${marker}`]]);
+    if (body) expect(seen[0]!.body).toBe(body);
+  });
+
+  it('forwards the caller token to central for /auth/token (refresh needs it)', async () => {
+    const marker = newMarker();
+    const auth = await bearer();
+    await callGateway('/auth/token', { method: 'POST', headers: { ...auth, 'x-request-id': marker } });
+    const [seen] = await egressFor(marker);
+    expect(seen!.headers.authorization).toBe(auth.authorization);
+  });
+});
+
+describe('tenant routes', () => {
+  it('forwards to the region named by the token, with method, path, query and body intact', async () => {
+    const marker = newMarker();
+    const res = await callGateway(`/api/pages/42?sort=title&m=${marker}`, {
+      method: 'PATCH',
+      body: JSON.stringify({ title: 'Hello' }),
+      headers: { ...(await bearer({ tenant_region: 'ap-southeast-2' })), 'x-request-id': marker, 'content-type': 'application/json' },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-origin-name')).toBe('ap-southeast-2');
+    const seen = await egressFor(marker);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ origin: 'ap-southeast-2', method: 'PATCH', url: `/api/pages/42?sort=title&m=${marker}`, body: '{"title":"Hello"}' });
+    expect(seen[0]!.headers['content-type']).toBe('application/json');
+  });
+
+  it('sets identity headers from the verified token and a signed assertion the origin can check', async () => {
+    const marker = newMarker();
+    await callGateway(`/api/pages?m=${marker}`, {
+      headers: { ...(await bearer({ sub: 'user-7', tenant_id: 'ws_beta', tenant_region: 'us-east-1' })), 'x-request-id': marker },
+    });
+    const [seen] = await egressFor(marker);
+    expect(seen!.origin).toBe('us-east-1');
+    const h = seen!.headers as Record<string, string>;
+    expect([h['x-tenant-id'], h['x-user-id'], h['x-tenant-region'], h['x-request-id']]).toEqual(['ws_beta', 'user-7', 'us-east-1', marker]);
+    const key = await importAssertionKey(bindings.GATEWAY_ASSERTION_SECRET!);
+    const identity = { tenantId: 'ws_beta', userId: 'user-7', region: 'us-east-1', requestId: marker };
+    expect(await verifyAssertion(key, h['x-gateway-assertion'], 'GET', seen!.url, identity)).toEqual({ ok: true });
+    // The same assertion is worthless for another tenant or another path.
+    expect(await verifyAssertion(key, h['x-gateway-assertion'], 'GET', seen!.url, { ...identity, tenantId: 'ws_other' })).toMatchObject({ ok: false });
+    expect(await verifyAssertion(key, h['x-gateway-assertion'], 'DELETE', seen!.url, identity)).toMatchObject({ ok: false });
+  });
+
+  it('does not forward the Authorization header unless configured to', async () => {
+    const m1 = newMarker();
+    await callGateway(`/api/x?m=${m1}`, { headers: { ...(await bearer()), 'x-request-id': m1 } });
+    expect((await egressFor(m1))[0]!.headers.authorization).toBeUndefined();
+    const m2 = newMarker();
+    const auth = await bearer();
+    await callGateway(`/api/x?m=${m2}`, { headers: { ...auth, 'x-request-id': m2 } }, { FORWARD_AUTHORIZATION: 'true' });
+    expect((await egressFor(m2))[0]!.headers.authorization).toBe(auth.authorization);
+  });
+
+  it('keeps a sane client request id and replaces an unusable one', async () => {
+    const marker = newMarker();
+    const res = await callGateway(`/api/x?m=${marker}`, { headers: { ...(await bearer()), 'x-request-id': marker } });
+    expect(res.headers.get('x-request-id')).toBe(marker);
+    const m2 = newMarker();
+    const res2 = await callGateway(`/api/x?m=${m2}`, { headers: { ...(await bearer()), 'x-request-id': 'bad id with spaces' } });
+    const [seen] = await egressFor(m2);
+    expect(seen!.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res2.headers.get('x-request-id')).toBe(seen!.headers['x-request-id']);
+  });
+
+  it('verifies EdDSA tokens as well as ES256 when both are allowed', async () => {
+    const res = await callGateway('/api/x', { headers: await bearer({}, 'ed-1') });
+    expect(res.status).toBe(200);
+  });
+
+  it('works with static keys from config and no JWKS URL', async () => {
+    const priv = JSON.parse(bindings.TEST_PRIVATE_JWKS!).keys as Array<Record<string, unknown>>;
+    const pub = priv.map(({ d: _d, ...k }) => k);
+    const marker = newMarker();
+    const res = await callGateway(`/api/x?m=${marker}`, { headers: await bearer() }, {
+      JWKS_URL: undefined,
+      JWT_PUBLIC_KEYS: JSON.stringify({ keys: pub }),
+    });
+    expect(res.status).toBe(200);
+  });
+
+  it('returns an origin redirect to the client instead of following it', async () => {
+    const res = await callGateway('/api/fixtures/redirect', { headers: await bearer() });
+    expect(res.status).toBe(302);
+  });
+
+  it('keeps several Set-Cookie headers intact and drops hop-by-hop headers from the response', async () => {
+    const cookies = await callGateway('/api/fixtures/cookies', { headers: await bearer() });
+    expect(cookies.headers.getSetCookie()).toEqual(['a=1; Path=/; HttpOnly', 'b=2; Path=/; Secure']);
+    const hop = await callGateway('/api/fixtures/hop-by-hop', { headers: await bearer() });
+    expect(hop.headers.get('x-kept')).toBe('yes');
+    expect(hop.headers.get('x-internal-hop')).toBeNull();
+    expect(hop.headers.get('keep-alive')).toBeNull();
+  });
+
+  it('streams a large request body through without changing it', async () => {
+    const marker = newMarker();
+    const chunk = 'abcdefghij'.repeat(10_000);
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(ctrl) {
+        if (sent >= 20) return ctrl.close();
+        sent++;
+        ctrl.enqueue(new TextEncoder().encode(chunk));
+      },
+    });
+    const res = await callGateway(`/api/upload?m=${marker}`, { method: 'PUT', body, headers: await bearer(), duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(200);
+    const [seen] = await egressFor(marker);
+    expect(seen!.body.length).toBe(chunk.length * 20);
+  });
+});
