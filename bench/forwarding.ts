@@ -37,8 +37,10 @@ export interface TargetResult {
   fixedRps: number;
   cpuUsPerRequest: number;
   /** Paired with the pass-through's run of the same round, then the median over rounds (robust to drift). */
-  vsPassthrough: { rpsRatio: number; p50AddedUs: number; p99AddedUs: number; cpuRatio: number };
-  rounds: Array<{ throughput: WrkResult; fixed: WrkResult; cpuUsPerRequest: number }>;
+  vsPassthrough: { rpsRatio: number; p50AddedUs: number; p99AddedUs: number; cpuRatio: number; capacityRatio: number };
+  /** Requests served per second of server CPU at saturation: throughput with the machine's other load taken out. */
+  reqPerCpuSecond: number;
+  rounds: Array<{ throughput: WrkResult; fixed: WrkResult; cpuUsPerRequest: number; saturatedCpuUs: number }>;
 }
 
 const FIXED_CONNECTIONS = 4;
@@ -59,16 +61,18 @@ export async function benchForwarding(targets: Target[], o: ForwardingOptions): 
     for (const t of order) {
       // Warm-up: isolates loaded, connections pooled, JIT settled.
       assertClean(t, await runWrk({ url: t.url, token: o.token, connections: FIXED_CONNECTIONS, durationSeconds: 1, cpus: o.clientCpus }), 'warm-up');
-      const throughput = await runWrk({ url: t.url, token: o.token, connections: o.connections, durationSeconds: o.durationSeconds, cpus: o.clientCpus });
-      assertClean(t, throughput, 'throughput');
       const pid = t.server.proc.pid!;
+      const satBefore = cpuNs(pid);
+      const throughput = await runWrk({ url: t.url, token: o.token, connections: o.connections, durationSeconds: o.durationSeconds, cpus: o.clientCpus });
+      const saturatedCpuUs = (cpuNs(pid) - satBefore) / 1000 / throughput.requests;
+      assertClean(t, throughput, 'throughput');
       const cpuBefore = cpuNs(pid);
       const fixed = await runWrk({ url: t.url, token: o.token, connections: FIXED_CONNECTIONS, durationSeconds: o.durationSeconds, paceMs, cpus: o.clientCpus });
       const cpuUsPerRequest = (cpuNs(pid) - cpuBefore) / 1000 / fixed.requests;
       assertClean(t, fixed, 'fixed rate');
-      per.get(t.name)!.push({ throughput, fixed, cpuUsPerRequest });
+      per.get(t.name)!.push({ throughput, fixed, cpuUsPerRequest, saturatedCpuUs });
       o.log(
-        `  round ${round + 1}/${o.rounds} ${t.name.padEnd(16)} ${throughput.rps.toFixed(0).padStart(7)} req/s | at ${fixed.rps.toFixed(0)} req/s: p50 ${(fixed.p50_us / 1000).toFixed(3)} ms p99 ${(fixed.p99_us / 1000).toFixed(3)} ms, CPU ${cpuUsPerRequest.toFixed(0)} µs/req`,
+        `  round ${round + 1}/${o.rounds} ${t.name.padEnd(16)} ${throughput.rps.toFixed(0).padStart(7)} req/s (${(1e6 / saturatedCpuUs).toFixed(0)} per CPU-s) | at ${fixed.rps.toFixed(0)} req/s: p50 ${(fixed.p50_us / 1000).toFixed(3)} ms p99 ${(fixed.p99_us / 1000).toFixed(3)} ms, CPU ${cpuUsPerRequest.toFixed(0)} µs/req`,
       );
     }
   }
@@ -83,7 +87,9 @@ export async function benchForwarding(targets: Target[], o: ForwardingOptions): 
         p50AddedUs: paired((r, b) => r.fixed.p50_us - b.fixed.p50_us),
         p99AddedUs: paired((r, b) => r.fixed.p99_us - b.fixed.p99_us),
         cpuRatio: paired((r, b) => r.cpuUsPerRequest / b.cpuUsPerRequest),
+        capacityRatio: paired((r, b) => b.saturatedCpuUs / r.saturatedCpuUs),
       },
+      reqPerCpuSecond: median(rs.map((r) => 1e6 / r.saturatedCpuUs)),
       name: t.name,
       label: t.label,
       rps: median(rs.map((r) => r.throughput.rps)),

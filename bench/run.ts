@@ -77,14 +77,14 @@ const ms = (us: number) => (us / 1000).toFixed(3);
 
 function forwardingTable(rs: TargetResult[]): string {
   const lines = [
-    '| target | throughput (req/s) | × pass-through | p50 (ms) | p99 (ms) | p50 added (ms) | p99 added (ms) | CPU µs/req | CPU × pass-through | fixed rate reached (req/s) |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| target | throughput (req/s) | × pass-through | req per CPU-second | × pass-through | p50 (ms) | p99 (ms) | p50 added (ms) | p99 added (ms) | CPU µs/req | CPU × pass-through | fixed rate reached (req/s) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of rs) {
     const base = r.name === 'passthrough';
     const v = r.vsPassthrough;
     lines.push(
-      `| ${r.label} | ${r.rps.toFixed(0)} | ${v.rpsRatio.toFixed(2)} | ${ms(r.p50_us)} | ${ms(r.p99_us)} | ${base ? '—' : ms(v.p50AddedUs)} | ${base ? '—' : ms(v.p99AddedUs)} | ${r.cpuUsPerRequest.toFixed(0)} | ${v.cpuRatio.toFixed(2)} | ${r.fixedRps.toFixed(0)} |`,
+      `| ${r.label} | ${r.rps.toFixed(0)} | ${v.rpsRatio.toFixed(2)} | ${r.reqPerCpuSecond.toFixed(0)} | ${v.capacityRatio.toFixed(2)} | ${ms(r.p50_us)} | ${ms(r.p99_us)} | ${base ? '—' : ms(v.p50AddedUs)} | ${base ? '—' : ms(v.p99AddedUs)} | ${r.cpuUsPerRequest.toFixed(0)} | ${v.cpuRatio.toFixed(2)} | ${r.fixedRps.toFixed(0)} |`,
     );
   }
   return lines.join('\n');
@@ -96,7 +96,7 @@ function targetsVerdict(rs: TargetResult[]): string {
   const p99 = v.p99AddedUs / 1000;
   const mark = (ok: boolean) => (ok ? 'met' : 'NOT met');
   return [
-    `throughput ${v.rpsRatio.toFixed(2)}× pass-through (target ≥ 0.90: ${mark(v.rpsRatio >= 0.9)})`,
+    `throughput ${v.rpsRatio.toFixed(2)}× pass-through (target ≥ 0.90: ${mark(v.rpsRatio >= 0.9)}; per CPU-second ${v.capacityRatio.toFixed(2)}×)`,
     `p50 added ${p50.toFixed(3)} ms (target ≤ 0.25: ${mark(p50 <= 0.25)})`,
     `p99 added ${p99.toFixed(3)} ms (target ≤ 1: ${mark(p99 <= 1)})`,
   ].join('; ');

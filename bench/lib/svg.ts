@@ -40,6 +40,7 @@ export function forwardingChart(rs: TargetResult[], machine: string): string {
   const panelH = 26 * rs.length + 40;
   const panels: Panel[] = [
     { title: 'Throughput at saturation (higher is better)', unit: 'req/s', digits: 0, values: rs.map((r) => ({ key: r.name, label: r.label, value: r.rps })) },
+    { title: 'Requests per second of server CPU at saturation (higher is better; robust to other load)', unit: 'req/CPU-s', digits: 0, values: rs.map((r) => ({ key: r.name, label: r.label, value: r.reqPerCpuSecond })) },
     { title: 'p50 latency at a fixed rate (lower is better)', unit: 'ms', digits: 3, values: rs.map((r) => ({ key: r.name, label: r.label, value: r.p50_us / 1000 })) },
     { title: 'p99 latency at a fixed rate (lower is better)', unit: 'ms', digits: 3, values: rs.map((r) => ({ key: r.name, label: r.label, value: r.p99_us / 1000 })) },
     { title: 'Server CPU per request (lower is better)', unit: 'µs', digits: 0, values: rs.map((r) => ({ key: r.name, label: r.label, value: r.cpuUsPerRequest })) },
