@@ -8,6 +8,7 @@
  * (pinned) workerd process around each batch, minus an empty batch of the same size.
  */
 import { cpuNs, median, type Child } from './lib/proc.ts';
+import { runWrk } from './lib/wrk.ts';
 
 export const TOKEN_ALGS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'];
 
@@ -47,7 +48,7 @@ export async function benchTokenCpu(base: string, workerd: Child, o: { perRun: n
   return out;
 }
 
-/** The gateway's request path in cumulative stages, each n requests in a row to the real origin inside one Worker request. */
+/** The gateway's request path in cumulative stages (bench/workers/hot-path.ts serves each on GET /stage/<mode>). */
 export const STAGES: Array<{ mode: string; label: string }> = [
   { mode: 'fetch', label: 'bare fetch to the origin' },
   { mode: 'headers', label: '+ header rewriting both ways, response re-wrapped' },
@@ -61,16 +62,30 @@ export const STAGES: Array<{ mode: string; label: string }> = [
 export interface StageResult {
   mode: string;
   label: string;
+  /** Server CPU per request at saturation (wrk against GET /stage/<mode>). */
   cpuUs: number;
 }
 
-export async function benchStages(base: string, workerd: Child, o: { perRun: number; rounds: number; log: (s: string) => void }): Promise<StageResult[]> {
+/**
+ * Each stage served on its own path and driven by wrk at saturation, CPU time read
+ * from /proc: what every part of the request path costs under load.
+ */
+export async function benchStages(
+  base: string,
+  workerd: Child,
+  o: { token: string; rounds: number; durationSeconds: number; clientCpus?: string; log: (s: string) => void },
+): Promise<StageResult[]> {
   const pid = workerd.proc.pid!;
   const samples = new Map(STAGES.map((s) => [s.mode, [] as number[]]));
-  for (const s of STAGES) await timed(`${base}/loop?mode=${s.mode}&n=${o.perRun}`, pid); // warm-up
-  // Interleaved: every stage once per round.
   for (let r = 0; r < o.rounds; r++) {
-    for (const s of STAGES) samples.get(s.mode)!.push((await timed(`${base}/loop?mode=${s.mode}&n=${o.perRun}`, pid)) / 1000 / o.perRun);
+    for (const s of STAGES) {
+      const path = `/stage/${s.mode}`;
+      await runWrk({ url: base, path, token: o.token, connections: 8, durationSeconds: 1, cpus: o.clientCpus });
+      const before = cpuNs(pid);
+      const run = await runWrk({ url: base, path, token: o.token, connections: 32, durationSeconds: o.durationSeconds, cpus: o.clientCpus });
+      if (run.non2xx + run.connect + run.read + run.write + run.timeout > 0 || run.requests === 0) throw new Error(`stage ${s.mode}: errors or no requests`);
+      samples.get(s.mode)!.push((cpuNs(pid) - before) / 1000 / run.requests);
+    }
   }
   const out = STAGES.map((s) => ({ ...s, cpuUs: median(samples.get(s.mode)!) }));
   for (const s of out) o.log(`  ${s.cpuUs.toFixed(0).padStart(5)} µs/request  ${s.label}`);

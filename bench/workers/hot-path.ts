@@ -6,6 +6,7 @@
  *   POST /setup?alg=ES256&n=400     mints n distinct tokens for alg (and primes a warm cache)
  *   GET  /run?alg=ES256&mode=cold|warm|baseline
  *        cold: n tokens new to the cache (full verification + insert); warm: n cache hits
+ *   GET  /stage/<stage>              one request through that stage (for wrk)
  *   GET  /loop?mode=<stage>&n=200    n requests in a row through a growing part of the
  *        gateway, each to the real origin (bindings: the gateway's, plus ORIGIN and BENCH_TOKEN)
  */
@@ -124,6 +125,8 @@ async function stage(mode: string, env: Record<string, unknown>): Promise<Respon
 export default {
   async fetch(request: Request, env: Record<string, unknown>): Promise<Response> {
     const url = new URL(request.url);
+    // One request through one stage, for load generators: GET /stage/<mode>
+    if (url.pathname.startsWith('/stage/')) return stage(url.pathname.slice('/stage/'.length), env);
     if (url.pathname === '/loop') {
       const n = Number(url.searchParams.get('n') ?? '200');
       const mode = url.searchParams.get('mode') ?? '';
