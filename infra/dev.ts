@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 /**
  * npm run dev: the local world for humans. PGlite by default, real PostgreSQL
  * when LOCAL_PG_URL is set. Fixed, memorable ports when free (else any free
@@ -97,11 +98,29 @@ async function shutdown(signal: string, code = 0): Promise<void> {
   process.exit(code);
 }
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => void shutdown(sig));
-// `kill <npm pid>` ends npm and its shell without passing the signal on; we
-// notice by being re-parented, and stop rather than linger as an orphan.
-const parent = process.ppid;
+// `kill <npm pid>` (or `timeout npm run dev`) ends npm without passing the signal on,
+// and the `sh -c` between npm and us may linger; we watch both our parent and its
+// parent, and stop rather than linger as an orphan when either is gone.
+function watchedAncestors(): number[] {
+  const out = [process.ppid];
+  try {
+    const stat = readFileSync(`/proc/${process.ppid}/stat`, 'utf8');
+    const grandparent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (grandparent > 1) out.push(grandparent);
+  } catch {
+    // no /proc (macOS): the parent alone is watched
+  }
+  return out;
+}
+const watched = watchedAncestors();
 setInterval(() => {
-  if (process.ppid !== parent) void shutdown('parent process exited');
+  for (const pid of watched) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      void shutdown('parent process exited');
+    }
+  }
 }, 1000).unref();
 process.on('uncaughtException', (err) => {
   console.error(err);

@@ -3,7 +3,7 @@
  * `npm run token` and humans. Contains the signing key and the assertion secret,
  * so it is written 0600 and only ever under the git-ignored sandbox directory.
  */
-import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SigningJwk } from './auth/tokens.ts';
 
@@ -61,4 +61,10 @@ export async function readState(sandboxDir = DEFAULT_SANDBOX_DIR): Promise<World
     throw new Error(`no local world state at ${path}: start one with \`npm run dev\``);
   }
   return JSON.parse(text) as WorldState;
+}
+
+/** A fresh sandbox directory under .sandbox/ for one test's world (.sandbox/ itself may not exist in a clean clone). */
+export async function makeTestSandbox(prefix: string): Promise<string> {
+  await mkdir(DEFAULT_SANDBOX_DIR, { recursive: true });
+  return mkdtemp(join(DEFAULT_SANDBOX_DIR, prefix));
 }

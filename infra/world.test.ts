@@ -1,13 +1,16 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { decodeJwt, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { publicJwk } from './auth/tokens.ts';
-import { DEFAULT_SANDBOX_DIR, readState, REPO_ROOT } from './state.ts';
+import { makeTestSandbox, readState, REPO_ROOT } from './state.ts';
 import { startWorld, type World } from './world.ts';
+
+// Whole worlds start here (databases, apps, maybe wrangler): far beyond the default timeouts.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 180_000 });
 
 const run = promisify(execFile);
 
@@ -18,7 +21,7 @@ describe('startWorld without the gateway (PGlite)', () => {
   let squatted: number;
 
   beforeAll(async () => {
-    sandboxDir = await mkdtemp(join(DEFAULT_SANDBOX_DIR, 'world-test-'));
+    sandboxDir = await makeTestSandbox('world-test-');
     // A port someone else holds: asking for it must fall back, not fail.
     squatter = createServer();
     await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', r));

@@ -56,6 +56,17 @@ export interface WorldOptions {
   log?: (msg: string) => void;
   /** Every line wrangler prints. */
   onGatewayOutput?: (line: string) => void;
+  /** Residency zone per region, passed to the gateway's REGIONS (default: none, each region its own zone). */
+  regionZones?: Record<string, string>;
+  /** Extra gateway vars (e.g. BREAKER_COOLDOWN_MS), written to the gateway's env file. */
+  gatewayVars?: Record<string, string>;
+  /** Called with every request a regional app receives (the load test checks what each region saw). */
+  onRegionRequest?: (region: string, req: Request, role: 'primary' | 'standby') => void;
+  /**
+   * Regions that also get a standby app stack: a second instance of the region's app on the same
+   * database, listed as the region's standby (in its zone) in the gateway's REGIONS.
+   */
+  regionStandbys?: readonly string[];
 }
 
 export interface DatabaseHandle {
@@ -68,6 +79,12 @@ export interface DatabaseHandle {
 
 export interface RegionHandle extends DatabaseHandle {
   originUrl: string;
+  /** Set for regions listed in `regionStandbys`. */
+  standbyOriginUrl?: string;
+  /** Kills the region's app stack (its HTTP server and open connections): the port then refuses. */
+  stopApp(): Promise<void>;
+  /** Brings it back on the same port. */
+  startApp(): Promise<void>;
 }
 
 export interface World {
@@ -175,11 +192,33 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     const assertionSecret = options.assertionSecret ?? randomBytes(36).toString('base64url');
     const assertionKey = await importAssertionKey(assertionSecret);
     const origins: Record<string, HttpService> = {};
+    const appControl: Record<string, Pick<RegionHandle, 'stopApp' | 'startApp'>> = {};
+    const standbys: Record<string, HttpService> = {};
     for (const region of regions) {
       const app = createRegionApp({ region, db: dbs[region]!.db, assertionKey });
-      const svc = await onPort(ports[region], (port) => serveHttp(app.fetch, { port }));
-      cleanups.push({ what: `${region} app`, run: () => svc.close() });
+      const onRequest = options.onRegionRequest;
+      const handler: typeof app.fetch = onRequest ? (req, ...rest) => (onRequest(region, req, 'primary'), app.fetch(req, ...rest)) : app.fetch;
+      if (options.regionStandbys?.includes(region)) {
+        const standby = createRegionApp({ region, db: dbs[region]!.db, assertionKey });
+        const standbyHandler: typeof app.fetch = onRequest ? (req, ...rest) => (onRequest(region, req, 'standby'), standby.fetch(req, ...rest)) : standby.fetch;
+        const svc = await serveHttp(standbyHandler, { port: 0 });
+        cleanups.push({ what: `${region} standby app`, run: () => svc.close() });
+        standbys[region] = svc;
+      }
+      let svc: HttpService | undefined = await onPort(ports[region], (port) => serveHttp(handler, { port }));
+      const port = svc.port;
+      cleanups.push({ what: `${region} app`, run: async () => svc?.close() });
       origins[region] = svc;
+      appControl[region] = {
+        stopApp: async () => {
+          const s = svc;
+          svc = undefined;
+          await s?.close();
+        },
+        startApp: async () => {
+          svc ??= await serveHttp(handler, { port });
+        },
+      };
     }
 
     // Central app: its URL is the token issuer, so the app is built once it listens.
@@ -205,8 +244,17 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
           JWT_AUDIENCE: AUDIENCE,
           JWKS_URL: `${central.url}/.well-known/jwks.json`,
           CENTRAL_ORIGIN: central.url,
-          REGIONS: JSON.stringify(Object.fromEntries(regions.map((r) => [r, { origin: origins[r]!.url }]))),
+          REGIONS: JSON.stringify(
+            Object.fromEntries(
+              regions.map((r) => {
+                const zone = options.regionZones?.[r];
+                const standby = standbys[r] ? { standbys: [{ origin: standbys[r].url, zone: zone ?? r }] } : {};
+                return [r, { origin: origins[r]!.url, ...(zone ? { zone } : {}), ...standby }];
+              }),
+            ),
+          ),
           GATEWAY_ASSERTION_SECRET: assertionSecret,
+          ...options.gatewayVars,
         }),
         { mode: 0o600 },
       );
@@ -268,7 +316,9 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       sandboxDir,
       gatewayUrl: state.gatewayUrl,
       centralUrl: central.url,
-      regions: Object.fromEntries(regions.map((r) => [r, { ...handle(r), originUrl: origins[r]!.url }])),
+      regions: Object.fromEntries(
+        regions.map((r) => [r, { ...handle(r), originUrl: origins[r]!.url, standbyOriginUrl: standbys[r]?.url, ...appControl[r]! }]),
+      ),
       central: { ...handle('central'), region: CENTRAL_REGION },
       stop: () => (stopping ??= stopAll()),
     };

@@ -11,6 +11,11 @@ import { getRuntime, type Runtime } from './runtime/index.ts';
 import { resolveTenant, type TenantContext } from './tenant/index.ts';
 import { extractBearer, rejectionToError, verifyAccessToken } from './token/index.ts';
 import { centralUpstream, regionUpstream } from './upstream/index.ts';
+// Hardening (issue 4): request guard, body limit, auth rate limits, WebSocket pass-through.
+import { bodyLimit } from './body-limit/index.ts';
+import { authRateLimit } from './rate-limit/index.ts';
+import { requestGuard } from './request-guard/index.ts';
+import { forwardWebSocket, isWebSocketUpgrade } from './websocket/index.ts';
 
 export type GatewayEnv = {
   Bindings: Record<string, unknown>;
@@ -41,7 +46,7 @@ const requireTenant = (): MiddlewareHandler<GatewayEnv> => async (c, next) => {
   const extracted = extractBearer(c.req.header('authorization'), config.jwt.maxTokenBytes);
   if (!extracted.ok) throw rejectionToError(extracted.reason, `authorization header: ${extracted.reason}`);
   const verified = await verifiedTokens.verify(extracted.token, keySet, () => verifyAccessToken(extracted.token, keySet, config.jwt));
-  if (!verified.ok) throw rejectionToError(verified.reason, verified.detail);
+  if (!verified.ok) throw rejectionToError(verified.reason, verified.detail, keySet.retryAfterSeconds());
   const resolved = resolveTenant(verified.claims, config, c.req.header('x-tenant-region') ?? null);
   if (!resolved.ok) throw resolved.error;
   c.set('tenant', resolved.tenant);
@@ -53,27 +58,35 @@ export function createApp(): Hono<GatewayEnv> {
   app.onError(onError);
   app.notFound((c) => onError(new GatewayError('not_found', `${c.req.method} ${new URL(c.req.url).pathname}`), c));
   app.use('*', withRuntime());
+  app.use('*', requestGuard());
 
   const toCentral: MiddlewareHandler<GatewayEnv> = (c) => {
-    const { config } = c.get('runtime');
+    const { config, resilience } = c.get('runtime');
     // The central region needs the caller's token to refresh it, so it is forwarded there.
     return forward(c.req.raw, new URL(c.req.url), {
       upstream: centralUpstream(config),
+      resilience,
       requestId: c.get('requestId'),
       forwardAuthorization: true,
     });
   };
-  app.post('/auth/signup', toCentral);
-  app.post('/auth/login', toCentral);
-  app.post('/auth/token', toCentral);
+  app.post('/auth/signup', authRateLimit(), toCentral);
+  app.post('/auth/login', authRateLimit(), toCentral);
+  app.post('/auth/token', bodyLimit(), toCentral);
   app.get('/.well-known/jwks.json', toCentral);
 
-  app.all('/api/*', requireTenant(), (c) => {
-    const { config, assertionKey } = c.get('runtime');
+  // The body limit runs after the token check: an unauthenticated body is never read.
+  app.all('/api/*', requireTenant(), bodyLimit(), (c) => {
+    const { config, assertionKey, resilience } = c.get('runtime');
     const tenant = c.get('tenant');
     const requestId = c.get('requestId');
+    if (isWebSocketUpgrade(c.req.raw)) {
+      const identity = { value: { tenantId: tenant.tenantId, userId: tenant.userId, region: tenant.region.name, requestId }, key: assertionKey };
+      return forwardWebSocket(c.req.raw, new URL(c.req.url), { upstream: regionUpstream(tenant.region), forwardAuthorization: config.forwardAuthorization, identity });
+    }
     return forward(c.req.raw, new URL(c.req.url), {
       upstream: regionUpstream(tenant.region),
+      resilience,
       requestId,
       forwardAuthorization: config.forwardAuthorization,
       identity: {

@@ -29,6 +29,8 @@ const OPTS = (alg: string): VerifyOptions => ({
   audience: 'edge-tenant-router',
   algorithms: [alg],
   clockToleranceSeconds: 5,
+  requiredTyp: 'at+jwt',
+  maxTokenAgeSeconds: 3600,
 });
 
 interface Prepared {
@@ -46,7 +48,7 @@ async function setup(alg: string, n: number): Promise<Prepared> {
   for (let i = 0; i < n; i++) {
     tokens.push(
       await new SignJWT({ sub: `user-${i}`, tenant_id: 'ws_bench', tenant_region: 'eu-central-1' })
-        .setProtectedHeader({ alg, kid: `k-${alg}` })
+        .setProtectedHeader({ alg, kid: `k-${alg}`, typ: 'at+jwt' })
         .setIssuer('https://central.bench.test')
         .setAudience('edge-tenant-router')
         .setIssuedAt()
@@ -95,11 +97,11 @@ async function stage(mode: string, env: Record<string, unknown>): Promise<Respon
   }
   if (mode === 'headers') {
     const r = await fetch(`${String(env.ORIGIN)}/api/pages`, { headers: outboundRequestHeaders(req.headers, { forwardAuthorization: false }) });
-    return new Response(r.body, { status: r.status, headers: inboundResponseHeaders(r.headers) });
+    return new Response(r.body, { status: r.status, headers: inboundResponseHeaders(r.headers, { upstreamOrigins: [String(env.ORIGIN)], publicHost: 'gw.test' }) });
   }
   const rt = await getRuntime(env);
   if (!rt.ok) return new Response('config', { status: 500 });
-  const { config, keySet, verifiedTokens, assertionKey } = rt.runtime;
+  const { config, keySet, verifiedTokens, assertionKey, resilience } = rt.runtime;
   let identity = { tenantId: 'ws_bench', userId: 'bench-user', region: 'eu-central-1', requestId: requestIdFrom(req.headers) };
   let region = config.regions.get('eu-central-1')!;
   if (mode === 'verified') {
@@ -118,6 +120,7 @@ async function stage(mode: string, env: Record<string, unknown>): Promise<Respon
     upstream: regionUpstream(region),
     requestId: identity.requestId,
     forwardAuthorization: false,
+    resilience,
     identity: mode === 'forward' ? undefined : { value: identity, key: assertionKey },
   });
 }

@@ -63,8 +63,30 @@ const httpUrl = z.string().transform((s, ctx) => {
   }
 });
 
+/** A residency zone (eu, us, apac, ...): data of a region's tenants may be served only inside it. */
+const zoneName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'zone names are short lowercase words (eu, us, apac)');
+
+/**
+ * A standby states its zone explicitly: the gateway cannot know where an arbitrary URL lives,
+ * so the operator writes it down and validation refuses any standby whose zone differs from
+ * its region's (and any standby that is another region's origin in another zone).
+ */
+const standbySchema = z.strictObject({ origin: originUrl, zone: zoneName });
+
+/** Standbys per region: a handful is plenty, and it bounds the work of one failing request. */
+export const MAX_STANDBYS = 4;
+
 const regionSchema = z.strictObject({
   origin: originUrl,
+  /** Defaults to the region's own name: a region without a zone is a zone of its own. */
+  zone: zoneName.optional(),
+  standbys: z.array(standbySchema).max(MAX_STANDBYS).default([]),
+});
+
+/** The direct-database path's standby per region (a secret: connection strings carry credentials). */
+const standbyDatabaseSchema = z.strictObject({
+  url: z.string().refine((s) => /^postgres(ql)?:\/\//.test(s), 'must be a postgres:// or postgresql:// URL'),
+  zone: zoneName,
 });
 
 const jwkSchema = z.looseObject({ kty: z.string(), kid: z.string().min(1).max(256).optional(), alg: z.string().optional() });
@@ -80,6 +102,30 @@ const envSchema = z
     JWT_MAX_TOKEN_BYTES: numberish(256, 65536).default(8192),
     JWKS_CACHE_TTL_SECONDS: numberish(1, 86400).default(300),
     JWKS_REFRESH_COOLDOWN_SECONDS: numberish(0, 3600).default(30),
+    // The token type access tokens must declare (RFC 9068: "at+jwt"; "application/" prefix optional).
+    JWT_REQUIRED_TYP: z.string().min(1).max(64).default('at+jwt'),
+    // A token older than this (by `iat`, which becomes required) is refused whatever its `exp` says.
+    JWT_MAX_TOKEN_AGE_SECONDS: numberish(60, 7 * 86400).default(3600),
+    // Request bodies are counted while they stream; past this the request gets 413.
+    BODY_MAX_BYTES: numberish(1024, 100 * 1024 * 1024).default(1024 * 1024),
+    // Retry-After on a 429 from the login/signup limiters; match the `period` of their [[ratelimits]].
+    RATE_LIMIT_RETRY_AFTER_SECONDS: numberish(1, 3600).default(60),
+    /** How long keys already held keep verifying tokens after the last successful JWKS fetch. */
+    JWKS_MAX_STALENESS_SECONDS: numberish(1, 7 * 86400).default(3600),
+    JWKS_FETCH_TIMEOUT_MS: numberish(100, 30_000).default(3000),
+    /** Deadline for a regional origin's response headers (per attempt). */
+    UPSTREAM_TIMEOUT_MS: numberish(100, 120_000).default(10_000),
+    /** Deadline for the central region's response headers (login, signup, token, JWKS route). */
+    CENTRAL_TIMEOUT_MS: numberish(100, 120_000).default(10_000),
+    /** Deadline for one query on the direct-database path (issue 3). */
+    DATABASE_TIMEOUT_MS: numberish(100, 120_000).default(5000),
+    /** Extra attempts for an idempotent, bodiless request that got no response byte. */
+    UPSTREAM_RETRIES: numberish(0, 3).default(1),
+    /** A retry waits a random time in [0, RETRY_JITTER_MS] so isolates do not retry in lockstep. */
+    RETRY_JITTER_MS: numberish(0, 5000).default(50),
+    BREAKER_FAILURE_THRESHOLD: numberish(1, 1000).default(5),
+    BREAKER_COOLDOWN_MS: numberish(100, 3_600_000).default(10_000),
+    REGION_STANDBY_DATABASES: jsonish(z.record(z.string(), standbyDatabaseSchema)).optional(),
     JWT_VERIFIED_CACHE_SIZE: numberish(0, 100_000).default(4096),
     TENANT_CLAIM: z.string().min(1).default('tenant_id'),
     REGION_CLAIM: z.string().min(1).default('tenant_region'),
@@ -94,11 +140,74 @@ const envSchema = z
     if (!env.JWKS_URL && !env.JWT_PUBLIC_KEYS) {
       ctx.addIssue({ code: 'custom', path: ['JWKS_URL'], message: 'set JWKS_URL or JWT_PUBLIC_KEYS' });
     }
+    if (env.JWKS_MAX_STALENESS_SECONDS < env.JWKS_CACHE_TTL_SECONDS) {
+      ctx.addIssue({ code: 'custom', path: ['JWKS_MAX_STALENESS_SECONDS'], message: 'must be at least JWKS_CACHE_TTL_SECONDS' });
+    }
+    checkResidency(env, ctx);
   });
+
+/**
+ * Failover never leaves a residency zone: every standby (origin or database) must be in its
+ * region's zone. Found here, when the config is validated, never at run time.
+ */
+function checkResidency(
+  env: { REGIONS: Record<string, z.infer<typeof regionSchema>>; CENTRAL_ORIGIN: string; REGION_STANDBY_DATABASES?: Record<string, z.infer<typeof standbyDatabaseSchema>> },
+  ctx: z.RefinementCtx,
+): void {
+  const zoneOf = (name: string, r: z.infer<typeof regionSchema>) => r.zone ?? name;
+  const primaryOf = new Map(Object.entries(env.REGIONS).map(([name, r]) => [r.origin, { name, zone: zoneOf(name, r) }]));
+  for (const [name, region] of Object.entries(env.REGIONS)) {
+    const zone = zoneOf(name, region);
+    region.standbys.forEach((s, i) => {
+      const path = ['REGIONS', name, 'standbys', i];
+      if (s.zone !== zone) {
+        ctx.addIssue({ code: 'custom', path: [...path, 'zone'], message: `must be the region's zone (${zone}): failover may not leave it` });
+      }
+      const owner = primaryOf.get(s.origin);
+      if (owner && owner.name === name) {
+        ctx.addIssue({ code: 'custom', path: [...path, 'origin'], message: "is the region's own primary origin" });
+      } else if (owner && owner.zone !== zone) {
+        ctx.addIssue({ code: 'custom', path: [...path, 'origin'], message: `is the origin of region ${owner.name}, outside zone ${zone}` });
+      }
+      if (s.origin === env.CENTRAL_ORIGIN) {
+        ctx.addIssue({ code: 'custom', path: [...path, 'origin'], message: 'is the central origin, not a regional app stack' });
+      }
+    });
+  }
+  for (const [name, db] of Object.entries(env.REGION_STANDBY_DATABASES ?? {})) {
+    const region = env.REGIONS[name];
+    if (!region) {
+      ctx.addIssue({ code: 'custom', path: ['REGION_STANDBY_DATABASES', name], message: 'names a region that is not in REGIONS' });
+    } else if (db.zone !== zoneOf(name, region)) {
+      ctx.addIssue({ code: 'custom', path: ['REGION_STANDBY_DATABASES', name, 'zone'], message: `must be the region's zone (${zoneOf(name, region)}): failover may not leave it` });
+    }
+  }
+}
+
+export interface StandbyConfig {
+  readonly origin: string;
+  readonly zone: string;
+}
 
 export interface RegionConfig {
   readonly name: string;
   readonly origin: string;
+  /** Residency zone; every standby below is in it (checked at validation). */
+  readonly zone: string;
+  /** Tried in order when the primary is down or its circuit is open. */
+  readonly standbys: readonly StandbyConfig[];
+  /** For the direct-database path: a standby connection string in the same zone (a secret). */
+  readonly standbyDatabase?: { readonly url: string; readonly zone: string };
+}
+
+export interface ResilienceConfig {
+  readonly upstreamTimeoutMs: number;
+  readonly centralTimeoutMs: number;
+  readonly databaseTimeoutMs: number;
+  readonly retries: number;
+  readonly retryJitterMs: number;
+  readonly breakerFailureThreshold: number;
+  readonly breakerCooldownMs: number;
 }
 
 export interface GatewayConfig {
@@ -112,15 +221,22 @@ export interface GatewayConfig {
     readonly maxTokenBytes: number;
     readonly jwksCacheTtlSeconds: number;
     readonly jwksRefreshCooldownSeconds: number;
+    readonly jwksMaxStalenessSeconds: number;
+    readonly jwksFetchTimeoutMs: number;
     /** Verified tokens cached per isolate (0 turns the cache off). */
     readonly verifiedCacheSize: number;
     readonly tenantClaim: string;
     readonly regionClaim: string;
+    readonly requiredTyp: string;
+    readonly maxTokenAgeSeconds: number;
   };
+  readonly bodyMaxBytes: number;
+  readonly rateLimitRetryAfterSeconds: number;
   readonly centralOrigin: string;
   readonly regions: ReadonlyMap<string, RegionConfig>;
   readonly assertionSecret: string;
   readonly forwardAuthorization: boolean;
+  readonly resilience: ResilienceConfig;
 }
 
 export class ConfigError extends Error {
@@ -140,7 +256,19 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
   }
   const e = parsed.data;
   const regions = new Map(
-    Object.entries(e.REGIONS).map(([name, r]) => [name, Object.freeze({ name, origin: r.origin })] as const),
+    Object.entries(e.REGIONS).map(
+      ([name, r]) =>
+        [
+          name,
+          Object.freeze({
+            name,
+            origin: r.origin,
+            zone: r.zone ?? name,
+            standbys: Object.freeze(r.standbys.map((s) => Object.freeze({ ...s }))),
+            standbyDatabase: e.REGION_STANDBY_DATABASES?.[name],
+          }),
+        ] as const,
+    ),
   );
   const config: GatewayConfig = {
     jwt: {
@@ -153,14 +281,29 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
       maxTokenBytes: e.JWT_MAX_TOKEN_BYTES,
       jwksCacheTtlSeconds: e.JWKS_CACHE_TTL_SECONDS,
       jwksRefreshCooldownSeconds: e.JWKS_REFRESH_COOLDOWN_SECONDS,
+      jwksMaxStalenessSeconds: e.JWKS_MAX_STALENESS_SECONDS,
+      jwksFetchTimeoutMs: e.JWKS_FETCH_TIMEOUT_MS,
       verifiedCacheSize: e.JWT_VERIFIED_CACHE_SIZE,
       tenantClaim: e.TENANT_CLAIM,
       regionClaim: e.REGION_CLAIM,
+      requiredTyp: e.JWT_REQUIRED_TYP,
+      maxTokenAgeSeconds: e.JWT_MAX_TOKEN_AGE_SECONDS,
     },
+    bodyMaxBytes: e.BODY_MAX_BYTES,
+    rateLimitRetryAfterSeconds: e.RATE_LIMIT_RETRY_AFTER_SECONDS,
     centralOrigin: e.CENTRAL_ORIGIN,
     regions,
     assertionSecret: e.GATEWAY_ASSERTION_SECRET,
     forwardAuthorization: e.FORWARD_AUTHORIZATION,
+    resilience: {
+      upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
+      centralTimeoutMs: e.CENTRAL_TIMEOUT_MS,
+      databaseTimeoutMs: e.DATABASE_TIMEOUT_MS,
+      retries: e.UPSTREAM_RETRIES,
+      retryJitterMs: e.RETRY_JITTER_MS,
+      breakerFailureThreshold: e.BREAKER_FAILURE_THRESHOLD,
+      breakerCooldownMs: e.BREAKER_COOLDOWN_MS,
+    },
   };
   return { ok: true, config };
 }

@@ -62,19 +62,69 @@ export function outboundRequestHeaders(incoming: Headers, opts: { forwardAuthori
   return out;
 }
 
-export function inboundResponseHeaders(upstream: Headers): Headers {
+/** Response headers that only fingerprint the origin's software: never passed to clients. */
+const ORIGIN_FINGERPRINT = new Set([
+  'server',
+  'x-powered-by',
+  'x-aspnet-version',
+  'x-aspnetmvc-version',
+  'x-runtime',
+  'x-backend-server',
+  'x-served-by',
+]);
+
+export interface ResponseContext {
+  /** The upstream's origins (scheme://host:port): the primary first, then any standbys. */
+  upstreamOrigins: readonly string[];
+  /** The host name the client used to reach the gateway. */
+  publicHost: string;
+}
+
+/**
+ * A Location that points into the upstream that answered (its primary or a standby) becomes a path
+ * on the gateway; any other absolute target (another region, the central app, anything off-host)
+ * is dropped so internal host names never reach a client and a client is never sent around the
+ * gateway.
+ */
+export function rewriteLocation(location: string, upstreamOrigins: readonly string[]): string | undefined {
+  let target: URL;
+  try {
+    target = new URL(location, upstreamOrigins[0]);
+  } catch {
+    return undefined;
+  }
+  if (!upstreamOrigins.includes(target.origin)) return undefined;
+  return target.pathname + target.search + target.hash;
+}
+
+/** A cookie whose Domain does not cover the gateway's public host is for someone else: dropped. */
+export function cookieAllowed(setCookie: string, publicHost: string): boolean {
+  const host = publicHost.toLowerCase();
+  for (const attr of setCookie.split(';').slice(1)) {
+    const eq = attr.indexOf('=');
+    if (eq === -1 || attr.slice(0, eq).trim().toLowerCase() !== 'domain') continue;
+    const domain = attr.slice(eq + 1).trim().toLowerCase().replace(/^\./, '');
+    if (domain === '' || !(host === domain || host.endsWith(`.${domain}`))) return false;
+  }
+  return true;
+}
+
+export function inboundResponseHeaders(upstream: Headers, ctx?: ResponseContext): Headers {
   const out = new Headers();
   const named = connectionNamed(upstream);
   for (const [name, value] of upstream) {
     const f = fold(name);
-    if (HOP_BY_HOP.has(f) || named.has(f)) continue;
+    if (HOP_BY_HOP.has(f) || named.has(f) || ORIGIN_FINGERPRINT.has(f) || f === 'set-cookie') continue;
+    if (f === 'location' && ctx) {
+      const rewritten = rewriteLocation(value, ctx.upstreamOrigins);
+      if (rewritten !== undefined) out.set('location', rewritten);
+      continue;
+    }
     out.append(name, value);
   }
-  // Headers iteration joins Set-Cookie; re-add them one by one so each survives intact.
-  const cookies = upstream.getSetCookie();
-  if (cookies.length > 1) {
-    out.delete('set-cookie');
-    for (const c of cookies) out.append('set-cookie', c);
+  // Headers iteration joins Set-Cookie; add them one by one so each survives intact.
+  for (const cookie of upstream.getSetCookie()) {
+    if (!ctx || cookieAllowed(cookie, ctx.publicHost)) out.append('set-cookie', cookie);
   }
   return out;
 }

@@ -2,8 +2,8 @@
  * Forwarding to an origin: same method, path and query, bodies streamed both ways
  * (never buffered), redirects returned to the client rather than followed.
  */
-import { GatewayError } from '../errors/index.ts';
 import { IDENTITY_HEADERS, signAssertion, type Identity } from '../identity-assertion/index.ts';
+import { sendUpstream, type Resilience } from '../resilience/index.ts';
 import { targetUrl, type Upstream } from '../upstream/index.ts';
 import { inboundResponseHeaders, outboundRequestHeaders } from './headers.ts';
 
@@ -11,6 +11,8 @@ export interface ForwardOptions {
   upstream: Upstream;
   requestId: string;
   forwardAuthorization: boolean;
+  /** Deadlines, retries, circuit breakers and failover (per-isolate state). */
+  resilience: Resilience;
   /** Set for tenant requests: the identity derived from the verified token, and the key to sign it with. */
   identity?: { value: Identity; key: CryptoKey };
 }
@@ -30,13 +32,10 @@ export async function forward(req: Request, url: URL, opts: ForwardOptions): Pro
     );
   }
   const hasBody = req.method !== 'GET' && req.method !== 'HEAD' && req.body !== null;
-  let res: Response;
-  try {
-    res = await fetch(target, { method: req.method, headers, body: hasBody ? req.body : null, redirect: 'manual' });
-  } catch (err) {
-    throw new GatewayError('bad_gateway', `${opts.upstream.kind} ${opts.upstream.name}: ${(err as Error).message}`);
-  }
-  const out = inboundResponseHeaders(res.headers);
+  const res = await sendUpstream(opts.upstream, url, { method: req.method, headers, body: hasBody ? req.body : null }, opts.resilience);
+  // Any of the upstream's origins (primary or a standby that took over) may have answered.
+  const origins = [opts.upstream.origin, ...opts.upstream.standbys];
+  const out = inboundResponseHeaders(res.headers, { upstreamOrigins: origins, publicHost: url.hostname });
   // Set here rather than by middleware after the fact: hono re-wraps a finished response to add a header.
   out.set(IDENTITY_HEADERS.requestId, opts.requestId);
   return new Response(res.body, { status: res.status, statusText: res.statusText, headers: out });

@@ -4,12 +4,15 @@
  */
 import { ConfigError, parseConfig, type GatewayConfig } from '../config/index.ts';
 import { importAssertionKey } from '../identity-assertion/index.ts';
+import { createResilience, type Resilience } from '../resilience/index.ts';
 import { KeySet, VerifiedTokenCache } from '../token/index.ts';
 
 export interface Runtime {
   readonly config: GatewayConfig;
   readonly keySet: KeySet;
   readonly assertionKey: CryptoKey;
+  /** Circuit breakers and retry policy: per isolate, shared by its requests. */
+  readonly resilience: Resilience;
   readonly verifiedTokens: VerifiedTokenCache;
 }
 
@@ -28,13 +31,16 @@ async function build(env: Record<string, unknown>): Promise<RuntimeResult> {
       algorithms: config.jwt.algorithms,
       ttlMs: config.jwt.jwksCacheTtlSeconds * 1000,
       cooldownMs: config.jwt.jwksRefreshCooldownSeconds * 1000,
+      maxStalenessMs: config.jwt.jwksMaxStalenessSeconds * 1000,
+      fetchTimeoutMs: config.jwt.jwksFetchTimeoutMs,
     });
     const assertionKey = await importAssertionKey(config.assertionSecret);
     const verifiedTokens = new VerifiedTokenCache({
       maxEntries: config.jwt.verifiedCacheSize,
       clockToleranceSeconds: config.jwt.clockToleranceSeconds,
+      maxTokenAgeSeconds: config.jwt.maxTokenAgeSeconds,
     });
-    return { ok: true, runtime: { config, keySet, assertionKey, verifiedTokens } };
+    return { ok: true, runtime: { config, keySet, assertionKey, resilience: createResilience(config.resilience), verifiedTokens } };
   } catch (err) {
     return { ok: false, error: new ConfigError([`JWT_PUBLIC_KEYS: ${(err as Error).message}`]) };
   }

@@ -12,13 +12,14 @@ export { KeySet, type KeySetOptions, type KeyLookup } from './key-set.ts';
 export { VerifiedTokenCache, type CacheableKeySet } from './verified-cache.ts';
 export { verifyAccessToken, type VerifyResult, type VerifyOptions, type TokenRejectionReason } from './verify.ts';
 
-export function rejectionToError(reason: TokenRejectionReason, detail: string): GatewayError {
+/** `retryAfterSeconds`: when the key set is unavailable, how long until the key server is asked again. */
+export function rejectionToError(reason: TokenRejectionReason, detail: string, retryAfterSeconds = 5): GatewayError {
   switch (reason) {
     case 'missing':
       return new GatewayError('token_missing', detail);
     case 'key_set_unavailable':
       // Our outage, not the caller's fault: 503 so clients are not logged out.
-      return new GatewayError('key_set_unavailable', detail, undefined, { 'retry-after': '5' });
+      return new GatewayError('key_set_unavailable', detail, undefined, { 'retry-after': String(retryAfterSeconds) });
     case 'malformed':
     case 'too_large':
     case 'alg_not_allowed':
@@ -29,6 +30,7 @@ export function rejectionToError(reason: TokenRejectionReason, detail: string): 
     case 'expired':
     case 'not_yet_valid':
     case 'claim_invalid':
+    case 'header_forbidden':
       return new GatewayError('invalid_token', `${reason}: ${detail}`);
     default: {
       const unreachable: never = reason;

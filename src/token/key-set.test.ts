@@ -56,3 +56,67 @@ describe('KeySet', () => {
     expect(await ks.lookup('hs', 'HS256')).toMatchObject({ ok: false });
   });
 });
+
+describe('KeySet during a key server outage (staleness cap)', () => {
+  async function failingLater(cooldownMs: number) {
+    const { labOrigin } = await import('../../test/worker/faults/lab.ts');
+    const jwks = await labOrigin('jwks');
+    let now = 1_000_000;
+    const ks = await KeySet.create({
+      jwksUrl: `${jwks.url}/.well-known/jwks.json`,
+      algorithms: ['ES256', 'EdDSA'],
+      ttlMs: 60_000,
+      cooldownMs,
+      maxStalenessMs: 600_000,
+      now: () => now,
+    });
+    expect((await ks.lookup('es-1', 'ES256')).ok).toBe(true);
+    await jwks.fault({ mode: 'status', status: 500 });
+    return { ks, jwks, advance: (ms: number) => (now += ms) };
+  }
+
+  it('keeps held keys usable up to the cap after the last good fetch, then reports the key set unavailable', async () => {
+    const { ks, jwks, advance } = await failingLater(30_000);
+    advance(600_000); // exactly at the cap
+    expect((await ks.lookup('es-1', 'ES256')).ok).toBe(true);
+    advance(1);
+    expect(await ks.lookup('es-1', 'ES256')).toEqual({ ok: false, reason: 'key_set_unavailable' });
+    await jwks.close();
+  });
+
+  it('asks a failing key server at most once per cooldown, however many lookups come in', async () => {
+    const { ks, jwks, advance } = await failingLater(30_000);
+    advance(61_000); // past the TTL: one attempt, which fails
+    for (let i = 0; i < 20; i++) expect((await ks.lookup('es-1', 'ES256')).ok).toBe(true);
+    expect(ks.fetchCount).toBe(2);
+    advance(29_000);
+    for (let i = 0; i < 20; i++) await ks.lookup('es-1', 'ES256');
+    expect(ks.fetchCount).toBe(2);
+    expect(ks.retryAfterSeconds()).toBe(1);
+    advance(1_000);
+    await ks.lookup('es-1', 'ES256');
+    expect(ks.fetchCount).toBe(3);
+    expect(ks.retryAfterSeconds()).toBe(30);
+    await jwks.close();
+  });
+
+  it('backs off at least a second after a failure even with a zero cooldown', async () => {
+    const { ks, jwks, advance } = await failingLater(0);
+    advance(61_000);
+    for (let i = 0; i < 10; i++) await ks.lookup('es-1', 'ES256');
+    expect(ks.fetchCount).toBe(2);
+    await jwks.close();
+  });
+
+  it('takes the new key set as soon as the key server is back', async () => {
+    const { ks, jwks, advance } = await failingLater(30_000);
+    advance(61_000);
+    await ks.lookup('es-1', 'ES256');
+    const generation = ks.generation;
+    await jwks.fault({ mode: 'ok' });
+    advance(30_000);
+    expect((await ks.lookup('es-1', 'ES256')).ok).toBe(true);
+    expect(ks.generation).toBe(generation + 1);
+    await jwks.close();
+  });
+});

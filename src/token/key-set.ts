@@ -3,6 +3,13 @@
  * with a TTL, refreshed at most once per cooldown when an unknown `kid` shows up,
  * never fetched per request) or static keys from config. Keys are imported once
  * per fetch, never per request.
+ *
+ * Key server outage: keys already held keep verifying tokens (signatures are still
+ * checked, always) until `maxStalenessMs` after the last successful fetch. Past that cap,
+ * or when no key was ever fetched, lookups answer `key_set_unavailable` (503, not 401:
+ * our outage must not log clients out). While the JWKS endpoint is failing it is asked
+ * at most once per cooldown (at least once a second), each attempt bounded by `fetchTimeoutMs`:
+ * only the requests that meet such an attempt wait for it, and at most that long.
  */
 import { importJWK, type JWK } from 'jose';
 
@@ -22,9 +29,15 @@ export interface KeySetOptions {
   algorithms: readonly string[];
   ttlMs: number;
   cooldownMs: number;
+  /** Held keys stay usable this long after the last successful fetch (the staleness cap). */
+  maxStalenessMs?: number;
   fetchTimeoutMs?: number;
   now?: () => number;
 }
+
+/** After a failed fetch the JWKS endpoint is left alone at least this long, even with a zero cooldown. */
+const MIN_FAILURE_BACKOFF_MS = 1000;
+export const DEFAULT_JWKS_FETCH_TIMEOUT_MS = 3000;
 
 /** An alg a key may be used with: its own `alg`, or the one its curve implies. */
 function keyAlgorithm(jwk: Record<string, unknown>): string | undefined {
@@ -61,13 +74,18 @@ export class KeySet {
   private keys: ImportedKey[] = [];
   private loadedAt = Number.NEGATIVE_INFINITY;
   private lastFetchAttempt = Number.NEGATIVE_INFINITY;
-  private inflight: Promise<void> | undefined;
+  private lastFetchFailed = false;
+  private inflight: { promise: Promise<void>; startedAt: number; token: object } | undefined;
   private readonly now: () => number;
+  private readonly fetchTimeoutMs: number;
+  private readonly maxStalenessMs: number;
   /** Bumped whenever the key set changes; caches of verified tokens key on it. */
   generation = 0;
 
   constructor(private readonly opts: KeySetOptions) {
     this.now = opts.now ?? Date.now;
+    this.fetchTimeoutMs = opts.fetchTimeoutMs ?? DEFAULT_JWKS_FETCH_TIMEOUT_MS;
+    this.maxStalenessMs = Math.max(opts.maxStalenessMs ?? opts.ttlMs, opts.ttlMs);
   }
 
   static async create(opts: KeySetOptions): Promise<KeySet> {
@@ -84,16 +102,44 @@ export class KeySet {
   /** Why the last fetch failed, for logs. */
   lastError: string | undefined;
 
+  private get backoffMs(): number {
+    return this.lastFetchFailed ? Math.max(this.opts.cooldownMs, MIN_FAILURE_BACKOFF_MS) : this.opts.cooldownMs;
+  }
+
+  /**
+   * Whether the JWKS endpoint may be asked now. After a failure: once per cooldown (or failure
+   * backoff). Otherwise an expired TTL is always due, and an unknown kid waits out the cooldown.
+   */
+  private mayFetch(now: number, why: 'ttl' | 'unknown_kid'): boolean {
+    if (why === 'ttl' && !this.lastFetchFailed) return true;
+    return now - this.lastFetchAttempt >= this.backoffMs;
+  }
+
+  /** Held keys that are still inside the staleness cap. */
+  private usable(now: number): boolean {
+    return this.keys.length > 0 && now - this.loadedAt <= this.maxStalenessMs;
+  }
+
+  /** Seconds a client should wait before a retry can meet a fresh fetch attempt (for Retry-After). */
+  retryAfterSeconds(): number {
+    const wait = this.lastFetchAttempt + this.backoffMs - this.now();
+    return Math.max(1, Math.ceil(wait / 1000));
+  }
+
   private refresh(): Promise<void> {
     if (!this.opts.jwksUrl) return Promise.resolve();
-    this.inflight ??= (async () => {
-      this.lastFetchAttempt = this.now();
+    const now = this.now();
+    // A refresh whose request was cancelled never settles; past its deadline it no longer blocks new ones.
+    if (this.inflight && now - this.inflight.startedAt <= this.fetchTimeoutMs + 1000) return this.inflight.promise;
+    const token = {};
+    const promise = (async () => {
+      this.lastFetchAttempt = now;
       this.fetchCount++;
       try {
         const res = await fetch(this.opts.jwksUrl!, {
           headers: { accept: 'application/json' },
           redirect: 'manual', // a redirect is a non-200 below: never followed
-          signal: AbortSignal.timeout(this.opts.fetchTimeoutMs ?? 5000),
+          signal: AbortSignal.timeout(this.fetchTimeoutMs),
         });
         if (!res.ok) throw new Error(`JWKS answered ${res.status}`);
         const keys = await importKeys(await res.json(), this.opts.algorithms);
@@ -101,14 +147,17 @@ export class KeySet {
         this.loadedAt = this.now();
         this.generation++;
         this.lastError = undefined;
+        this.lastFetchFailed = false;
       } catch (err) {
         this.lastError = (err as Error).message;
+        this.lastFetchFailed = true;
         throw err;
       } finally {
-        this.inflight = undefined;
+        if (this.inflight?.token === token) this.inflight = undefined;
       }
     })();
-    return this.inflight;
+    this.inflight = { promise, startedAt: now, token };
+    return promise;
   }
 
   private find(kid: string | undefined, alg: string): KeyLookup {
@@ -126,20 +175,19 @@ export class KeySet {
     if (this.opts.staticKeys) return this.find(kid, alg);
     const now = this.now();
     if (now - this.loadedAt > this.opts.ttlMs) {
-      try {
-        await this.refresh();
-      } catch {
-        // Keys already held keep working while the key server is down.
-        if (this.keys.length === 0) return { ok: false, reason: 'key_set_unavailable' };
-      }
+      // Due for a refresh (so a key removed from the JWKS stops working within the TTL). While
+      // the key server is failing it is asked once per backoff, and held keys carry on to the cap.
+      if (this.mayFetch(now, 'ttl')) await this.refresh().catch(() => undefined);
+      if (!this.usable(this.now())) return { ok: false, reason: 'key_set_unavailable' };
     }
     const found = this.find(kid, alg);
     if (found.ok || found.reason !== 'unknown_kid') return found;
-    if (this.now() - this.lastFetchAttempt < this.opts.cooldownMs) return found;
-    try {
-      await this.refresh();
-    } catch {
-      return this.keys.length === 0 ? { ok: false, reason: 'key_set_unavailable' } : found;
+    // An unknown kid may be a freshly rotated key: ask the key server, at most once per cooldown.
+    if (this.mayFetch(this.now(), 'unknown_kid')) await this.refresh().catch(() => undefined);
+    // While the key server is failing we cannot tell a new key from a bogus one: that is our outage (503), not the caller's.
+    if (this.lastFetchFailed) {
+      const again = this.find(kid, alg);
+      return again.ok || again.reason !== 'unknown_kid' ? again : { ok: false, reason: 'key_set_unavailable' };
     }
     return this.find(kid, alg);
   }

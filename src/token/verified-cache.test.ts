@@ -9,6 +9,8 @@ const OPTS: VerifyOptions = {
   audience: bindings.JWT_AUDIENCE!,
   algorithms: ['ES256', 'EdDSA'],
   clockToleranceSeconds: 5,
+  requiredTyp: 'at+jwt',
+  maxTokenAgeSeconds: 3600,
 };
 
 function publicKeys() {
@@ -99,6 +101,24 @@ describe('verified-token cache', () => {
     nowMs = (exp + 4) * 1000; // inside the 5 s tolerance: still valid, still a hit
     ok(await cache.verify(token, keySet, run(token)));
     nowMs = (exp + 5) * 1000; // jose's boundary: exp <= now - tolerance is expired
+    const r = await cache.verify(token, keySet, run(token));
+    expect(r).toMatchObject({ ok: false, reason: 'expired' });
+    expect(calls.n).toBe(1);
+    expect(cache.size).toBe(0);
+  });
+
+  it('a cached token also fails once older than the maximum token age (by iat)', async () => {
+    const keySet = await staticKeySet();
+    let nowMs = Date.now();
+    const cache = new VerifiedTokenCache({ clockToleranceSeconds: 5, maxTokenAgeSeconds: 60, now: () => nowMs });
+    const { calls, run } = countingVerifier(keySet);
+    const token = await mintToken({ expiresIn: '1h' });
+    const { claims } = ok(await cache.verify(token, keySet, run(token)));
+    const iat = claims.iat!;
+
+    nowMs = (iat + 65) * 1000; // age 65 - tolerance 5 = 60: not over the limit yet
+    ok(await cache.verify(token, keySet, run(token)));
+    nowMs = (iat + 66) * 1000; // jose's rule: too old when age - tolerance > max age
     const r = await cache.verify(token, keySet, run(token));
     expect(r).toMatchObject({ ok: false, reason: 'expired' });
     expect(calls.n).toBe(1);

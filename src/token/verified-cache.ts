@@ -5,8 +5,9 @@
  *
  * - Keyed by the whole token string: a token altered in any byte is a different key,
  *   so a tampered token can never be a hit.
- * - An entry lives only as long as the token does: a hit re-checks `exp` (with the
- *   same clock tolerance as the verifier) and refuses an expired token.
+ * - An entry lives only as long as the token does: a hit re-checks `exp` and, when a
+ *   maximum token age is set, `iat` (with the verifier's clock tolerance and jose's
+ *   rules) and refuses a token that has expired or grown too old.
  * - Emptied whenever the key set's `generation` changes. A hit still asks the key set
  *   for the token's key (cheap, no crypto): that lets a stale JWKS refresh on its TTL
  *   exactly as it would without the cache, and a key that is gone turns the hit into a
@@ -34,12 +35,16 @@ interface Entry {
   header: JWTHeaderParameters;
   /** `exp` in epoch seconds (required by the verifier, so always present on a verified token). */
   exp: number;
+  /** `iat` in epoch seconds, when present. */
+  iat: number | undefined;
 }
 
 export interface VerifiedCacheOptions {
   maxEntries?: number;
   maxTokenChars?: number;
   clockToleranceSeconds: number;
+  /** The verifier's maximum token age (by `iat`); unset when it has none. */
+  maxTokenAgeSeconds?: number;
   now?: () => number;
 }
 
@@ -50,6 +55,7 @@ export class VerifiedTokenCache {
   private readonly maxEntries: number;
   private readonly maxTokenChars: number;
   private readonly tolerance: number;
+  private readonly maxTokenAge: number | undefined;
   private readonly now: () => number;
   /** Counters for tests and metrics. */
   hits = 0;
@@ -59,6 +65,7 @@ export class VerifiedTokenCache {
     this.maxEntries = opts.maxEntries ?? DEFAULT_VERIFIED_CACHE_ENTRIES;
     this.maxTokenChars = opts.maxTokenChars ?? VERIFIED_CACHE_MAX_TOKEN_CHARS;
     this.tolerance = opts.clockToleranceSeconds;
+    this.maxTokenAge = opts.maxTokenAgeSeconds;
     this.now = opts.now ?? Date.now;
   }
 
@@ -99,11 +106,14 @@ export class VerifiedTokenCache {
     this.sync(keySet.generation);
     const entry = this.entries.get(token);
     if (!entry) return undefined;
-    // jose's rule: expired when exp <= now - tolerance (whole seconds).
-    if (entry.exp <= Math.floor(this.now() / 1000) - this.tolerance) {
+    // jose's rules (whole seconds): expired when exp <= now - tolerance; too old when now - iat - tolerance > max age.
+    const now = Math.floor(this.now() / 1000);
+    const tooOld = this.maxTokenAge !== undefined && (entry.iat === undefined || now - entry.iat - this.tolerance > this.maxTokenAge);
+    if (entry.exp <= now - this.tolerance || tooOld) {
       this.delete(token);
       this.hits++; // answered from the cache: refused without crypto
-      return { ok: false, reason: 'expired', detail: 'cached token: "exp" claim timestamp check failed' };
+      const claim = tooOld ? 'iat' : 'exp';
+      return { ok: false, reason: 'expired', detail: `cached token: "${claim}" claim timestamp check failed` };
     }
     // Lets a stale JWKS refresh on its TTL; a refresh bumps the generation and empties us.
     const key = await keySet.lookup(entry.header.kid, entry.header.alg);
@@ -120,7 +130,7 @@ export class VerifiedTokenCache {
   }
 
   private store(token: string, result: Extract<VerifyResult, { ok: true }>, generation: number): void {
-    const exp = result.claims.exp;
+    const { exp, iat } = result.claims;
     if (typeof exp !== 'number' || token.length > this.maxTokenChars) return;
     this.sync(generation);
     this.delete(token);
@@ -129,7 +139,7 @@ export class VerifiedTokenCache {
       this.delete(oldest);
     }
     // Frozen: a hit hands the same claims object to every request that presents this token.
-    this.entries.set(token, { claims: Object.freeze({ ...result.claims }), header: Object.freeze({ ...result.header }), exp });
+    this.entries.set(token, { claims: Object.freeze({ ...result.claims }), header: Object.freeze({ ...result.header }), exp, iat: typeof iat === 'number' ? iat : undefined });
     this.chars += token.length;
   }
 }

@@ -9,14 +9,16 @@ export interface Upstream {
   /** A configured name, safe to log. */
   readonly name: string;
   readonly origin: string;
+  /** Same-zone standby origins, tried in order when the primary is down (see src/resilience). */
+  readonly standbys: readonly string[];
 }
 
 export function centralUpstream(config: GatewayConfig): Upstream {
-  return { kind: 'central', name: 'central', origin: config.centralOrigin };
+  return { kind: 'central', name: 'central', origin: config.centralOrigin, standbys: [] };
 }
 
 export function regionUpstream(region: RegionConfig): Upstream {
-  return { kind: 'region', name: region.name, origin: region.origin };
+  return { kind: 'region', name: region.name, origin: region.origin, standbys: region.standbys.map((s) => s.origin) };
 }
 
 /** The outbound URL: the upstream's origin with the request's path and query. The host can never change. */

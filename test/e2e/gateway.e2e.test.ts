@@ -3,14 +3,17 @@
  * tenants signed up in different regions get their data stored in their home
  * region's database and nowhere else, and identity can only come from a token.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTokenSigner } from '../../infra/auth/tokens.ts';
 import { groupAndDescendants } from '../../infra/gateway/process-group.ts';
-import { DEFAULT_SANDBOX_DIR } from '../../infra/state.ts';
+import { makeTestSandbox } from '../../infra/state.ts';
 import { startWorld, type World } from '../../infra/world.ts';
+
+// Whole worlds start here (databases, apps, maybe wrangler): far beyond the default timeouts.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 180_000 });
 
 interface Signup {
   token: string;
@@ -47,7 +50,7 @@ async function pagesIn(databaseUrl: string, ids: string[]): Promise<Array<{ id: 
 }
 
 beforeAll(async () => {
-  sandboxDir = await mkdtemp(join(DEFAULT_SANDBOX_DIR, 'e2e-'));
+  sandboxDir = await makeTestSandbox('e2e-');
   // PGlite explicitly, whatever LOCAL_PG_URL says: this suite must run anywhere.
   world = await startWorld({ dbMode: 'pglite', sandboxDir });
   gatewayPid = world.state.gatewayPid!;
@@ -107,6 +110,10 @@ describe('gateway e2e (PGlite world)', () => {
     expect(list.pages.map((p: { id: string }) => p.id).sort()).toEqual(created['eu-central-1']!.slice().sort());
     const foreign = await gw(`/api/pages/${created['eu-central-1']![0]}`, { token: us.token });
     expect(foreign.status).toBe(404);
+    // The assertion covers the query string: it must survive the trip intact.
+    const one = await gw('/api/pages?limit=1', { token: eu.token });
+    expect(one.status).toBe(200);
+    expect((await one.json()).pages).toHaveLength(1);
   });
 
   it('refuses a token whose payload was altered (401)', async () => {

@@ -3,17 +3,20 @@
  * named per world so parallel worlds never collide, migrated, used, and dropped
  * on stop (or kept when asked). Skipped when no server answers.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client as NeonClient, neonConfig } from '@neondatabase/serverless';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { IDENTITY_HEADERS, importAssertionKey, signAssertion } from '../../src/identity-assertion/index.ts';
 import { dropDatabase, listDatabases } from '../../infra/db/postgres-db.ts';
 import { DEFAULT_LOCAL_PG_URL, tcpReachable } from '../../infra/db/reachable.ts';
-import { DEFAULT_SANDBOX_DIR } from '../../infra/state.ts';
+import { makeTestSandbox } from '../../infra/state.ts';
 import { startWorld, type World } from '../../infra/world.ts';
+
+// Whole worlds start here (databases, apps, maybe wrangler): far beyond the default timeouts.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 180_000 });
 
 const pgUrl = process.env.LOCAL_PG_URL || DEFAULT_LOCAL_PG_URL;
 const reachable = await tcpReachable(pgUrl);
@@ -27,7 +30,7 @@ describe.skipIf(!reachable)(`world on real PostgreSQL (${pgUrl})`, () => {
     await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
   });
   const start = async (keepDatabases = false) => {
-    const sandboxDir = await mkdtemp(join(DEFAULT_SANDBOX_DIR, 'pg-world-'));
+    const sandboxDir = await makeTestSandbox('pg-world-');
     dirs.push(sandboxDir);
     const w = await startWorld({ dbMode: 'postgres', pgUrl, gateway: false, sandboxDir, keepDatabases });
     worlds.push(w);

@@ -3,8 +3,10 @@
  * serves the JWKS (its key set can be swapped to test rotation) and one origin per
  * region. Their URLs and the test signing keys reach the Worker as bindings.
  */
+import type { IncomingMessage } from 'node:http';
 import type { TestProject } from 'vitest/node';
 import { exportJWK, generateKeyPair } from 'jose';
+import { startFaultLab } from '../support/fault-origin.ts';
 import { startRecordingOrigin, type RecordingOrigin } from '../support/recording-origin.ts';
 
 export const REGION_NAMES = ['us-east-1', 'eu-central-1', 'ap-southeast-2'] as const;
@@ -12,6 +14,46 @@ export const REGION_NAMES = ['us-east-1', 'eu-central-1', 'ap-southeast-2'] as c
 declare module 'vitest' {
   export interface ProvidedContext {
     gatewayBindings: Record<string, string>;
+  }
+}
+
+/**
+ * Responses a careless or compromised origin might send, for the response-hardening tests
+ * (test/worker/security/bodies-and-responses.test.ts). Paths under /api/__hostile/.
+ */
+function hostileResponses(req: IncomingMessage): { status: number; headers?: Record<string, string | string[]>; body: string } | undefined {
+  const self = `http://${req.headers.host}`;
+  switch (req.url) {
+    case '/api/__hostile/redirect-offhost':
+      return { status: 302, headers: { location: 'http://10.1.2.3:8080/admin?token=x' }, body: '' };
+    case '/api/__hostile/redirect-protocol-relative':
+      return { status: 302, headers: { location: '//internal-db.eu.example:5432/x' }, body: '' };
+    case '/api/__hostile/redirect-self':
+      return { status: 303, headers: { location: `${self}/api/pages/7?x=1` }, body: '' };
+    case '/api/__hostile/redirect-relative':
+      return { status: 302, headers: { location: '/api/pages/8' }, body: '' };
+    case '/api/__hostile/cookies':
+      return {
+        status: 200,
+        headers: {
+          'set-cookie': [
+            'session=abc; Path=/; HttpOnly; Secure; SameSite=Lax',
+            'pref=dark; Path=/; Max-Age=3600',
+            `internal=1; Domain=${req.headers.host?.split(':')[0]}; Path=/`,
+            'tracker=1; Domain=.evil.example; Path=/',
+            'scoped=1; Domain=gateway.test; Path=/',
+          ],
+        },
+        body: '{}',
+      };
+    case '/api/__hostile/fingerprint':
+      return {
+        status: 200,
+        headers: { server: 'nginx/1.18.0 (Ubuntu)', 'x-powered-by': 'Express', 'x-aspnet-version': '4.0.30319', 'content-type': 'application/json' },
+        body: '{}',
+      };
+    default:
+      return undefined;
   }
 }
 
@@ -38,21 +80,35 @@ export default async function setup(project: TestProject) {
   let jwks: unknown = { keys: [publicOf(esPriv), publicOf(edPriv)] };
 
   const origins: RecordingOrigin[] = [];
+  // Named key sets (PUT /__jwks/<name>, served at /jwks/<name>.json) let a test rotate keys
+  // without touching the shared default set other test files verify against in parallel.
+  const namedJwks = new Map<string, string>();
   const central = await startRecordingOrigin('central', (req, body) => {
-    if (req.url === '/.well-known/jwks.json') return { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(jwks) };
+    const path = (req.url ?? '').split('?')[0];
+    if (path === '/.well-known/jwks.json') return { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(jwks) };
     if (req.url === '/__jwks' && req.method === 'PUT') {
       jwks = JSON.parse(body);
       return { status: 204, body: '' };
     }
+    const named = /^\/__jwks\/([\w-]+)$/.exec(path ?? '');
+    if (named && req.method === 'PUT') {
+      namedJwks.set(named[1]!, body);
+      return { status: 204, body: '' };
+    }
+    const served = /^\/jwks\/([\w-]+)\.json$/.exec(path ?? '');
+    if (served && namedJwks.has(served[1]!)) return { status: 200, headers: { 'content-type': 'application/json' }, body: namedJwks.get(served[1]!)! };
     return undefined;
   });
   origins.push(central);
   const regions: Record<string, { origin: string }> = {};
   for (const name of REGION_NAMES) {
-    const o = await startRecordingOrigin(name, regionFixtures);
+    const o = await startRecordingOrigin(name, (req) => hostileResponses(req) ?? regionFixtures(req));
     origins.push(o);
     regions[name] = { origin: o.url };
   }
+
+  // Controllable origins and JWKS servers for the fault tests (test/worker/faults).
+  const lab = await startFaultLab(() => jwks);
 
   project.provide('gatewayBindings', {
     JWT_ISSUER: 'https://central.test',
@@ -63,9 +119,10 @@ export default async function setup(project: TestProject) {
     GATEWAY_ASSERTION_SECRET: 'test-assertion-secret-0123456789abcdef',
     TEST_PRIVATE_JWKS: JSON.stringify({ keys: [esPriv, edPriv] }),
     TEST_ORIGINS: JSON.stringify(Object.fromEntries(origins.map((o) => [o.name, o.url]))),
+    TEST_FAULT_LAB: lab.url,
   });
 
   return async () => {
-    await Promise.all(origins.map((o) => o.close()));
+    await Promise.all([...origins.map((o) => o.close()), lab.close()]);
   };
 }

@@ -41,6 +41,10 @@ export interface Recorded {
   url: string;
   headers: Record<string, string | string[] | undefined>;
   body: string;
+  /** The upload was cut off before its end (see test/support/recording-origin.ts). */
+  aborted?: boolean;
+  /** A WebSocket upgrade the origin accepted. */
+  upgrade?: boolean;
 }
 
 export async function originRequests(name: string): Promise<Recorded[]> {

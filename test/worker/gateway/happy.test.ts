@@ -125,7 +125,10 @@ describe('tenant routes', () => {
         ctrl.enqueue(new TextEncoder().encode(chunk));
       },
     });
-    const res = await callGateway(`/api/upload?m=${marker}`, { method: 'PUT', body, headers: await bearer(), duplex: 'half' } as RequestInit);
+    // 2 MB is over the default BODY_MAX_BYTES (1 MiB, see src/body-limit): raise it for this test.
+    const res = await callGateway(`/api/upload?m=${marker}`, { method: 'PUT', body, headers: await bearer(), duplex: 'half' } as RequestInit, {
+      BODY_MAX_BYTES: String(4 * 1024 * 1024),
+    });
     expect(res.status).toBe(200);
     const [seen] = await egressFor(marker);
     expect(seen!.body.length).toBe(chunk.length * 20);

@@ -1,0 +1,63 @@
+/**
+ * Refuses requests whose method, path or headers could mean something different to the
+ * gateway than to an origin, before any token work or subrequest happens:
+ *   - methods outside a fixed allowlist (TRACE, CONNECT, TRACK, WebDAV verbs...) → 405;
+ *   - a path the origin might decode into another route: encoded separators (%2f, %5c),
+ *     double encoding (%25xx), NUL and control characters, invalid or overlong UTF-8, dot
+ *     segments in any spelling, empty segments (`//`) → 400;
+ *   - header values with control characters (CR, LF, NUL...) → 400.
+ * The URL parser (WHATWG, in the runtime) has already resolved literal and `%2e` dot segments
+ * and turned `\` into `/` before the Worker sees the URL; this guard refuses what is left.
+ */
+import type { MiddlewareHandler } from 'hono';
+import type { GatewayEnv } from '../app.ts';
+import { GatewayError } from '../errors/index.ts';
+
+export const ALLOWED_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+/** Longest path accepted (bytes of the encoded path). */
+export const MAX_PATH_LENGTH = 2048;
+
+// Control characters other than horizontal tab, plus DEL.
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
+const DECODED_FORBIDDEN = /[\x00-\x1f\x7f/\\%]/;
+
+export type PathCheck = { ok: true } | { ok: false; why: string };
+
+/** Checks an already-parsed URL pathname; exported for property tests. */
+export function checkPath(pathname: string): PathCheck {
+  if (pathname.length > MAX_PATH_LENGTH) return { ok: false, why: 'path too long' };
+  if (!pathname.startsWith('/')) return { ok: false, why: 'path not absolute' };
+  const segments = pathname.slice(1).split('/');
+  for (let i = 0; i < segments.length; i++) {
+    const seg = segments[i]!;
+    // `//` would let an origin that joins paths naively see another host or route; a trailing `/` is fine.
+    if (seg === '' && i !== segments.length - 1) return { ok: false, why: 'empty path segment' };
+    let decoded: string;
+    try {
+      // Strict UTF-8: invalid or overlong sequences (%c0%ae...) throw.
+      decoded = decodeURIComponent(seg);
+    } catch {
+      return { ok: false, why: 'invalid percent-encoding' };
+    }
+    if (decoded === '.' || decoded === '..') return { ok: false, why: 'dot segment' };
+    if (DECODED_FORBIDDEN.test(decoded)) return { ok: false, why: 'encoded separator, escape or control character' };
+  }
+  return { ok: true };
+}
+
+export const requestGuard = (): MiddlewareHandler<GatewayEnv> => async (c, next) => {
+  const req = c.req.raw;
+  if (!ALLOWED_METHODS.has(req.method)) {
+    throw new GatewayError('method_not_allowed', `method ${req.method.slice(0, 32)}`, undefined, {
+      allow: [...ALLOWED_METHODS].join(', '),
+    });
+  }
+  const path = checkPath(new URL(req.url).pathname);
+  if (!path.ok) throw new GatewayError('invalid_request', `path: ${path.why}`, 'The request path is not accepted.');
+  for (const [name, value] of req.headers) {
+    if (CONTROL.test(value)) {
+      throw new GatewayError('invalid_request', `header ${name.slice(0, 64)}: control character`, 'A header value is not accepted.');
+    }
+  }
+  await next();
+};

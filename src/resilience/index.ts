@@ -1,0 +1,173 @@
+/**
+ * Sending one request upstream without making an outage worse or hiding it:
+ *   - a deadline on every attempt (to the response headers); a missed deadline aborts the
+ *     subrequest, so nothing is left running upstream on our behalf;
+ *   - retries only for idempotent, bodiless requests, only when no response byte arrived,
+ *     at most `retries` times (1 by default), after a jittered pause;
+ *   - a circuit breaker per origin (see breaker.ts);
+ *   - failover, in order, to the region's standby origins (all in the region's zone: the
+ *     config refuses anything else), when the primary failed or its circuit is open.
+ * A response, whatever its status, is final: once a byte has arrived nothing is re-sent.
+ */
+import type { ResilienceConfig } from '../config/index.ts';
+import { GatewayError } from '../errors/index.ts';
+import { targetUrl, type Upstream } from '../upstream/index.ts';
+import { BreakerRegistry, type CircuitBreaker } from './breaker.ts';
+
+export { BreakerRegistry, CircuitBreaker, type Admission, type BreakerState } from './breaker.ts';
+
+/** RFC 9110 §9.2.2. POST and PATCH are never re-sent: the first attempt may have been applied. */
+export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+
+/** Statuses that say "this origin is not working" and count against its circuit. They are still passed through. */
+const ORIGIN_DOWN_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
+
+/** Per-isolate state of the resilience layer, built once with the runtime. */
+export interface Resilience {
+  readonly config: ResilienceConfig;
+  readonly breakers: BreakerRegistry;
+}
+
+export function createResilience(config: ResilienceConfig): Resilience {
+  return {
+    config,
+    breakers: new BreakerRegistry({
+      threshold: config.breakerFailureThreshold,
+      cooldownMs: config.breakerCooldownMs,
+      // A probe's verdict comes at the latest when its deadline passes; after that its slot is free again.
+      probeTimeoutMs: Math.max(config.upstreamTimeoutMs, config.centralTimeoutMs) + 1000,
+    }),
+  };
+}
+
+export interface OutboundRequest {
+  method: string;
+  headers: Headers;
+  /** A stream can be sent once: a request with a body is never retried. */
+  body: ReadableStream<Uint8Array> | null;
+}
+
+type Failure = { kind: 'timeout' | 'network'; origin: string; detail: string };
+
+/** Whether a request may be sent a second time. */
+export function isReplayable(req: OutboundRequest): boolean {
+  return IDEMPOTENT_METHODS.has(req.method.toUpperCase()) && req.body === null;
+}
+
+/** A random pause in [0, max] ms ("full jitter"), so isolates that failed together do not retry together. */
+export function jitterDelay(maxMs: number, random: () => number = Math.random): number {
+  return Math.floor(random() * (maxMs + 1));
+}
+
+const sleep = (ms: number) => (ms > 0 ? new Promise<void>((r) => setTimeout(r, ms)) : Promise.resolve());
+
+/** Which origin label goes to the logs: never the URL itself. */
+function label(upstream: Upstream, origin: string): string {
+  const i = upstream.standbys.indexOf(origin);
+  return `${upstream.kind} ${upstream.name} ${i === -1 ? 'primary' : `standby ${i + 1}`}`;
+}
+
+/**
+ * One attempt with a deadline to the response headers. The timer is cleared once headers
+ * arrive, so a long streamed body is not cut; until then an abort tears the subrequest down.
+ */
+async function attempt(url: URL, req: OutboundRequest, timeoutMs: number): Promise<Response | Failure> {
+  const ctrl = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    ctrl.abort(new Error(`deadline of ${timeoutMs} ms passed`));
+  }, timeoutMs);
+  try {
+    return await fetch(url, { method: req.method, headers: req.headers, body: req.body, redirect: 'manual', signal: ctrl.signal });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    return timedOut
+      ? { kind: 'timeout', origin: url.origin, detail: `no response within ${timeoutMs} ms` }
+      : { kind: 'network', origin: url.origin, detail: message };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Picks the origin for the next attempt: the first one, in config order (primary, then standbys),
+ * whose circuit admits a request; origins that already failed this request come last, and one that
+ * timed out is not tried again (a slow origin is not made slower by a second copy of the request).
+ * A request that cannot be re-sent is not spent as a half-open probe while a closed origin is available:
+ * a failed probe of a POST would be the client's failure, a failed probe of a GET is retried elsewhere.
+ */
+function choose(
+  origins: readonly string[],
+  breakers: BreakerRegistry,
+  failedHere: ReadonlyMap<string, Failure['kind']>,
+  replayable: boolean,
+): { origin: string; breaker: CircuitBreaker } | { retryAfterMs: number } {
+  const ordered = [...origins.filter((o) => !failedHere.has(o)), ...origins.filter((o) => failedHere.get(o) === 'network')];
+  if (!replayable) {
+    for (const origin of ordered) {
+      const breaker = breakers.for(origin);
+      if (breaker.state === 'closed') return { origin, breaker };
+    }
+  }
+  let retryAfterMs = Number.POSITIVE_INFINITY;
+  for (const origin of ordered) {
+    const breaker = breakers.for(origin);
+    const admission = breaker.admit();
+    if (admission.ok) return { origin, breaker };
+    retryAfterMs = Math.min(retryAfterMs, admission.retryAfterMs);
+  }
+  return { retryAfterMs };
+}
+
+/** Seconds for Retry-After: whole seconds, at least 1. */
+const retryAfter = (ms: number) => String(Math.max(1, Math.ceil(ms / 1000)));
+
+/**
+ * Sends `req` to `upstream` (the request's path and query on one of its origins) and returns
+ * the first response, or throws a GatewayError:
+ *   region:  timeout → 504 upstream_timeout, connection failure → 502 bad_gateway,
+ *            every circuit open → 503 service_unavailable with Retry-After;
+ *   central: any of those → 503 service_unavailable with Retry-After (login and signup are
+ *            "try again later", while tenant traffic does not depend on central at all).
+ */
+export async function sendUpstream(upstream: Upstream, incoming: URL, req: OutboundRequest, resilience: Resilience): Promise<Response> {
+  const { config, breakers } = resilience;
+  const origins = [upstream.origin, ...upstream.standbys];
+  const timeoutMs = upstream.kind === 'central' ? config.centralTimeoutMs : config.upstreamTimeoutMs;
+  const replayable = isReplayable(req);
+  const maxAttempts = replayable ? 1 + config.retries : 1;
+  const failedHere = new Map<string, Failure['kind']>();
+  let last: Failure | undefined;
+
+  for (let n = 0; n < maxAttempts; n++) {
+    const pick = choose(origins, breakers, failedHere, replayable);
+    if (!('origin' in pick)) {
+      if (last) break; // report what actually happened to this request
+      throw new GatewayError(
+        'service_unavailable',
+        `${upstream.kind} ${upstream.name}: circuit open on every origin`,
+        undefined,
+        { 'retry-after': retryAfter(pick.retryAfterMs) },
+      );
+    }
+    if (n > 0) await sleep(jitterDelay(config.retryJitterMs));
+    const result = await attempt(targetUrl({ ...upstream, origin: pick.origin }, incoming), req, timeoutMs);
+    if (result instanceof Response) {
+      if (ORIGIN_DOWN_STATUSES.has(result.status)) pick.breaker.failure();
+      else pick.breaker.success();
+      return result;
+    }
+    pick.breaker.failure();
+    failedHere.set(pick.origin, result.kind);
+    last = result;
+    console.warn(JSON.stringify({ level: 'warn', msg: 'upstream_attempt_failed', upstream: label(upstream, pick.origin), attempt: n + 1, kind: result.kind, detail: result.detail }));
+  }
+
+  const f = last!;
+  const detail = `${label(upstream, f.origin)}: ${f.kind}: ${f.detail}`;
+  if (upstream.kind === 'central') {
+    throw new GatewayError('service_unavailable', detail, undefined, { 'retry-after': retryAfter(config.breakerCooldownMs) });
+  }
+  throw new GatewayError(f.kind === 'timeout' ? 'upstream_timeout' : 'bad_gateway', detail);
+}
