@@ -52,7 +52,7 @@ export async function benchTokenCpu(base: string, workerd: Child, o: { perRun: n
 export const STAGES: Array<{ mode: string; label: string }> = [
   { mode: 'fetch', label: 'bare fetch to the origin' },
   { mode: 'headers', label: '+ header rewriting both ways, response re-wrapped' },
-  { mode: 'forward', label: '+ forward(): target URL, request id' },
+  { mode: 'forward', label: '+ forward(): target URL, request id, resilience (deadline timer, breaker)' },
   { mode: 'signed', label: '+ signed identity assertion (HMAC)' },
   { mode: 'verified', label: '+ extract, verify (cache hit), resolve tenant' },
   { mode: 'gateway', label: 'whole gateway (hono app, runtime), cache on' },

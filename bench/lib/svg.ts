@@ -22,7 +22,7 @@ interface Panel {
 function panel(p: Panel, x: number, y: number, w: number): string {
   const rowH = 26;
   const labelW = 300;
-  const max = Math.max(...p.values.map((v) => v.value)) * 1.15 || 1;
+  const max = Math.max(...p.values.map((v) => v.value)) * 1.3 || 1;
   const barW = w - labelW - 20;
   const out = [`<text x="${x}" y="${y}" ${FONT} font-size="15" font-weight="600">${esc(p.title)}</text>`];
   p.values.forEach((v, i) => {

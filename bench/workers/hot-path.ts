@@ -90,6 +90,17 @@ async function stage(mode: string, env: Record<string, unknown>): Promise<Respon
   const auth = `Bearer ${String(env.BENCH_TOKEN)}`;
   const req = new Request('http://gw.test/api/pages', { headers: { authorization: auth } });
   if (mode === 'fetch') return fetch(`${String(env.ORIGIN)}/api/pages`, { headers: req.headers });
+  if (mode === 'fetch-deadline-timer') {
+    // The per-attempt deadline as src/resilience does it: AbortController + setTimeout/clearTimeout.
+    const ctrl = new AbortController();
+    const timer = setTimeout(() => ctrl.abort(), 10_000);
+    try {
+      return await fetch(`${String(env.ORIGIN)}/api/pages`, { headers: req.headers, signal: ctrl.signal });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  if (mode === 'fetch-deadline-signal') return fetch(`${String(env.ORIGIN)}/api/pages`, { headers: req.headers, signal: AbortSignal.timeout(10_000) });
   if (mode === 'gateway') return app.fetch(req, env);
   if (mode === 'gateway-nocache') {
     noCacheEnv ??= { ...env, JWT_VERIFIED_CACHE_SIZE: '0' }; // one stable env: one runtime, built once
