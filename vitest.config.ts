@@ -3,19 +3,21 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // Logs of passing tests are noise (every refusal logs a line); a failing test still shows its own.
+    silent: 'passed-only',
     projects: [
       {
         // Unit and integration tests inside the real workerd runtime.
         plugins: [
           cloudflareTest(({ inject }) => ({
             wrangler: { configPath: './wrangler.toml' },
-            miniflare: { bindings: inject('gatewayBindings') },
+            miniflare: { bindings: { ...inject('gatewayBindings'), ...inject('globalViewBindings') } },
           })),
         ],
         test: {
           name: 'worker',
           include: ['src/**/*.test.ts', 'test/worker/**/*.test.ts'],
-          globalSetup: ['test/worker/global-setup.ts'],
+          globalSetup: ['test/worker/global-setup.ts', 'test/worker/global-setup-global.ts'],
         },
       },
       {

@@ -37,6 +37,8 @@ export interface WorldState {
   assertionSecret: string;
   regions: Record<string, RegionEndpoints>;
   central: DatabaseEndpoints & { region: string };
+  /** The controller node (global view), postgres mode only: as superuser, and as the reporting role the gateway uses. */
+  controller?: { databaseUrl: string; reporterUrl: string; wsProxyUrl: string } | null;
   signingKey: SigningJwk;
   sandboxDir: string;
 }

@@ -1,15 +1,16 @@
 /**
  * npm run -s token -- --tenant T --region R [--sub U] [--ttl SECONDS]
+ * npm run -s token -- --admin [--sub U] [--ttl SECONDS]   (for /admin: role claim, no tenant claims)
  *
  * Prints an access token signed with the running local world's key (from
  * <sandbox>/state.json), identical in form to what the central app issues.
  * Only the token goes to stdout, so TOKEN=$(npm run -s token -- ...) works.
  */
 import { parseArgs } from 'node:util';
-import { createTokenSigner } from './auth/tokens.ts';
+import { createTokenSigner, signAdminToken } from './auth/tokens.ts';
 import { DEFAULT_SANDBOX_DIR, readState } from './state.ts';
 
-const USAGE = `usage: npm run -s token -- --tenant <tenant id> --region <region> [--sub <user id>] [--ttl <seconds>] [--sandbox <dir>]`;
+const USAGE = `usage: npm run -s token -- --tenant <tenant id> --region <region> [--sub <user id>] [--ttl <seconds>] [--sandbox <dir>]\n       npm run -s token -- --admin [--sub <admin id>] [--ttl <seconds>] [--sandbox <dir>]`;
 
 function fail(msg: string): never {
   process.stderr.write(`${msg}\n${USAGE}\n`);
@@ -22,10 +23,10 @@ try {
     options: {
       tenant: { type: 'string' },
       region: { type: 'string' },
-      sub: { type: 'string', default: 'dev-user' },
+      sub: { type: 'string' },
       ttl: { type: 'string', default: '900' },
       sandbox: { type: 'string', default: process.env.ETR_SANDBOX_DIR ?? DEFAULT_SANDBOX_DIR },
-      // Reserved: admin tokens arrive with a later issue; refuse rather than mint something half-defined.
+      // An admin token for /admin (no tenant claims); see docs/global.md.
       admin: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -38,9 +39,9 @@ if (values.help) {
   process.stdout.write(USAGE + '\n');
   process.exit(0);
 }
-if (values.admin) fail('--admin is not supported yet');
-if (!values.tenant) fail('--tenant is required');
-if (!values.region) fail('--region is required');
+if (values.admin && (values.tenant || values.region)) fail('--admin takes no --tenant or --region (admin tokens carry no tenant claims)');
+if (!values.admin && !values.tenant) fail('--tenant is required');
+if (!values.admin && !values.region) fail('--region is required');
 const ttl = Number(values.ttl);
 if (!Number.isInteger(ttl) || ttl < 1 || ttl > 7 * 24 * 3600) fail('--ttl must be a whole number of seconds (1 to 604800)');
 
@@ -50,9 +51,14 @@ try {
 } catch (err) {
   fail((err as Error).message);
 }
-if (!state.regions[values.region]) {
+if (values.admin) {
+  const token = await signAdminToken(state.signingKey, { issuer: state.issuer, audience: state.audience, sub: values.sub ?? 'dev-admin', ttlSeconds: ttl });
+  process.stdout.write(token + '\n');
+  process.exit(0);
+}
+if (!state.regions[values.region!]) {
   // Allowed on purpose (tests of the gateway's 403), but say so.
   process.stderr.write(`note: region ${values.region} is not one of this world's regions (${Object.keys(state.regions).join(', ')})\n`);
 }
 const signer = await createTokenSigner(state.signingKey, { issuer: state.issuer, audience: state.audience });
-process.stdout.write((await signer.sign({ sub: values.sub, tenantId: values.tenant, region: values.region, ttlSeconds: ttl })) + '\n');
+process.stdout.write((await signer.sign({ sub: values.sub ?? 'dev-user', tenantId: values.tenant!, region: values.region!, ttlSeconds: ttl })) + '\n');

@@ -20,6 +20,7 @@ import type { Db } from './db/types.ts';
 import { startWranglerDev, type WranglerDev } from './gateway/wrangler-dev.ts';
 import { serveHttp, type HttpService } from './http/serve.ts';
 import { createRegionApp } from './region/app.ts';
+import { buildController, noRawRowsFromEnv, REPORTER_ROLE } from './controller/build.ts';
 import { DEFAULT_SANDBOX_DIR, REPO_ROOT, writeState, statePath, type WorldState } from './state.ts';
 import { startWsProxy, type Latency, type WsProxy } from './ws-proxy/index.ts';
 
@@ -52,6 +53,13 @@ export interface WorldOptions {
   wsLatencyMs?: number | Partial<Latency>;
   /** Default: 48 random characters. */
   assertionSecret?: string;
+  /**
+   * Build the controller node (global view for /admin, infra/controller) on the
+   * same server. Default: on in 'postgres' mode; impossible on PGlite (no postgres_fdw).
+   */
+  controller?: boolean;
+  /** Regions whose raw rows must not appear in global results (default: CONTROLLER_NO_RAW_ROWS, comma-separated). */
+  noRawRows?: readonly string[];
   /** Progress messages (default: silent). */
   log?: (msg: string) => void;
   /** Every line wrangler prints. */
@@ -113,6 +121,15 @@ async function onPort<T>(preferred: number | undefined, start: (port: number) =>
 }
 
 const dbName = (worldId: string, part: string) => `etr_${worldId}_${part.replace(/[^a-z0-9]/gi, '_').toLowerCase()}`;
+
+/** The gateway's least-privilege login on the control plane (infra/sql/central/007_gateway_access.sql). */
+const CONTROL_PLANE_GATEWAY_ROLE = 'gateway';
+const asRole = (url: string, role: string) => {
+  const u = new URL(url);
+  u.username = role;
+  u.password = '';
+  return u.toString();
+};
 
 /** .env syntax: single quotes keep JSON (quotes, braces) literal. */
 function envFile(vars: Record<string, string>): string {
@@ -188,6 +205,27 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       proxies[name] = proxy;
     }
 
+    // The controller node (global view): real PostgreSQL only, since PGlite cannot load postgres_fdw.
+    let controller: { databaseUrl: string; reporterUrl: string; wsProxyUrl: string } | null = null;
+    let controllerProxy: WsProxy | undefined;
+    if (dbMode === 'postgres' && options.controller !== false) {
+      log('building the controller (postgres_fdw global view)');
+      const ctl = await startPostgresDatabase({ serverUrl: pgUrl!, database: dbName(worldId, 'controller'), keep: options.keepDatabases });
+      cleanups.push({ what: 'controller database', run: () => ctl.close() });
+      const noRaw = options.noRawRows ?? noRawRowsFromEnv();
+      await buildController({
+        controllerUrl: ctl.url,
+        regions: regions.map((r) => ({ name: r, url: dbs[r]!.url, rawRows: !noRaw.includes(r) })),
+      });
+      const reporter = new URL(ctl.url);
+      reporter.username = REPORTER_ROLE;
+      reporter.password = '';
+      const proxy = await startWsProxy({ target: { host: ctl.host, port: ctl.port }, database: dbName(worldId, 'controller'), latencyMs: options.wsLatencyMs });
+      cleanups.push({ what: 'controller ws proxy', run: () => proxy.close() });
+      controllerProxy = proxy;
+      controller = { databaseUrl: ctl.url, reporterUrl: reporter.toString(), wsProxyUrl: proxy.url };
+    }
+
     // Regional app stacks.
     const assertionSecret = options.assertionSecret ?? randomBytes(36).toString('base64url');
     const assertionKey = await importAssertionKey(assertionSecret);
@@ -254,6 +292,12 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
             ),
           ),
           GATEWAY_ASSERTION_SECRET: assertionSecret,
+          // Audit log and tenant relocations (control plane), and /admin's global view (controller, postgres mode).
+          CONTROL_PLANE_DATABASE_URL: dbMode === 'postgres' ? asRole(dbs.central!.url, CONTROL_PLANE_GATEWAY_ROLE) : dbs.central!.url,
+          CONTROL_PLANE_WS_PROXY: proxies.central!.hostPort,
+          ...(controller && controllerProxy
+            ? { CONTROLLER_DATABASE_URL: controller.reporterUrl, CONTROLLER_WS_PROXY: controllerProxy.hostPort }
+            : {}),
           ...options.gatewayVars,
         }),
         { mode: 0o600 },
@@ -296,6 +340,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         regions.map((r) => [r, { originUrl: origins[r]!.url, databaseUrl: dbs[r]!.url, wsProxyUrl: proxies[r]!.url }]),
       ),
       central: { region: CENTRAL_REGION, databaseUrl: dbs.central!.url, wsProxyUrl: proxies.central!.url },
+      controller,
       signingKey,
       sandboxDir,
     };

@@ -3,11 +3,14 @@
  *   extract token → verify → resolve tenant and region → choose upstream → forward → respond
  * with central routes (login, signup, token refresh, JWKS) going to the central region untouched by tokens.
  */
-import { Hono, type MiddlewareHandler } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { adminRoutes } from './admin/index.ts';
+import type { AdminContext } from './admin-auth/index.ts';
 import { GatewayError, onError } from './errors/index.ts';
 import { forward } from './forward/index.ts';
 import { requestIdFrom } from './request-id/index.ts';
 import { getRuntime, type Runtime } from './runtime/index.ts';
+import { checkRelocation } from './relocation/index.ts';
 import { resolveTenant, type TenantContext } from './tenant/index.ts';
 import { extractBearer, rejectionToError, verifyAccessToken } from './token/index.ts';
 import { centralUpstream, regionUpstream } from './upstream/index.ts';
@@ -23,6 +26,7 @@ export type GatewayEnv = {
     requestId: string;
     runtime: Runtime;
     tenant: TenantContext;
+    admin: AdminContext;
     error: GatewayError;
   };
 };
@@ -49,9 +53,20 @@ const requireTenant = (): MiddlewareHandler<GatewayEnv> => async (c, next) => {
   if (!verified.ok) throw rejectionToError(verified.reason, verified.detail, keySet.retryAfterSeconds());
   const resolved = resolveTenant(verified.claims, config, c.req.header('x-tenant-region') ?? null);
   if (!resolved.ok) throw resolved.error;
+  // A token minted before its tenant moved names the old region: refuse it (one Map lookup per request).
+  await checkRelocation(c.get('runtime').relocations, resolved.tenant.tenantId, resolved.tenant.region.name, (p) => background(c, p));
   c.set('tenant', resolved.tenant);
   await next();
 };
+
+/** Work that may finish after the response (ctx.waitUntil); left running where there is no execution context (tests calling app.fetch). */
+function background(c: Context<GatewayEnv>, p: Promise<unknown>): void {
+  try {
+    c.executionCtx.waitUntil(p);
+  } catch {
+    void p;
+  }
+}
 
 export function createApp(): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>();
@@ -74,6 +89,8 @@ export function createApp(): Hono<GatewayEnv> {
   app.post('/auth/login', authRateLimit(), toCentral);
   app.post('/auth/token', bodyLimit(), toCentral);
   app.get('/.well-known/jwks.json', toCentral);
+
+  app.route('/admin', adminRoutes());
 
   // The body limit runs after the token check: an unauthenticated body is never read.
   app.all('/api/*', requireTenant(), bodyLimit(), (c) => {

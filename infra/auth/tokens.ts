@@ -89,3 +89,28 @@ export async function createTokenSigner(key: SigningJwk, opts: { issuer: string;
     jwks: () => ({ keys: [publicJwk(key)] }),
   };
 }
+
+/** The gateway's defaults for recognising an admin (ADMIN_ROLE_CLAIM / ADMIN_ROLE_VALUE). */
+export const ADMIN_ROLE_CLAIM = 'role';
+export const ADMIN_ROLE_VALUE = 'admin';
+
+/**
+ * An admin token for the gateway's /admin routes: same issuer, key, header and
+ * registered claims as an access token, plus the role claim, and deliberately
+ * no tenant claims, so it can never be routed as tenant traffic (/api → 403).
+ */
+export async function signAdminToken(
+  key: SigningJwk,
+  opts: { issuer: string; audience?: string; sub: string; ttlSeconds?: number },
+): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ [ADMIN_ROLE_CLAIM]: ADMIN_ROLE_VALUE })
+    .setProtectedHeader({ alg: ALG, kid: key.kid, typ: TOKEN_TYPE })
+    .setIssuer(opts.issuer)
+    .setAudience(opts.audience ?? AUDIENCE)
+    .setSubject(opts.sub)
+    .setIssuedAt(now)
+    .setExpirationTime(now + (opts.ttlSeconds ?? ACCESS_TOKEN_TTL_SECONDS))
+    .setJti(randomUUID())
+    .sign(await importJWK(key, ALG));
+}

@@ -63,6 +63,21 @@ const httpUrl = z.string().transform((s, ctx) => {
   }
 });
 
+/** A postgres:// URL (a secret: errors name the field, never the value). */
+const postgresUrl = z.string().refine((s) => {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'postgres:' || u.protocol === 'postgresql:') && !!u.hostname && u.pathname.length > 1;
+  } catch {
+    return false;
+  }
+}, 'must be a postgres://host/database URL');
+
+/** host:port of a WebSocket-to-TCP proxy on this machine (the local world); plain ws, so loopback only. */
+const wsProxyHostPort = z.string().refine((s) => {
+  const m = /^(127\.0\.0\.1|localhost|\[::1\]):(\d{1,5})$/.exec(s);
+  return !!m && Number(m[2]) > 0 && Number(m[2]) < 65536;
+}, 'must be loopback host:port (plain ws is only for the local world)');
 /** A residency zone (eu, us, apac, ...): data of a region's tenants may be served only inside it. */
 const zoneName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'zone names are short lowercase words (eu, us, apac)');
 
@@ -135,6 +150,18 @@ const envSchema = z
     ).refine((r) => Object.keys(r).length > 0, 'at least one region is required'),
     GATEWAY_ASSERTION_SECRET: z.string().min(32, 'must be at least 32 characters (a secret shared with the origins)'),
     FORWARD_AUTHORIZATION: booleanish.default(false),
+    // Admin reporting (src/admin) and tenant relocation checks (src/relocation); see docs/global.md.
+    ADMIN_ROLE_CLAIM: z.string().min(1).default('role'),
+    ADMIN_ROLE_VALUE: z.string().min(1).default('admin'),
+    ADMIN_DEFAULT_ROWS: numberish(1, 1000).default(50),
+    ADMIN_MAX_ROWS: numberish(1, 1000).default(200),
+    ADMIN_STATEMENT_TIMEOUT_MS: numberish(100, 60_000).default(5000),
+    CONTROLLER_DATABASE_URL: postgresUrl.optional(),
+    CONTROL_PLANE_DATABASE_URL: postgresUrl.optional(),
+    CONTROLLER_WS_PROXY: wsProxyHostPort.optional(),
+    CONTROL_PLANE_WS_PROXY: wsProxyHostPort.optional(),
+    RELOCATION_REFRESH_SECONDS: numberish(1, 3600).default(5),
+    RELOCATION_WINDOW_SECONDS: numberish(60, 30 * 86400).default(86400),
   })
   .superRefine((env, ctx) => {
     if (!env.JWKS_URL && !env.JWT_PUBLIC_KEYS) {
@@ -236,7 +263,25 @@ export interface GatewayConfig {
   readonly regions: ReadonlyMap<string, RegionConfig>;
   readonly assertionSecret: string;
   readonly forwardAuthorization: boolean;
+  readonly admin: {
+    readonly roleClaim: string;
+    readonly roleValue: string;
+    readonly defaultRows: number;
+    readonly maxRows: number;
+    readonly statementTimeoutMs: number;
+  };
+  /** Databases the gateway itself reads: the controller (global view) and the control plane (audit, relocations). */
+  readonly controllerDb?: DbEndpoint;
+  readonly controlPlaneDb?: DbEndpoint;
+  readonly relocation: { readonly refreshSeconds: number; readonly windowSeconds: number };
   readonly resilience: ResilienceConfig;
+}
+
+export interface DbEndpoint {
+  /** Secret: never logged, never in a response. */
+  readonly url: string;
+  /** Local world only: loopback WebSocket proxy (plain ws, no pipelined password). Unset: the driver's defaults (Neon). */
+  readonly wsProxy?: string;
 }
 
 export class ConfigError extends Error {
@@ -295,6 +340,16 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
     regions,
     assertionSecret: e.GATEWAY_ASSERTION_SECRET,
     forwardAuthorization: e.FORWARD_AUTHORIZATION,
+    admin: {
+      roleClaim: e.ADMIN_ROLE_CLAIM,
+      roleValue: e.ADMIN_ROLE_VALUE,
+      defaultRows: Math.min(e.ADMIN_DEFAULT_ROWS, e.ADMIN_MAX_ROWS),
+      maxRows: e.ADMIN_MAX_ROWS,
+      statementTimeoutMs: e.ADMIN_STATEMENT_TIMEOUT_MS,
+    },
+    controllerDb: e.CONTROLLER_DATABASE_URL ? { url: e.CONTROLLER_DATABASE_URL, wsProxy: e.CONTROLLER_WS_PROXY } : undefined,
+    controlPlaneDb: e.CONTROL_PLANE_DATABASE_URL ? { url: e.CONTROL_PLANE_DATABASE_URL, wsProxy: e.CONTROL_PLANE_WS_PROXY } : undefined,
+    relocation: { refreshSeconds: e.RELOCATION_REFRESH_SECONDS, windowSeconds: e.RELOCATION_WINDOW_SECONDS },
     resilience: {
       upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
       centralTimeoutMs: e.CENTRAL_TIMEOUT_MS,

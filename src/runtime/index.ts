@@ -4,6 +4,7 @@
  */
 import { ConfigError, parseConfig, type GatewayConfig } from '../config/index.ts';
 import { importAssertionKey } from '../identity-assertion/index.ts';
+import { RelocationList } from '../relocation/index.ts';
 import { createResilience, type Resilience } from '../resilience/index.ts';
 import { KeySet, VerifiedTokenCache } from '../token/index.ts';
 
@@ -11,6 +12,8 @@ export interface Runtime {
   readonly config: GatewayConfig;
   readonly keySet: KeySet;
   readonly assertionKey: CryptoKey;
+  /** Recently moved tenants (src/relocation); absent without CONTROL_PLANE_DATABASE_URL. */
+  readonly relocations?: RelocationList;
   /** Circuit breakers and retry policy: per isolate, shared by its requests. */
   readonly resilience: Resilience;
   readonly verifiedTokens: VerifiedTokenCache;
@@ -40,7 +43,10 @@ async function build(env: Record<string, unknown>): Promise<RuntimeResult> {
       clockToleranceSeconds: config.jwt.clockToleranceSeconds,
       maxTokenAgeSeconds: config.jwt.maxTokenAgeSeconds,
     });
-    return { ok: true, runtime: { config, keySet, assertionKey, resilience: createResilience(config.resilience), verifiedTokens } };
+    const relocations = config.controlPlaneDb
+      ? new RelocationList(config.controlPlaneDb, config.relocation.refreshSeconds * 1000, config.relocation.windowSeconds)
+      : undefined;
+    return { ok: true, runtime: { config, keySet, assertionKey, resilience: createResilience(config.resilience), relocations, verifiedTokens } };
   } catch (err) {
     return { ok: false, error: new ConfigError([`JWT_PUBLIC_KEYS: ${(err as Error).message}`]) };
   }

@@ -41,7 +41,8 @@ describe.skipIf(!reachable)(`world on real PostgreSQL (${pgUrl})`, () => {
     const world = await start();
     const prefix = `etr_${world.state.worldId}_`;
     expect(await listDatabases(pgUrl, prefix)).toEqual(
-      ['ap_southeast_2', 'central', 'eu_central_1', 'us_east_1'].map((s) => prefix + s),
+      // controller: the global view's node (infra/controller), built on real PostgreSQL.
+      ['ap_southeast_2', 'central', 'controller', 'eu_central_1', 'us_east_1'].map((s) => prefix + s),
     );
     expect(world.state.dbMode).toBe('postgres');
     expect(world.regions['eu-central-1']!.databaseUrl).toMatch(new RegExp(`/${prefix}eu_central_1$`));
@@ -87,15 +88,15 @@ describe.skipIf(!reachable)(`world on real PostgreSQL (${pgUrl})`, () => {
     const prefix = `etr_${world.state.worldId}_`;
     await world.stop();
     const kept = await listDatabases(pgUrl, prefix);
-    expect(kept).toHaveLength(4);
+    expect(kept).toHaveLength(5); // central, 3 regions, controller
     for (const name of kept) await dropDatabase(pgUrl, name);
   });
 
   it('lets two worlds run side by side on one server', async () => {
     const [a, b] = await Promise.all([start(), start()]);
     expect(a.state.worldId).not.toBe(b.state.worldId);
-    expect(await listDatabases(pgUrl, `etr_${a.state.worldId}_`)).toHaveLength(4);
-    expect(await listDatabases(pgUrl, `etr_${b.state.worldId}_`)).toHaveLength(4);
+    expect(await listDatabases(pgUrl, `etr_${a.state.worldId}_`)).toHaveLength(5);
+    expect(await listDatabases(pgUrl, `etr_${b.state.worldId}_`)).toHaveLength(5);
 
     // Through a's ws proxy (as the Worker will), only a's database is reachable.
     const proxy = a.regions['eu-central-1']!;
