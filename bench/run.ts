@@ -3,7 +3,7 @@
  *
  *   npm run bench                 full run (about 6 minutes on 2 cores)
  *   npm run bench -- --smoke      harness check in well under a minute (numbers meaningless)
- *   options: --rounds N --duration S --rate R --connections C --no-geo --no-token
+ *   options: --rounds N --duration S --rate R --connections C --no-forwarding --no-geo --no-token
  *
  * Needs Debian's `haproxy` (2.6, with jwt_verify) and `wrk` (and `taskset`, from
  * util-linux, to pin); it installs haproxy and wrk with apt-get when run as root and they are
@@ -38,6 +38,7 @@ const opts = {
   rate: arg('rate', 500),
   connections: arg('connections', 32),
   geo: !process.argv.includes('--no-geo'),
+  forwarding: !process.argv.includes('--no-forwarding'),
   token: !process.argv.includes('--no-token'),
 };
 
@@ -164,8 +165,8 @@ async function main(): Promise<void> {
     { name: 'haproxy', label: 'HAProxy 2.6 jwt_verify (native)', url: haproxy.url, server: haproxy.child },
   ];
 
-  log(`[bench] forwarding path: ${opts.rounds} interleaved rounds × ${targets.length} targets, ${opts.duration} s per run`);
-  const forwarding = await benchForwarding(targets, {
+  if (opts.forwarding) log(`[bench] forwarding path: ${opts.rounds} interleaved rounds × ${targets.length} targets, ${opts.duration} s per run`);
+  const forwarding = !opts.forwarding ? undefined : await benchForwarding(targets, {
     token,
     rounds: opts.rounds,
     durationSeconds: opts.duration,
@@ -187,7 +188,7 @@ async function main(): Promise<void> {
   let geo: GeoResult | undefined;
   if (opts.geo) {
     log('[bench] geography: simulated RTTs through latency proxies');
-    geo = await benchGeo({ dir: OUT, gatewayBundle, gatewayBindings, origin: origin.url, keys, loads: SMOKE ? 1 : 5, scale: SMOKE ? 0.1 : 1, log });
+    geo = await benchGeo({ dir: OUT, gatewayBundle, passthroughModule: join(ROOT, 'bench/workers/passthrough.js'), gatewayBindings, origin: origin.url, keys, loads: SMOKE ? 1 : 5, scale: SMOKE ? 0.1 : 1, log });
   }
   await stopAll();
 
@@ -196,13 +197,15 @@ async function main(): Promise<void> {
   report.push(`machine: ${machine()}; servers pinned to CPU ${SERVER_CPUS ?? '-'}, wrk and origin to CPU ${CLIENT_CPUS ?? '-'}`);
   report.push(`load average before/after: ${loadBefore} / ${loadavg().map((x) => x.toFixed(2)).join(' ')} (other work on this machine shows up as noise, above all in p99)`);
   report.push(`medians of ${opts.rounds} interleaved rounds (ratios and added latency: paired with the pass-through run of the same round); throughput: wrk -t1 -c${opts.connections} ${opts.duration}s; latency: 4 connections paced to ~${opts.rate} req/s`);
-  report.push('');
-  report.push('## Forwarding path');
-  report.push(forwardingTable(forwarding));
-  report.push('');
-  report.push(`targets: ${targetsVerdict(forwarding)}`);
-  const fixedMin = Math.min(...forwarding.map((r) => r.rps));
-  if (fixedMin < 1.5 * opts.rate) report.push(`warning: the slowest target saturates at ${fixedMin.toFixed(0)} req/s, close to the fixed rate ${opts.rate}`);
+  if (forwarding) {
+    report.push('');
+    report.push('## Forwarding path');
+    report.push(forwardingTable(forwarding));
+    report.push('');
+    report.push(`targets: ${targetsVerdict(forwarding)}`);
+    const fixedMin = Math.min(...forwarding.map((r) => r.rps));
+    if (fixedMin < 1.5 * opts.rate) report.push(`warning: the slowest target saturates at ${fixedMin.toFixed(0)} req/s, close to the fixed rate ${opts.rate}`);
+  }
   if (tokenCpu) {
     report.push('');
     report.push('## Token verification CPU (workerd, this gateway\'s verifier)');
@@ -234,12 +237,13 @@ async function main(): Promise<void> {
 
   const text = report.join('\n');
   process.stdout.write(text + '\n');
-  const suffix = SMOKE ? '-smoke' : '';
+  // A partial run (--no-forwarding/--no-geo/--no-token) never overwrites the committed full results.
+  const suffix = SMOKE ? '-smoke' : opts.forwarding && opts.geo && opts.token ? '' : '-partial';
   writeFileSync(join(RESULTS, `bench${suffix}.md`), text + '\n');
-  writeFileSync(join(RESULTS, `bench${suffix}.json`), JSON.stringify({ machine: machine(), opts, forwarding: forwarding.map(({ rounds: _r, ...r }) => r), tokenCpu, stages, geo: geo?.rows }, null, 2) + '\n');
-  writeFileSync(join(RESULTS, `forwarding${suffix}.svg`), forwardingChart(forwarding, machine()));
+  writeFileSync(join(RESULTS, `bench${suffix}.json`), JSON.stringify({ machine: machine(), opts, forwarding: forwarding?.map(({ rounds: _r, ...r }) => r), tokenCpu, stages, geo: geo?.rows }, null, 2) + '\n');
+  if (forwarding) writeFileSync(join(RESULTS, `forwarding${suffix}.svg`), forwardingChart(forwarding, machine()));
   if (geo) writeFileSync(join(RESULTS, `geo${suffix}.svg`), geoChart(geo.rows));
-  log(`[bench] wrote bench/results/bench${suffix}.{md,json}, forwarding${suffix}.svg${geo ? `, geo${suffix}.svg` : ''}`);
+  log(`[bench] wrote bench/results/bench${suffix}.{md,json}${forwarding ? `, forwarding${suffix}.svg` : ''}${geo ? `, geo${suffix}.svg` : ''}`);
 }
 
 main().catch(async (err) => {

@@ -58,7 +58,7 @@ ${body}
 
 export function geoChart(rows: GeoRow[]): string {
   const w = 820;
-  const groupH = 3 * 24 + 30;
+  const groupH = 4 * 24 + 30;
   const h = 60 + rows.length * groupH + 30;
   const labelW = 230;
   const max = Math.max(...rows.map((r) => r.centralMs)) * 1.12 || 1;
@@ -66,6 +66,7 @@ export function geoChart(rows: GeoRow[]): string {
   const bars = [
     { key: 'centralMs' as const, label: '(a) all data in us-east-1', color: '#9aa0a6' },
     { key: 'gatewayMs' as const, label: '(b) via this gateway', color: '#f48120' },
+    { key: 'passthroughMs' as const, label: '(b0) via a bare pass-through Worker', color: '#fbb774' },
     { key: 'directMs' as const, label: '(c) direct to own region', color: '#34a853' },
   ];
   const out: string[] = [];
