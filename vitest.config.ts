@@ -25,7 +25,7 @@ export default defineConfig({
         test: {
           name: 'node',
           environment: 'node',
-          include: ['infra/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          include: ['infra/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/static/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
         },

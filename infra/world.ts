@@ -292,6 +292,21 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
             ),
           ),
           GATEWAY_ASSERTION_SECRET: assertionSecret,
+          // Direct data path (/data/*): each region's database through its ws proxy. On real
+          // PostgreSQL the gateway logs in as the non-privileged `gateway` role (trust auth:
+          // no pipelined password); PGlite has one superuser session, so every transaction
+          // switches to that role instead (infra/sql/region/003_gateway_role.sql).
+          REGION_DATABASES: JSON.stringify(
+            Object.fromEntries(
+              regions.map((r) => {
+                const url = new URL(dbs[r]!.url);
+                if (dbMode === 'postgres') url.username = 'gateway';
+                const primary = { url: url.toString(), wsProxy: proxies[r]!.hostPort, pipelineConnect: dbMode === 'postgres' ? 'off' : 'password' };
+                return [r, dbMode === 'postgres' ? { primary } : { primary, role: 'gateway' }];
+              }),
+            ),
+          ),
+          DB_USE_SECURE_WEBSOCKET: 'false',
           // Audit log and tenant relocations (control plane), and /admin's global view (controller, postgres mode).
           CONTROL_PLANE_DATABASE_URL: dbMode === 'postgres' ? asRole(dbs.central!.url, CONTROL_PLANE_GATEWAY_ROLE) : dbs.central!.url,
           CONTROL_PLANE_WS_PROXY: proxies.central!.hostPort,

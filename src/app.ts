@@ -8,6 +8,7 @@ import { adminRoutes } from './admin/index.ts';
 import type { AdminContext } from './admin-auth/index.ts';
 import { GatewayError, onError } from './errors/index.ts';
 import { forward } from './forward/index.ts';
+import { mountDataRoutes } from './query/index.ts';
 import { requestIdFrom } from './request-id/index.ts';
 import { getRuntime, type Runtime } from './runtime/index.ts';
 import { checkRelocation } from './relocation/index.ts';
@@ -91,6 +92,9 @@ export function createApp(): Hono<GatewayEnv> {
   app.get('/.well-known/jwks.json', toCentral);
 
   app.route('/admin', adminRoutes());
+
+  // Direct data path: the tenant's regional Postgres, queried from the edge.
+  mountDataRoutes(app, requireTenant());
 
   // The body limit runs after the token check: an unauthenticated body is never read.
   app.all('/api/*', requireTenant(), bodyLimit(), (c) => {

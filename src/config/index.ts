@@ -6,6 +6,9 @@
  * gateway refuses every request with `config_invalid` instead of half-working.
  */
 import { z } from 'zod';
+import { buildDatabases, databaseEnvFields, regionDatabaseSchema, type DatabaseDriverConfig, type RegionDatabase } from './databases.ts';
+
+export type { DatabaseDriverConfig, DatabaseEndpoint, RegionDatabase } from './databases.ts';
 
 export const SUPPORTED_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'] as const;
 
@@ -150,6 +153,9 @@ const envSchema = z
     ).refine((r) => Object.keys(r).length > 0, 'at least one region is required'),
     GATEWAY_ASSERTION_SECRET: z.string().min(32, 'must be at least 32 characters (a secret shared with the origins)'),
     FORWARD_AUTHORIZATION: booleanish.default(false),
+    // Direct data path (src/query): a secret, because the URLs carry credentials.
+    REGION_DATABASES: jsonish(z.record(z.string(), regionDatabaseSchema)).optional(),
+    ...databaseEnvFields,
     // Admin reporting (src/admin) and tenant relocation checks (src/relocation); see docs/global.md.
     ADMIN_ROLE_CLAIM: z.string().min(1).default('role'),
     ADMIN_ROLE_VALUE: z.string().min(1).default('admin'),
@@ -263,6 +269,9 @@ export interface GatewayConfig {
   readonly regions: ReadonlyMap<string, RegionConfig>;
   readonly assertionSecret: string;
   readonly forwardAuthorization: boolean;
+  /** Regions whose database the gateway may query directly (src/query); absent regions have no /data routes. */
+  readonly databases: ReadonlyMap<string, RegionDatabase>;
+  readonly databaseDriver: DatabaseDriverConfig;
   readonly admin: {
     readonly roleClaim: string;
     readonly roleValue: string;
@@ -315,6 +324,17 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
         ] as const,
     ),
   );
+  const databaseDriver: DatabaseDriverConfig = {
+    useSecureWebSocket: e.DB_USE_SECURE_WEBSOCKET,
+    pipelineConnect: e.DB_PIPELINE_CONNECT,
+    connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,
+    retryAfterSeconds: e.DB_RETRY_AFTER_SECONDS,
+  };
+  const dbIssues: string[] = [];
+  const databases = buildDatabases(e.REGION_DATABASES, new Set(regions.keys()), databaseDriver, (path, message) =>
+    dbIssues.push(`${path}: ${message}`),
+  );
+  if (dbIssues.length > 0) return { ok: false, error: new ConfigError(dbIssues) };
   const config: GatewayConfig = {
     jwt: {
       issuer: e.JWT_ISSUER,
@@ -340,6 +360,8 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
     regions,
     assertionSecret: e.GATEWAY_ASSERTION_SECRET,
     forwardAuthorization: e.FORWARD_AUTHORIZATION,
+    databases,
+    databaseDriver,
     admin: {
       roleClaim: e.ADMIN_ROLE_CLAIM,
       roleValue: e.ADMIN_ROLE_VALUE,

@@ -14,8 +14,10 @@ export const ERROR_STATUS = {
   region_mismatch: 403,
   not_found: 404,
   method_not_allowed: 405,
+  conflict: 409,
   tenant_relocated: 409,
   payload_too_large: 413,
+  unprocessable: 422,
   rate_limited: 429,
   config_invalid: 500,
   internal_error: 500,
@@ -23,6 +25,8 @@ export const ERROR_STATUS = {
   service_unavailable: 503,
   key_set_unavailable: 503,
   upstream_timeout: 504,
+  database_unavailable: 503,
+  database_timeout: 504,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -36,8 +40,10 @@ const WIRE_MESSAGE: { [C in ErrorCode]: string } = {
   region_mismatch: "The request's region tag does not match the token's region.",
   not_found: 'No such route.',
   method_not_allowed: 'Method not allowed.',
+  conflict: 'The request conflicts with existing data.',
   tenant_relocated: 'The tenant has moved to another region; get a fresh token from the central region.',
   payload_too_large: 'The request body is too large.',
+  unprocessable: 'The request violates a data constraint.',
   rate_limited: 'Too many requests.',
   config_invalid: 'The gateway is misconfigured.',
   internal_error: 'Internal error.',
@@ -45,6 +51,8 @@ const WIRE_MESSAGE: { [C in ErrorCode]: string } = {
   service_unavailable: 'The service is temporarily unavailable.',
   key_set_unavailable: 'Token keys are temporarily unavailable.',
   upstream_timeout: 'The upstream did not answer in time.',
+  database_unavailable: 'The database is temporarily unavailable.',
+  database_timeout: 'The database did not answer in time.',
 };
 
 export const REALM = 'edge-tenant-router';

@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { TestProject } from 'vitest/node';
 import { exportJWK, generateKeyPair } from 'jose';
+import { startDataDatabasesProcess } from '../support/data-databases-process.ts';
 import { startFaultLab } from '../support/fault-origin.ts';
 import { startRecordingOrigin, type RecordingOrigin } from '../support/recording-origin.ts';
 
@@ -107,6 +108,10 @@ export default async function setup(project: TestProject) {
     regions[name] = { origin: o.url };
   }
 
+  // Regional databases for the direct data path (test/worker/data): PGlite by default,
+  // plus real PostgreSQL and a streaming replica when the local server is reachable.
+  const data = await startDataDatabasesProcess(REGION_NAMES);
+
   // Controllable origins and JWKS servers for the fault tests (test/worker/faults).
   const lab = await startFaultLab(() => jwks);
 
@@ -119,10 +124,15 @@ export default async function setup(project: TestProject) {
     GATEWAY_ASSERTION_SECRET: 'test-assertion-secret-0123456789abcdef',
     TEST_PRIVATE_JWKS: JSON.stringify({ keys: [esPriv, edPriv] }),
     TEST_ORIGINS: JSON.stringify(Object.fromEntries(origins.map((o) => [o.name, o.url]))),
+    // The data tests pass REGION_DATABASES per backend (test/worker/data/support.ts), so other
+    // suites may replace REGIONS freely. The local proxies are plain ws:// on 127.0.0.1.
+    DB_USE_SECURE_WEBSOCKET: 'false',
+    TEST_DATA_DATABASES: JSON.stringify(data.info),
     TEST_FAULT_LAB: lab.url,
   });
 
   return async () => {
+    await data.close();
     await Promise.all([...origins.map((o) => o.close()), lab.close()]);
   };
 }

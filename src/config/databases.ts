@@ -1,0 +1,135 @@
+/**
+ * Regional databases for the direct data path (src/query). Connection URLs carry
+ * credentials, so they come from ONE secret, REGION_DATABASES (JSON):
+ *
+ *   { "eu-central-1": {
+ *       "primary": "postgres://gateway:pw@ep-x.eu-central-1.aws.neon.tech/app",
+ *       "replica": { "url": "postgres://gateway:pw@ep-y.../app", "wsProxy": "proxy.example.com/v2" },
+ *       "role": "app_rw" } }
+ *
+ * An endpoint is a URL string or { url, wsProxy?, pipelineConnect? }. Driver options
+ * (@neondatabase/serverless neonConfig) default to what Neon needs; the local world
+ * sets them to reach its WebSocket-to-TCP proxies. Nothing here is test-only.
+ * Errors name the field, never the value (URLs are secrets).
+ */
+import { z } from 'zod';
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+/** A Postgres role name we are willing to SET ROLE to: plain lowercase identifiers. */
+const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+/** host[:port][/path] with optional {host}/{port} placeholders for the target; no scheme (the driver adds ws:// or wss://). */
+const WS_PROXY = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::\d{1,5})?(?:\/[A-Za-z0-9._~\-/{}=&?%]*)?$/;
+
+export type PipelineConnect = 'password' | false;
+
+export interface DatabaseEndpoint {
+  /** Secret: never logged, never in a response. */
+  readonly url: string;
+  /** Safe to log. */
+  readonly host: string;
+  readonly port: number;
+  /** neonConfig.wsProxy: a fixed host:port/path, or a template with {host} and {port}. Unset: Neon's own endpoint. */
+  readonly wsProxy?: string;
+  readonly pipelineConnect: PipelineConnect;
+}
+
+export interface RegionDatabase {
+  readonly region: string;
+  readonly primary: DatabaseEndpoint;
+  readonly replica?: DatabaseEndpoint;
+  /** When set, every transaction first switches to this role (set_config('role', ..., true)). */
+  readonly role?: string;
+}
+
+export interface DatabaseDriverConfig {
+  readonly useSecureWebSocket: boolean;
+  readonly pipelineConnect: PipelineConnect;
+  readonly connectTimeoutMs: number;
+  readonly retryAfterSeconds: number;
+}
+
+const pipelineConnectSchema = z.enum(['password', 'off']).transform((v): PipelineConnect => (v === 'off' ? false : 'password'));
+
+const postgresUrl = z.string().transform((s, ctx) => {
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be a postgres:// URL' });
+    return z.NEVER;
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
+    ctx.addIssue({ code: 'custom', message: 'must be a postgres:// URL' });
+    return z.NEVER;
+  }
+  if (!u.hostname || !u.pathname || u.pathname === '/') {
+    ctx.addIssue({ code: 'custom', message: 'must name a host and a database' });
+    return z.NEVER;
+  }
+  return { url: s, host: u.hostname, port: Number(u.port || 5432) };
+});
+
+const endpointSchema = z.union([
+  postgresUrl.transform((p) => ({ ...p, wsProxy: undefined as string | undefined, pipelineConnect: undefined as PipelineConnect | undefined })),
+  z
+    .strictObject({
+      url: postgresUrl,
+      wsProxy: z.string().max(512).regex(WS_PROXY, 'must be host[:port][/path] without a scheme').optional(),
+      pipelineConnect: pipelineConnectSchema.optional(),
+    })
+    .transform((o) => ({ ...o.url, wsProxy: o.wsProxy, pipelineConnect: o.pipelineConnect })),
+]);
+
+export const regionDatabaseSchema = z.strictObject({
+  primary: endpointSchema,
+  replica: endpointSchema.optional(),
+  role: z.string().regex(ROLE_NAME, 'must be a lowercase role name').optional(),
+});
+
+/** The fields src/config/index.ts adds to its env schema. */
+export const databaseEnvFields = {
+  DB_USE_SECURE_WEBSOCKET: z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean()).default(true),
+  DB_PIPELINE_CONNECT: pipelineConnectSchema.default('password'),
+  DB_CONNECT_TIMEOUT_MS: z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v), z.number().int().min(100).max(60_000)).default(5000),
+  DB_RETRY_AFTER_SECONDS: z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v), z.number().int().min(1).max(3600)).default(5),
+};
+
+type ParsedEndpoint = z.infer<typeof endpointSchema>;
+
+function wsProxyHost(e: ParsedEndpoint): string {
+  if (!e.wsProxy) return e.host;
+  const hostPort = e.wsProxy.split('/')[0]!;
+  return hostPort.startsWith('[') ? hostPort.slice(0, hostPort.indexOf(']') + 1) : hostPort.split(':')[0]!;
+}
+
+export function buildDatabases(
+  raw: Record<string, z.infer<typeof regionDatabaseSchema>> | undefined,
+  regionNames: ReadonlySet<string>,
+  driver: DatabaseDriverConfig,
+  addIssue: (path: string, message: string) => void,
+): ReadonlyMap<string, RegionDatabase> {
+  const out = new Map<string, RegionDatabase>();
+  for (const [region, db] of Object.entries(raw ?? {})) {
+    if (!regionNames.has(region)) {
+      addIssue(`REGION_DATABASES.${region}`, 'is not a configured region (see REGIONS)');
+      continue;
+    }
+    const endpoint = (e: ParsedEndpoint, which: string): DatabaseEndpoint => {
+      // Plain ws:// only to a proxy on this machine (the local world); anything else must be wss://.
+      if (!driver.useSecureWebSocket && !LOOPBACK_HOSTS.has(wsProxyHost(e))) {
+        addIssue(`REGION_DATABASES.${region}.${which}`, 'DB_USE_SECURE_WEBSOCKET=false is allowed only for loopback WebSocket proxies');
+      }
+      return Object.freeze({ url: e.url, host: e.host, port: e.port, wsProxy: e.wsProxy, pipelineConnect: e.pipelineConnect ?? driver.pipelineConnect });
+    };
+    out.set(
+      region,
+      Object.freeze({
+        region,
+        primary: endpoint(db.primary, 'primary'),
+        replica: db.replica ? endpoint(db.replica, 'replica') : undefined,
+        role: db.role,
+      }),
+    );
+  }
+  return out;
+}

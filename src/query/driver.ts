@@ -1,0 +1,111 @@
+/**
+ * One request's database work: a @neondatabase/serverless Client created for this
+ * request and ended after it (ctx.waitUntil(client.end())), as the driver requires
+ * on Workers (a socket cannot outlive its request). Every transaction is
+ *
+ *   BEGIN [READ ONLY]
+ *   SELECT set_config('app.tenant_id', <tenant from the verified token>, true),
+ *          set_config('statement_timeout', <route's timeout>, true)[, set_config('role', <role>, true)]
+ *   <the route's statement(s)>
+ *   COMMIT
+ *   [<after-commit statements, e.g. the WAL position for a read-your-writes bookmark>]
+ *
+ * sent as one pipeline (pipeline.ts): one round trip.
+ */
+import { Client } from '@neondatabase/serverless';
+import type { DatabaseDriverConfig, DatabaseEndpoint } from '../config/index.ts';
+import { databaseError } from './errors.ts';
+import { Pipeline, type Step, type StepResult } from './pipeline.ts';
+import { isSqlText, sql } from './sql.ts';
+
+const BEGIN_READ_ONLY = sql`BEGIN READ ONLY`;
+const BEGIN_READ_WRITE = sql`BEGIN READ WRITE`;
+const COMMIT = sql`COMMIT`;
+// The tenant setting is local to the transaction (true): it can never leak to another request.
+const SETUP = sql`SELECT set_config('app.tenant_id', $1, true), set_config('statement_timeout', $2, true)`;
+const SETUP_WITH_ROLE = sql`SELECT set_config('app.tenant_id', $1, true), set_config('statement_timeout', $2, true), set_config('role', $3, true)`;
+
+/** How long ending a client may keep the isolate busy after the response (a socket that never opened never reports its end). */
+const CLIENT_END_GRACE_MS = 2000;
+
+/** Slack on top of the statement timeout before the client gives up reading (the server should have answered 57014 by then). */
+const CLIENT_READ_SLACK_MS = 1000;
+
+export interface TransactionSpec {
+  readonly tenantId: string;
+  readonly access: 'read' | 'write';
+  readonly statementTimeoutMs: number;
+  /** Run every statement as this role (set_config('role', ...)); from config. */
+  readonly role?: string;
+  readonly steps: readonly Step[];
+  readonly afterCommit?: readonly Step[];
+}
+
+export interface Execution {
+  /** Keeps the isolate alive until the socket is closed after the response. */
+  waitUntil(p: Promise<unknown>): void;
+}
+
+export function wsProxyOption(template: string | undefined): string | ((host: string, port: number | string) => string) | undefined {
+  if (!template) return undefined;
+  if (!template.includes('{host}') && !template.includes('{port}')) return template;
+  return (host, port) => template.replaceAll('{host}', host).replaceAll('{port}', String(port));
+}
+
+/** Runs one transaction and returns the results of `steps` then `afterCommit`, in order. */
+export async function runTransaction(
+  endpoint: DatabaseEndpoint,
+  driver: DatabaseDriverConfig,
+  spec: TransactionSpec,
+  exec: Execution,
+): Promise<StepResult[]> {
+  for (const s of [...spec.steps, ...(spec.afterCommit ?? [])]) {
+    // Runtime guard: only `sql`-tagged literals reach the wire, with exactly their declared parameters.
+    if (!isSqlText(s.sql)) throw new TypeError('statement is not a sql`...` literal');
+    if (s.values.length !== s.sql.paramCount) throw new TypeError('parameter count does not match the statement');
+  }
+  const setup: Step = spec.role
+    ? { sql: SETUP_WITH_ROLE, values: [spec.tenantId, String(spec.statementTimeoutMs), spec.role], rows: false }
+    : { sql: SETUP, values: [spec.tenantId, String(spec.statementTimeoutMs)], rows: false };
+  const all: Step[] = [
+    { sql: spec.access === 'read' ? BEGIN_READ_ONLY : BEGIN_READ_WRITE, values: [], rows: false },
+    setup,
+    ...spec.steps,
+    { sql: COMMIT, values: [], rows: false },
+    ...(spec.afterCommit ?? []),
+  ];
+
+  const client = new Client({
+    connectionString: endpoint.url,
+    connectionTimeoutMillis: driver.connectTimeoutMs,
+    query_timeout: driver.connectTimeoutMs + spec.statementTimeoutMs + CLIENT_READ_SLACK_MS,
+  });
+  // Per-client options (no global neonConfig mutation): the same isolate may serve regions with different proxies.
+  const nc = client.neonConfig;
+  const proxy = wsProxyOption(endpoint.wsProxy);
+  if (proxy !== undefined) nc.wsProxy = proxy;
+  nc.useSecureWebSocket = driver.useSecureWebSocket;
+  nc.pipelineConnect = endpoint.pipelineConnect;
+  // A socket error after we are done must not become an unhandled rejection.
+  client.on('error', () => {});
+  let serverAnswered = false;
+  (client as unknown as { connection: { once(e: 'message', f: () => void): void } }).connection.once('message', () => {
+    serverAnswered = true;
+  });
+
+  const pipeline = new Pipeline(all);
+  try {
+    // Queue the pipeline before the connection completes: with pipelineConnect it rides along with the startup.
+    const connected = client.connect();
+    client.query(pipeline as never);
+    const [, results] = await Promise.all([connected, pipeline.done]);
+    // Drop BEGIN, setup and COMMIT; keep the caller's steps and after-commit steps.
+    return [...results.slice(2, 2 + spec.steps.length), ...results.slice(3 + spec.steps.length)];
+  } catch (err) {
+    throw databaseError(err, `${endpoint.host}:${endpoint.port}`, driver.retryAfterSeconds, serverAnswered);
+  } finally {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLIENT_END_GRACE_MS)));
+    exec.waitUntil(Promise.race([client.end().catch(() => {}), grace]).finally(() => clearTimeout(timer)));
+  }
+}
