@@ -3,7 +3,7 @@
  *
  *   npm run bench                 full run (about 6 minutes on 2 cores)
  *   npm run bench -- --smoke      harness check in well under a minute (numbers meaningless)
- *   options: --rounds N --duration S --rate R --connections C --no-forwarding --no-geo --no-token
+ *   options: --rounds N --duration S --rate R --connections C --no-forwarding --no-geo --no-token --no-db
  *
  * Needs Debian's `haproxy` (2.6, with jwt_verify) and `wrk` (and `taskset`, from
  * util-linux, to pin); it installs haproxy and wrk with apt-get when run as root and they are
@@ -40,6 +40,7 @@ const opts = {
   geo: !process.argv.includes('--no-geo'),
   forwarding: !process.argv.includes('--no-forwarding'),
   token: !process.argv.includes('--no-token'),
+  db: !process.argv.includes('--no-db'),
 };
 
 const log = (s: string) => process.stderr.write(s + '\n');
@@ -192,6 +193,19 @@ async function main(): Promise<void> {
   }
   await stopAll();
 
+  // Part 3, the direct database path: issue 3's own script (real local world, ws proxy with injected latency).
+  let db: string | undefined;
+  if (opts.db) {
+    log('[bench] direct database path vs forwarding (npm run bench:db)');
+    const r = spawnSync(process.execPath, ['bench/db-roundtrips.ts', '--db', SMOKE ? 'pglite' : 'both', '--samples', SMOKE ? '3' : '9'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 600_000,
+    });
+    db = r.status === 0 ? r.stdout.trim() : `FAILED (exit ${r.status ?? r.signal}):\n${(r.stdout + r.stderr).trim().slice(-3000)}`;
+    log(db);
+  }
+
   const report: string[] = [];
   report.push(`# npm run bench${SMOKE ? ' -- --smoke (harness check only: numbers are not meaningful)' : ''}`);
   report.push(`machine: ${machine()}; servers pinned to CPU ${SERVER_CPUS ?? '-'}, wrk and origin to CPU ${CLIENT_CPUS ?? '-'}`);
@@ -228,19 +242,22 @@ async function main(): Promise<void> {
     report.push('## Geography (five sequential round trips per page load)');
     report.push(geo.table);
   }
-  report.push('');
-  report.push('## Direct database path');
-  report.push('TODO(issue 3): the /data routes (gateway → regional Postgres over the WebSocket proxy) are not on main yet; ' +
-    'round trips and latency per direct query vs forwarding to the app stack are not measured in this run.');
+  if (db) {
+    report.push('');
+    report.push('## Direct database path (bench/db-roundtrips.ts: gateway under wrangler dev, real local world)');
+    report.push('```');
+    report.push(db);
+    report.push('```');
+  }
   report.push('');
   report.push(`took ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
   const text = report.join('\n');
   process.stdout.write(text + '\n');
   // A partial run (--no-forwarding/--no-geo/--no-token) never overwrites the committed full results.
-  const suffix = SMOKE ? '-smoke' : opts.forwarding && opts.geo && opts.token ? '' : '-partial';
+  const suffix = SMOKE ? '-smoke' : opts.forwarding && opts.geo && opts.token && opts.db ? '' : '-partial';
   writeFileSync(join(RESULTS, `bench${suffix}.md`), text + '\n');
-  writeFileSync(join(RESULTS, `bench${suffix}.json`), JSON.stringify({ machine: machine(), opts, forwarding: forwarding?.map(({ rounds: _r, ...r }) => r), tokenCpu, stages, geo: geo?.rows }, null, 2) + '\n');
+  writeFileSync(join(RESULTS, `bench${suffix}.json`), JSON.stringify({ machine: machine(), opts, db, forwarding: forwarding?.map(({ rounds: _r, ...r }) => r), tokenCpu, stages, geo: geo?.rows }, null, 2) + '\n');
   if (forwarding) writeFileSync(join(RESULTS, `forwarding${suffix}.svg`), forwardingChart(forwarding, machine()));
   if (geo) writeFileSync(join(RESULTS, `geo${suffix}.svg`), geoChart(geo.rows));
   log(`[bench] wrote bench/results/bench${suffix}.{md,json}${forwarding ? `, forwarding${suffix}.svg` : ''}${geo ? `, geo${suffix}.svg` : ''}`);
