@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    // Logs of passing tests are noise (every refusal logs a line); a failing test still shows its own.
+    // Logs of passing tests are noise (every request logs a line); a failing test still shows its own.
     silent: 'passed-only',
     projects: [
       {

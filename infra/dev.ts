@@ -79,6 +79,7 @@ sign up: curl -s ${s.gatewayUrl}/auth/signup -H 'content-type: application/json'
            -d '{"email":"me@example.com","password":"correct horse","workspace":"Acme","region":"${anyRegion}"}'
 token:   TOKEN=$(npm run -s token -- --tenant <tenant id> --region ${anyRegion})
 call:    curl -s ${s.gatewayUrl}/api/pages -H "authorization: Bearer $TOKEN"
+status:  echo "${s.gatewayUrl}/admin/status#token=$(npm run -s token -- --admin)"   (open that URL: live regions and traffic)
 psql:    psql ${s.regions[anyRegion]!.databaseUrl}
 Ctrl-C stops everything.
 `);

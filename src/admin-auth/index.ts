@@ -5,7 +5,8 @@
  * or a list containing it. A tenant token is not an admin token.
  *
  * No token → 401 token_missing; a bad token → 401 invalid_token; a valid token
- * without the role → 403 forbidden. Refusals make no subrequest and no query.
+ * without the role → 403 forbidden. Refusals make no subrequest and no query
+ * (the request's log line records them, with the error code).
  * (Same names and contract as issue 8's minimal requireAdmin, so either merges.)
  */
 import type { MiddlewareHandler } from 'hono';
@@ -13,6 +14,7 @@ import type { JWTPayload } from 'jose';
 import type { GatewayEnv } from '../app.ts';
 import type { GatewayConfig } from '../config/index.ts';
 import { GatewayError } from '../errors/index.ts';
+import { timed } from '../observability/index.ts';
 import { extractBearer, rejectionToError, verifyAccessToken } from '../token/index.ts';
 
 export interface AdminContext {
@@ -30,7 +32,7 @@ export function requireAdmin(): MiddlewareHandler<GatewayEnv> {
     const { config, keySet } = c.get('runtime');
     const extracted = extractBearer(c.req.header('authorization'), config.jwt.maxTokenBytes);
     if (!extracted.ok) throw rejectionToError(extracted.reason, `admin: authorization header: ${extracted.reason}`);
-    const verified = await verifyAccessToken(extracted.token, keySet, config.jwt);
+    const verified = await timed(c.get('obs'), 'verifyMs', () => verifyAccessToken(extracted.token, keySet, config.jwt));
     if (!verified.ok) throw rejectionToError(verified.reason, `admin: ${verified.detail}`);
     if (!hasAdminRole(verified.claims, config.admin)) {
       throw new GatewayError('forbidden', `admin: token lacks ${config.admin.roleClaim}=${config.admin.roleValue}`);

@@ -153,6 +153,11 @@ const envSchema = z
     ).refine((r) => Object.keys(r).length > 0, 'at least one region is required'),
     GATEWAY_ASSERTION_SECRET: z.string().min(32, 'must be at least 32 characters (a secret shared with the origins)'),
     FORWARD_AUTHORIZATION: booleanish.default(false),
+    // Observability and operations (src/observability, src/health); docs/observe.md.
+    SERVER_TIMING: booleanish.default(true),
+    READINESS_TIMEOUT_MS: numberish(100, 10_000).default(2000),
+    READINESS_REUSE_MS: numberish(0, 60_000).default(1000),
+    READINESS_ORIGIN_PATH: z.string().regex(/^\/[A-Za-z0-9._~\/-]{0,200}$/, 'must be a path starting with "/"').default('/healthz'),
     // Direct data path (src/query): a secret, because the URLs carry credentials.
     REGION_DATABASES: jsonish(z.record(z.string(), regionDatabaseSchema)).optional(),
     ...databaseEnvFields,
@@ -269,6 +274,16 @@ export interface GatewayConfig {
   readonly regions: ReadonlyMap<string, RegionConfig>;
   readonly assertionSecret: string;
   readonly forwardAuthorization: boolean;
+  readonly observability: {
+    /** Add `Server-Timing` (verify, upstream, total) to responses. */
+    readonly serverTiming: boolean;
+    /** Upper bound for all of /readyz's probes together. */
+    readonly readinessTimeoutMs: number;
+    /** /readyz reuses a report younger than this (per isolate): one probe round per window at most. */
+    readonly readinessReuseMs: number;
+    /** Path probed on each origin by /readyz; any answer below 500 counts as reachable. */
+    readonly readinessOriginPath: string;
+  };
   /** Regions whose database the gateway may query directly (src/query); absent regions have no /data routes. */
   readonly databases: ReadonlyMap<string, RegionDatabase>;
   readonly databaseDriver: DatabaseDriverConfig;
@@ -360,6 +375,12 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
     regions,
     assertionSecret: e.GATEWAY_ASSERTION_SECRET,
     forwardAuthorization: e.FORWARD_AUTHORIZATION,
+    observability: {
+      serverTiming: e.SERVER_TIMING,
+      readinessTimeoutMs: e.READINESS_TIMEOUT_MS,
+      readinessReuseMs: e.READINESS_REUSE_MS,
+      readinessOriginPath: e.READINESS_ORIGIN_PATH,
+    },
     databases,
     databaseDriver,
     admin: {

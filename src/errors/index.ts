@@ -101,8 +101,8 @@ export function toGatewayError(err: unknown): GatewayError {
 export function onError(err: unknown, c: Context): Response {
   const gwErr = toGatewayError(err);
   const requestId = (c.get('requestId' as never) as string | undefined) ?? 'unknown';
+  // The detail is for operators: src/observability puts it on the request's one log line.
+  // The client gets only the code and a generic message.
   c.set('error' as never, gwErr as never);
-  // The detail is for operators; the client gets only the code and a generic message.
-  console.warn(JSON.stringify({ level: gwErr.status >= 500 ? 'error' : 'warn', requestId, code: gwErr.code, detail: gwErr.detail }));
   return errorResponse(gwErr, requestId);
 }

@@ -3,7 +3,7 @@
  * (never buffered), redirects returned to the client rather than followed.
  */
 import { IDENTITY_HEADERS, signAssertion, type Identity } from '../identity-assertion/index.ts';
-import { sendUpstream, type Resilience } from '../resilience/index.ts';
+import { sendUpstream, type Resilience, type Served } from '../resilience/index.ts';
 import { targetUrl, type Upstream } from '../upstream/index.ts';
 import { inboundResponseHeaders, outboundRequestHeaders } from './headers.ts';
 
@@ -15,12 +15,21 @@ export interface ForwardOptions {
   resilience: Resilience;
   /** Set for tenant requests: the identity derived from the verified token, and the key to sign it with. */
   identity?: { value: Identity; key: CryptoKey };
+  /** W3C trace context for the origin: replaces whatever the client sent. */
+  trace?: { traceparent: string; tracestate: string | undefined };
+  /** Told which origin (primary or a standby) answered: for the request's log line. */
+  onServed?: (served: Served) => void;
 }
 
 export async function forward(req: Request, url: URL, opts: ForwardOptions): Promise<Response> {
   const target = targetUrl(opts.upstream, url);
   const headers = outboundRequestHeaders(req.headers, { forwardAuthorization: opts.forwardAuthorization });
   headers.set(IDENTITY_HEADERS.requestId, opts.requestId);
+  if (opts.trace) {
+    headers.set('traceparent', opts.trace.traceparent);
+    if (opts.trace.tracestate !== undefined) headers.set('tracestate', opts.trace.tracestate);
+    else headers.delete('tracestate');
+  }
   if (opts.identity) {
     const id = opts.identity.value;
     headers.set(IDENTITY_HEADERS.tenantId, id.tenantId);
@@ -32,7 +41,7 @@ export async function forward(req: Request, url: URL, opts: ForwardOptions): Pro
     );
   }
   const hasBody = req.method !== 'GET' && req.method !== 'HEAD' && req.body !== null;
-  const res = await sendUpstream(opts.upstream, url, { method: req.method, headers, body: hasBody ? req.body : null }, opts.resilience);
+  const res = await sendUpstream(opts.upstream, url, { method: req.method, headers, body: hasBody ? req.body : null }, opts.resilience, opts.onServed);
   // Any of the upstream's origins (primary or a standby that took over) may have answered.
   const origins = [opts.upstream.origin, ...opts.upstream.standbys];
   const out = inboundResponseHeaders(res.headers, { upstreamOrigins: origins, publicHost: url.hostname });

@@ -61,10 +61,14 @@ export function jitterDelay(maxMs: number, random: () => number = Math.random): 
 
 const sleep = (ms: number) => (ms > 0 ? new Promise<void>((r) => setTimeout(r, ms)) : Promise.resolve());
 
+function originRole(upstream: Upstream, origin: string): string {
+  const i = upstream.standbys.indexOf(origin);
+  return i === -1 ? 'primary' : `standby ${i + 1}`;
+}
+
 /** Which origin label goes to the logs: never the URL itself. */
 function label(upstream: Upstream, origin: string): string {
-  const i = upstream.standbys.indexOf(origin);
-  return `${upstream.kind} ${upstream.name} ${i === -1 ? 'primary' : `standby ${i + 1}`}`;
+  return `${upstream.kind} ${upstream.name} ${originRole(upstream, origin)}`;
 }
 
 /**
@@ -131,7 +135,20 @@ const retryAfter = (ms: number) => String(Math.max(1, Math.ceil(ms / 1000)));
  *   central: any of those → 503 service_unavailable with Retry-After (login and signup are
  *            "try again later", while tenant traffic does not depend on central at all).
  */
-export async function sendUpstream(upstream: Upstream, incoming: URL, req: OutboundRequest, resilience: Resilience): Promise<Response> {
+/** Which of the upstream's origins answered, and after how many attempts: for the request's log line. */
+export interface Served {
+  /** `primary` or `standby N` (1-based, config order): never the URL. */
+  origin: string;
+  attempts: number;
+}
+
+export async function sendUpstream(
+  upstream: Upstream,
+  incoming: URL,
+  req: OutboundRequest,
+  resilience: Resilience,
+  onServed?: (served: Served) => void,
+): Promise<Response> {
   const { config, breakers } = resilience;
   const origins = [upstream.origin, ...upstream.standbys];
   const timeoutMs = upstream.kind === 'central' ? config.centralTimeoutMs : config.upstreamTimeoutMs;
@@ -156,6 +173,7 @@ export async function sendUpstream(upstream: Upstream, incoming: URL, req: Outbo
     if (result instanceof Response) {
       if (ORIGIN_DOWN_STATUSES.has(result.status)) pick.breaker.failure();
       else pick.breaker.success();
+      onServed?.({ origin: originRole(upstream, pick.origin), attempts: n + 1 });
       return result;
     }
     pick.breaker.failure();

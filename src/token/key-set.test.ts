@@ -119,4 +119,16 @@ describe('KeySet during a key server outage (staleness cap)', () => {
     expect(ks.generation).toBe(generation + 1);
     await jwks.close();
   });
+
+  it('readiness (for /readyz) follows the same rules: keys count until the cap, the failing server is not hammered', async () => {
+    const { ks, jwks, advance } = await failingLater(30_000);
+    advance(61_000);
+    expect((await ks.readiness()).keys).toBe(2); // one failed refresh; held keys still usable
+    expect(ks.fetchCount).toBe(2);
+    for (let i = 0; i < 5; i++) await ks.readiness();
+    expect(ks.fetchCount).toBe(2); // within the backoff: no new attempt
+    advance(600_000);
+    expect((await ks.readiness()).keys).toBe(0); // past the cap: not ready, as lookups now fail
+    await jwks.close();
+  });
 });

@@ -191,4 +191,21 @@ export class KeySet {
     }
     return this.find(kid, alg);
   }
+
+  /**
+   * For /readyz: loads the set when it is not loaded or stale, under the same rules as
+   * `lookup` (TTL, failure backoff), and says how many keys are usable now (0 past the
+   * staleness cap, as lookups then fail too).
+   */
+  async readiness(): Promise<{ keys: number; lastError: string | undefined }> {
+    const now = this.now();
+    if (!this.opts.staticKeys && now - this.loadedAt > this.opts.ttlMs && this.mayFetch(now, 'ttl')) {
+      try {
+        await this.refresh();
+      } catch {
+        // Reported through lastError; keys still inside the staleness cap still count.
+      }
+    }
+    return { keys: this.usable(this.now()) ? this.keys.length : 0, lastError: this.lastError };
+  }
 }

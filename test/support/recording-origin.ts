@@ -68,6 +68,13 @@ export async function startRecordingOrigin(name: string, extraRoutes?: (req: Inc
       return;
     }
     requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+    // `/__status/NNN` answers with that status: how tests get an origin to fail or 404 on a chosen path.
+    const canned = /^\/__status\/([1-5]\d\d)$/.exec(req.url ?? '');
+    if (canned) {
+      res.writeHead(Number(canned[1]), { 'content-type': 'text/plain' });
+      res.end(`canned ${canned[1]}`);
+      return;
+    }
     const custom = extraRoutes?.(req, body);
     if (custom) {
       res.writeHead(custom.status, custom.headers);

@@ -4,8 +4,11 @@
  * region. Their URLs and the test signing keys reach the Worker as bindings.
  */
 import type { IncomingMessage } from 'node:http';
+import { createServer, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { TestProject } from 'vitest/node';
 import { exportJWK, generateKeyPair } from 'jose';
+import { spawn } from 'node:child_process';
 import { startDataDatabasesProcess } from '../support/data-databases-process.ts';
 import { startFaultLab } from '../support/fault-origin.ts';
 import { startRecordingOrigin, type RecordingOrigin } from '../support/recording-origin.ts';
@@ -72,6 +75,30 @@ function regionFixtures(req: { url?: string }): { status: number; headers?: Reco
   }
 }
 
+/** The control-plane database (PGlite + central migrations + ws proxy) in its own Node process; see the script. */
+async function startControlPlaneDb(): Promise<{ url: string; wsProxy: string; stop(): Promise<void> }> {
+  const script = new URL('../support/control-plane-db.ts', import.meta.url).pathname;
+  const child = spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const info = await new Promise<{ url: string; wsProxy: string }>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+      const nl = out.indexOf('\n');
+      if (nl !== -1) resolve(JSON.parse(out.slice(0, nl)));
+    });
+    child.once('exit', (code) => reject(new Error(`control-plane database process exited (${code}) before it was ready`)));
+  });
+  return {
+    ...info,
+    async stop() {
+      child.stdin!.end(); // the script stops on stdin end; SIGTERM too, in case
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
 export default async function setup(project: TestProject) {
   const es = await generateKeyPair('ES256', { extractable: true });
   const ed = await generateKeyPair('EdDSA', { extractable: true });
@@ -108,6 +135,15 @@ export default async function setup(project: TestProject) {
     regions[name] = { origin: o.url };
   }
 
+  // Accepts connections and never answers: what a hung origin looks like to a probe.
+  const hungSockets = new Set<Socket>();
+  const hung = createServer((sock) => {
+    hungSockets.add(sock);
+    sock.on('close', () => hungSockets.delete(sock));
+  });
+  await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+
+  const controlPlane = await startControlPlaneDb();
   // Regional databases for the direct data path (test/worker/data): PGlite by default,
   // plus real PostgreSQL and a streaming replica when the local server is reachable.
   const data = await startDataDatabasesProcess(REGION_NAMES);
@@ -124,6 +160,10 @@ export default async function setup(project: TestProject) {
     GATEWAY_ASSERTION_SECRET: 'test-assertion-secret-0123456789abcdef',
     TEST_PRIVATE_JWKS: JSON.stringify({ keys: [esPriv, edPriv] }),
     TEST_ORIGINS: JSON.stringify(Object.fromEntries(origins.map((o) => [o.name, o.url]))),
+    TEST_HUNG_ORIGIN: `http://127.0.0.1:${(hung.address() as AddressInfo).port}`,
+    // Not CONTROL_PLANE_*: only the audit tests turn the database on (through env overrides).
+    TEST_CONTROL_PLANE_DATABASE_URL: controlPlane.url,
+    TEST_CONTROL_PLANE_WS_PROXY: controlPlane.wsProxy,
     // The data tests pass REGION_DATABASES per backend (test/worker/data/support.ts), so other
     // suites may replace REGIONS freely. The local proxies are plain ws:// on 127.0.0.1.
     DB_USE_SECURE_WEBSOCKET: 'false',
@@ -132,6 +172,9 @@ export default async function setup(project: TestProject) {
   });
 
   return async () => {
+    await controlPlane.stop();
+    for (const s of hungSockets) s.destroy();
+    await new Promise<void>((resolve) => hung.close(() => resolve()));
     await data.close();
     await Promise.all([...origins.map((o) => o.close()), lab.close()]);
   };
