@@ -41,6 +41,18 @@ describe('REGION_DATABASES and driver options', () => {
     expect(r.config.databases.has('us-east-1')).toBe(false);
   });
 
+  it('DATABASE_TIMEOUT_MS is the connect timeout; a same-zone standby database becomes the region\'s standby endpoint', () => {
+    const r = parseConfig({
+      ...base,
+      DATABASE_TIMEOUT_MS: '750',
+      REGION_DATABASES: JSON.stringify({ 'eu-central-1': { primary: SECRET_URL } }),
+      REGION_STANDBY_DATABASES: JSON.stringify({ 'eu-central-1': { url: 'postgres://gateway@standby.example/eu', zone: 'eu-central-1', pipelineConnect: 'off' } }),
+    });
+    if (!r.ok) throw r.error;
+    expect(r.config.databaseDriver.connectTimeoutMs).toBe(750);
+    expect(r.config.databases.get('eu-central-1')!.standby).toMatchObject({ host: 'standby.example', port: 5432, pipelineConnect: false });
+  });
+
   it.each([
     [{ REGION_DATABASES: { 'eu-west-9': { primary: SECRET_URL } } }, 'REGION_DATABASES.eu-west-9'],
     [{ REGION_DATABASES: { 'eu-central-1': { primary: 'https://x.example/app' } } }, 'REGION_DATABASES.eu-central-1.primary'],
@@ -50,7 +62,11 @@ describe('REGION_DATABASES and driver options', () => {
     [{ REGION_DATABASES: { 'eu-central-1': { primary: SECRET_URL, extra: 1 } } }, 'REGION_DATABASES.eu-central-1'],
     [{ REGION_DATABASES: '{oops' }, 'REGION_DATABASES'],
     [{ DB_PIPELINE_CONNECT: 'maybe' }, 'DB_PIPELINE_CONNECT'],
-    [{ DB_CONNECT_TIMEOUT_MS: '5' }, 'DB_CONNECT_TIMEOUT_MS'],
+    [{ DATABASE_TIMEOUT_MS: '5' }, 'DATABASE_TIMEOUT_MS'],
+    // Renamed to DATABASE_TIMEOUT_MS: an old deploy is told, not silently given the default.
+    [{ DB_CONNECT_TIMEOUT_MS: '3000' }, 'DB_CONNECT_TIMEOUT_MS'],
+    [{ REGION_STANDBY_DATABASES: { 'eu-central-1': { url: SECRET_URL, zone: 'eu-central-1' } } }, 'REGION_STANDBY_DATABASES.eu-central-1'],
+    [{ REGION_DATABASES: { 'eu-central-1': { primary: SECRET_URL } }, REGION_STANDBY_DATABASES: { 'eu-central-1': { url: 'https://x.example/app', zone: 'eu-central-1' } } }, 'REGION_STANDBY_DATABASES.eu-central-1.url'],
     // Plain ws:// would carry credentials in the clear: allowed only to a proxy on this machine.
     [{ DB_USE_SECURE_WEBSOCKET: 'false', REGION_DATABASES: { 'eu-central-1': { primary: SECRET_URL } } }, 'REGION_DATABASES.eu-central-1.primary'],
     [{ DB_USE_SECURE_WEBSOCKET: 'false', REGION_DATABASES: { 'eu-central-1': { primary: { url: SECRET_URL, wsProxy: 'proxy.example.com/v2' } } } }, 'REGION_DATABASES.eu-central-1.primary'],

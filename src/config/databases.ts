@@ -37,6 +37,8 @@ export interface RegionDatabase {
   readonly region: string;
   readonly primary: DatabaseEndpoint;
   readonly replica?: DatabaseEndpoint;
+  /** Same-zone standby (REGION_STANDBY_DATABASES; zone checked at validation): reads fail over to it, writes only while the primary's circuit is open. */
+  readonly standby?: DatabaseEndpoint;
   /** When set, every transaction first switches to this role (set_config('role', ..., true)). */
   readonly role?: string;
 }
@@ -44,6 +46,7 @@ export interface RegionDatabase {
 export interface DatabaseDriverConfig {
   readonly useSecureWebSocket: boolean;
   readonly pipelineConnect: PipelineConnect;
+  /** DATABASE_TIMEOUT_MS: to connect; the read deadline is this + the route's statement timeout + 1 s. */
   readonly connectTimeoutMs: number;
   readonly retryAfterSeconds: number;
 }
@@ -80,6 +83,19 @@ const endpointSchema = z.union([
     .transform((o) => ({ ...o.url, wsProxy: o.wsProxy, pipelineConnect: o.pipelineConnect })),
 ]);
 
+/**
+ * REGION_STANDBY_DATABASES entry: an endpoint plus the residency zone the operator states for it
+ * (src/config/index.ts refuses a zone other than the region's).
+ */
+export const standbyDatabaseSchema = z
+  .strictObject({
+    url: postgresUrl,
+    zone: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'zone names are short lowercase words (eu, us, apac)'),
+    wsProxy: z.string().max(512).regex(WS_PROXY, 'must be host[:port][/path] without a scheme').optional(),
+    pipelineConnect: pipelineConnectSchema.optional(),
+  })
+  .transform((o) => ({ ...o.url, zone: o.zone, wsProxy: o.wsProxy, pipelineConnect: o.pipelineConnect }));
+
 export const regionDatabaseSchema = z.strictObject({
   primary: endpointSchema,
   replica: endpointSchema.optional(),
@@ -90,11 +106,11 @@ export const regionDatabaseSchema = z.strictObject({
 export const databaseEnvFields = {
   DB_USE_SECURE_WEBSOCKET: z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean()).default(true),
   DB_PIPELINE_CONNECT: pipelineConnectSchema.default('password'),
-  DB_CONNECT_TIMEOUT_MS: z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v), z.number().int().min(100).max(60_000)).default(5000),
+  // The connect timeout is DATABASE_TIMEOUT_MS (src/config/index.ts): one knob for the database deadline.
   DB_RETRY_AFTER_SECONDS: z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v), z.number().int().min(1).max(3600)).default(5),
 };
 
-type ParsedEndpoint = z.infer<typeof endpointSchema>;
+type ParsedEndpoint = Pick<z.infer<typeof endpointSchema>, "url" | "host" | "port" | "wsProxy" | "pipelineConnect">;
 
 function wsProxyHost(e: ParsedEndpoint): string {
   if (!e.wsProxy) return e.host;
@@ -104,6 +120,7 @@ function wsProxyHost(e: ParsedEndpoint): string {
 
 export function buildDatabases(
   raw: Record<string, z.infer<typeof regionDatabaseSchema>> | undefined,
+  standbys: Record<string, z.infer<typeof standbyDatabaseSchema>> | undefined,
   regionNames: ReadonlySet<string>,
   driver: DatabaseDriverConfig,
   addIssue: (path: string, message: string) => void,
@@ -117,7 +134,7 @@ export function buildDatabases(
     const endpoint = (e: ParsedEndpoint, which: string): DatabaseEndpoint => {
       // Plain ws:// only to a proxy on this machine (the local world); anything else must be wss://.
       if (!driver.useSecureWebSocket && !LOOPBACK_HOSTS.has(wsProxyHost(e))) {
-        addIssue(`REGION_DATABASES.${region}.${which}`, 'DB_USE_SECURE_WEBSOCKET=false is allowed only for loopback WebSocket proxies');
+        addIssue(which === 'standby' ? `REGION_STANDBY_DATABASES.${region}` : `REGION_DATABASES.${region}.${which}`, 'DB_USE_SECURE_WEBSOCKET=false is allowed only for loopback WebSocket proxies');
       }
       return Object.freeze({ url: e.url, host: e.host, port: e.port, wsProxy: e.wsProxy, pipelineConnect: e.pipelineConnect ?? driver.pipelineConnect });
     };
@@ -127,9 +144,14 @@ export function buildDatabases(
         region,
         primary: endpoint(db.primary, 'primary'),
         replica: db.replica ? endpoint(db.replica, 'replica') : undefined,
+        standby: standbys?.[region] ? endpoint(standbys[region], 'standby') : undefined,
         role: db.role,
       }),
     );
+  }
+  for (const region of Object.keys(standbys ?? {})) {
+    // Its zone was checked with REGIONS; a standby for a region without a primary would never be used.
+    if (regionNames.has(region) && !out.has(region)) addIssue(`REGION_STANDBY_DATABASES.${region}`, 'has no primary in REGION_DATABASES');
   }
   return out;
 }

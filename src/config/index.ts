@@ -6,7 +6,7 @@
  * gateway refuses every request with `config_invalid` instead of half-working.
  */
 import { z } from 'zod';
-import { buildDatabases, databaseEnvFields, regionDatabaseSchema, type DatabaseDriverConfig, type RegionDatabase } from './databases.ts';
+import { buildDatabases, databaseEnvFields, regionDatabaseSchema, standbyDatabaseSchema, type DatabaseDriverConfig, type RegionDatabase } from './databases.ts';
 
 export type { DatabaseDriverConfig, DatabaseEndpoint, RegionDatabase } from './databases.ts';
 
@@ -101,12 +101,6 @@ const regionSchema = z.strictObject({
   standbys: z.array(standbySchema).max(MAX_STANDBYS).default([]),
 });
 
-/** The direct-database path's standby per region (a secret: connection strings carry credentials). */
-const standbyDatabaseSchema = z.strictObject({
-  url: z.string().refine((s) => /^postgres(ql)?:\/\//.test(s), 'must be a postgres:// or postgresql:// URL'),
-  zone: zoneName,
-});
-
 const jwkSchema = z.looseObject({ kty: z.string(), kid: z.string().min(1).max(256).optional(), alg: z.string().optional() });
 
 const envSchema = z
@@ -135,7 +129,10 @@ const envSchema = z
     UPSTREAM_TIMEOUT_MS: numberish(100, 120_000).default(10_000),
     /** Deadline for the central region's response headers (login, signup, token, JWKS route). */
     CENTRAL_TIMEOUT_MS: numberish(100, 120_000).default(10_000),
-    /** Deadline for one query on the direct-database path (issue 3). */
+    /**
+     * Direct-database path (src/query): deadline to connect to a database; the read deadline of a
+     * transaction is this + the route's statement timeout + 1 s. (Replaces issue 3's DB_CONNECT_TIMEOUT_MS.)
+     */
     DATABASE_TIMEOUT_MS: numberish(100, 120_000).default(5000),
     /** Extra attempts for an idempotent, bodiless request that got no response byte. */
     UPSTREAM_RETRIES: numberish(0, 3).default(1),
@@ -189,7 +186,7 @@ const envSchema = z
  * region's zone. Found here, when the config is validated, never at run time.
  */
 function checkResidency(
-  env: { REGIONS: Record<string, z.infer<typeof regionSchema>>; CENTRAL_ORIGIN: string; REGION_STANDBY_DATABASES?: Record<string, z.infer<typeof standbyDatabaseSchema>> },
+  env: { REGIONS: Record<string, z.infer<typeof regionSchema>>; CENTRAL_ORIGIN: string; REGION_STANDBY_DATABASES?: Record<string, { zone: string }> },
   ctx: z.RefinementCtx,
 ): void {
   const zoneOf = (name: string, r: z.infer<typeof regionSchema>) => r.zone ?? name;
@@ -234,8 +231,6 @@ export interface RegionConfig {
   readonly zone: string;
   /** Tried in order when the primary is down or its circuit is open. */
   readonly standbys: readonly StandbyConfig[];
-  /** For the direct-database path: a standby connection string in the same zone (a secret). */
-  readonly standbyDatabase?: { readonly url: string; readonly zone: string };
 }
 
 export interface ResilienceConfig {
@@ -318,6 +313,10 @@ export class ConfigError extends Error {
 export type ConfigResult = { ok: true; config: GatewayConfig } | { ok: false; error: ConfigError };
 
 export function parseConfig(env: Record<string, unknown>): ConfigResult {
+  // Renamed, not aliased: one knob with one meaning, and an old deploy is told instead of silently losing its value.
+  if (env.DB_CONNECT_TIMEOUT_MS !== undefined) {
+    return { ok: false, error: new ConfigError(['DB_CONNECT_TIMEOUT_MS: was renamed to DATABASE_TIMEOUT_MS']) };
+  }
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(env)'}: ${i.message}`);
@@ -334,7 +333,6 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
             origin: r.origin,
             zone: r.zone ?? name,
             standbys: Object.freeze(r.standbys.map((s) => Object.freeze({ ...s }))),
-            standbyDatabase: e.REGION_STANDBY_DATABASES?.[name],
           }),
         ] as const,
     ),
@@ -342,11 +340,11 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
   const databaseDriver: DatabaseDriverConfig = {
     useSecureWebSocket: e.DB_USE_SECURE_WEBSOCKET,
     pipelineConnect: e.DB_PIPELINE_CONNECT,
-    connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,
+    connectTimeoutMs: e.DATABASE_TIMEOUT_MS,
     retryAfterSeconds: e.DB_RETRY_AFTER_SECONDS,
   };
   const dbIssues: string[] = [];
-  const databases = buildDatabases(e.REGION_DATABASES, new Set(regions.keys()), databaseDriver, (path, message) =>
+  const databases = buildDatabases(e.REGION_DATABASES, e.REGION_STANDBY_DATABASES, new Set(regions.keys()), databaseDriver, (path, message) =>
     dbIssues.push(`${path}: ${message}`),
   );
   if (dbIssues.length > 0) return { ok: false, error: new ConfigError(dbIssues) };

@@ -8,7 +8,7 @@ import { GatewayError } from '../errors/index.ts';
 import { sql } from './sql.ts';
 
 export const BOOKMARK_HEADER = 'x-db-bookmark';
-/** Which database answered a read: `primary` or `replica`. */
+/** Which database answered: `primary`, `replica` or `standby` (failover, see execute() in index.ts). */
 export const SOURCE_HEADER = 'x-db-source';
 
 // pg_lsn text form: two hex numbers of up to 8 digits.

@@ -5,7 +5,8 @@
  */
 import { GatewayError } from '../errors/index.ts';
 
-const UNPROCESSABLE = new Set(['23503', '23514', '23502', '22P02', '22001', '22003', '22007', '22008']);
+// 22021/22P05: a character the database encoding cannot hold (validation refuses NUL first; this is the second wall).
+const UNPROCESSABLE = new Set(['23503', '23514', '23502', '22P02', '22001', '22003', '22007', '22008', '22021', '22P05']);
 // Transient server-side states: try again shortly.
 const UNAVAILABLE = new Set(['53300', '57P01', '57P02', '57P03', '40001', '40P01', '55P03', '3D000', '28000', '28P01']);
 

@@ -7,7 +7,8 @@
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
 import type { GatewayEnv } from '../app.ts';
-import type { RegionDatabase } from '../config/index.ts';
+import type { DatabaseEndpoint, RegionDatabase } from '../config/index.ts';
+import { choose, jitterDelay, retryAfter, type CircuitBreaker, type FailureKind } from '../resilience/index.ts';
 import { GatewayError } from '../errors/index.ts';
 import type { TenantContext } from '../tenant/index.ts';
 import { BOOKMARK_HEADER, CAUGHT_UP, CURRENT_LSN, parseBookmark, SOURCE_HEADER } from './bookmark.ts';
@@ -87,37 +88,109 @@ async function collectParams(route: DataRoute, c: Context<GatewayEnv>, tenant: T
 
 interface Outcome {
   rows: Array<Record<string, unknown>>;
-  source: 'primary' | 'replica';
+  source: Source;
   bookmark?: string;
 }
 
+type Source = 'primary' | 'replica' | 'standby';
+
+const isUnavailable = (err: unknown) => err instanceof GatewayError && err.code === 'database_unavailable';
+/** Error codes that only a live server produces (see errors.ts). */
+const SERVER_ANSWERED: ReadonlySet<string> = new Set(['database_timeout', 'conflict', 'unprocessable', 'forbidden']);
+
+/**
+ * One transaction on one database, reported to that database's circuit breaker: "unreachable"
+ * counts as a failure; any answer from the server (rows, a conflict, a statement timeout) proves
+ * it is up.
+ */
+async function onDatabase(breaker: CircuitBreaker, run: () => Promise<StepResult[]>): Promise<StepResult[]> {
+  try {
+    const results = await run();
+    breaker.success();
+    return results;
+  } catch (err) {
+    if (isUnavailable(err)) breaker.failure();
+    else if (err instanceof GatewayError && SERVER_ANSWERED.has(err.code)) breaker.success();
+    else breaker.release(); // our own bug, not the database's: no verdict
+    throw err;
+  }
+}
+
+/** Every circuit open: 503 with the cool-down left as Retry-After. Nothing was sent anywhere. */
+function circuitOpen(db: RegionDatabase, retryAfterMs: number): GatewayError {
+  return new GatewayError('database_unavailable', `database ${db.region}: circuit open on every database`, undefined, { 'retry-after': retryAfter(retryAfterMs) });
+}
+
+/**
+ * Where the transaction runs (src/resilience's breakers and retry policy, keyed by connection string):
+ *   write: the primary; the standby only while the primary's circuit is open, chosen BEFORE anything
+ *          is sent. A write whose attempt failed is never re-sent anywhere (it may have committed).
+ *   read:  replica (if configured, with a bookmark check) → primary → standby, each database at most
+ *          once per request, at most 1 + UPSTREAM_RETRIES attempts after the replica, with jitter.
+ * Every circuit open (and nothing else to try) → 503 database_unavailable with Retry-After.
+ */
 async function execute(route: DataRoute, values: Value[], db: RegionDatabase, tenant: TenantContext, c: Context<GatewayEnv>, bookmark: string | undefined): Promise<Outcome> {
-  const { databaseDriver } = c.get('runtime').config;
+  const { config, resilience } = c.get('runtime');
+  const { databaseDriver } = config;
+  const { breakers } = resilience;
   const exec: Execution = { waitUntil: (p) => c.executionCtx.waitUntil(p) };
   const step: Step = { sql: route.sql, values, rows: true };
   const base = { tenantId: tenant.tenantId, access: route.access, statementTimeoutMs: route.statementTimeoutMs, role: db.role };
+  const targets = new Map<string, { source: Source; endpoint: DatabaseEndpoint }>([[db.primary.url, { source: 'primary', endpoint: db.primary }]]);
+  if (db.standby) targets.set(db.standby.url, { source: 'standby', endpoint: db.standby });
+  const urls = [...targets.keys()];
 
   if (route.access === 'write') {
-    const [result, lsn] = await runTransaction(db.primary, databaseDriver, { ...base, steps: [step], afterCommit: [{ sql: CURRENT_LSN, values: [], rows: true }] }, exec);
-    return { rows: result!.rows, source: 'primary', bookmark: lsn!.rows[0]?.lsn as string | undefined };
+    const pick = choose(urls, breakers, new Map(), false);
+    if (!('origin' in pick)) throw circuitOpen(db, pick.retryAfterMs);
+    const target = targets.get(pick.origin)!;
+    // A standby's WAL position means nothing to the primary's replica: no bookmark from it.
+    const afterCommit = target.source === 'primary' ? [{ sql: CURRENT_LSN, values: [], rows: true }] : [];
+    const [result, lsn] = await onDatabase(pick.breaker, () => runTransaction(target.endpoint, databaseDriver, { ...base, steps: [step], afterCommit }, exec));
+    return { rows: result!.rows, source: target.source, bookmark: lsn?.rows[0]?.lsn as string | undefined };
   }
   if (db.replica) {
-    try {
-      if (bookmark === undefined) {
-        const [result] = await runTransaction(db.replica, databaseDriver, { ...base, steps: [step] }, exec);
-        return { rows: result!.rows, source: 'replica' };
+    const breaker = breakers.for(db.replica.url);
+    if (breaker.admit().ok) {
+      try {
+        if (bookmark === undefined) {
+          const [result] = await onDatabase(breaker, () => runTransaction(db.replica!, databaseDriver, { ...base, steps: [step] }, exec));
+          return { rows: result!.rows, source: 'replica' };
+        }
+        // The freshness check rides in the same transaction (same round trip) as the query.
+        const [check, result] = await onDatabase(breaker, () =>
+          runTransaction(db.replica!, databaseDriver, { ...base, steps: [{ sql: CAUGHT_UP, values: [bookmark], rows: true }, step] }, exec),
+        );
+        if (check!.rows[0]?.caught_up === true) return { rows: result!.rows, source: 'replica' };
+      } catch (err) {
+        // A replica that is down must not take reads down with it: the primary can answer them.
+        if (!isUnavailable(err)) throw err;
+        console.warn(JSON.stringify({ level: 'warn', requestId: c.get('requestId'), msg: 'replica_unavailable', region: db.region, detail: (err as GatewayError).detail }));
       }
-      // The freshness check rides in the same transaction (same round trip) as the query.
-      const [check, result] = await runTransaction(db.replica, databaseDriver, { ...base, steps: [{ sql: CAUGHT_UP, values: [bookmark], rows: true }, step] }, exec);
-      if (check!.rows[0]?.caught_up === true) return { rows: result!.rows, source: 'replica' };
-    } catch (err) {
-      // A replica that is down must not take reads down with it: the primary can answer them.
-      if (!(err instanceof GatewayError && err.code === 'database_unavailable')) throw err;
-      console.warn(JSON.stringify({ level: 'warn', requestId: c.get('requestId'), msg: 'replica_unavailable', region: db.region, detail: err.detail }));
     }
   }
-  const [result] = await runTransaction(db.primary, databaseDriver, { ...base, steps: [step] }, exec);
-  return { rows: result!.rows, source: 'primary' };
+  // Each database once per request: a hung one is not made to cost a second deadline.
+  const failedHere = new Map<string, FailureKind>();
+  let last: unknown;
+  for (let n = 0; n < 1 + resilience.config.retries; n++) {
+    const pick = choose(urls, breakers, failedHere, true);
+    if (!('origin' in pick)) {
+      if (last) break;
+      throw circuitOpen(db, pick.retryAfterMs);
+    }
+    if (n > 0) await new Promise((r) => setTimeout(r, jitterDelay(resilience.config.retryJitterMs)));
+    const target = targets.get(pick.origin)!;
+    try {
+      const [result] = await onDatabase(pick.breaker, () => runTransaction(target.endpoint, databaseDriver, { ...base, steps: [step] }, exec));
+      return { rows: result!.rows, source: target.source };
+    } catch (err) {
+      if (!isUnavailable(err)) throw err;
+      failedHere.set(pick.origin, 'timeout');
+      last = err;
+      console.warn(JSON.stringify({ level: 'warn', requestId: c.get('requestId'), msg: 'database_unavailable', region: db.region, database: target.source, detail: (err as GatewayError).detail }));
+    }
+  }
+  throw last;
 }
 
 function respond(route: DataRoute, c: Context<GatewayEnv>, outcome: Outcome, byName: Map<string, unknown>): Response {
@@ -146,6 +219,9 @@ function handler(route: DataRoute): MiddlewareHandler<GatewayEnv> {
     const bookmark = route.access === 'read' ? parseBookmark(c.req.header(BOOKMARK_HEADER)) : undefined;
     const { values, byName } = await collectParams(route, c, tenant);
     const outcome = await execute(route, values, db, tenant, c, bookmark);
+    // The request log names which database answered (a failover to the standby shows up there).
+    const upstream = c.get('obs')?.upstream;
+    if (upstream) upstream.target = outcome.source;
     return respond(route, c, outcome, byName);
   };
 }

@@ -56,6 +56,13 @@ export const MAX_PAGE_BODY_CHARS = 100_000;
 /** A request body larger than this is refused (413) before it is parsed. */
 export const MAX_JSON_BODY_BYTES = 256 * 1024;
 const MIN_STATEMENT_TIMEOUT_MS = 10;
+
+// PostgreSQL text cannot hold NUL, and an unpaired UTF-16 surrogate cannot be encoded as UTF-8
+// (it would come back as U+FFFD): such strings are refused (400), never silently changed.
+const NUL_OR_LONE_SURROGATE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const STORABLE_MESSAGE = 'must not contain NUL (U+0000) or unpaired surrogates';
+/** Text stored exactly as sent: it round-trips unchanged or is refused. */
+const storableText = (max: number) => z.string().max(max).refine((s) => !NUL_OR_LONE_SURROGATE.test(s), STORABLE_MESSAGE);
 const MAX_STATEMENT_TIMEOUT_MS = 30_000;
 
 export const DATA_ROUTES: readonly DataRoute[] = [
@@ -101,8 +108,9 @@ export const DATA_ROUTES: readonly DataRoute[] = [
       // Client-chosen ids make retries idempotent-by-conflict (a repeat is a 409, not a duplicate).
       { name: 'id', from: 'body', schema: z.uuid().default(() => uuidv7()) },
       { name: 'region', from: 'token', schema: z.string() },
-      { name: 'title', from: 'body', schema: z.string().trim().min(1).max(MAX_TITLE_CHARS) },
-      { name: 'body', from: 'body', schema: z.string().max(MAX_PAGE_BODY_CHARS).default('') },
+      // Not trimmed: a title comes back exactly as it was sent; an all-blank one is refused.
+      { name: 'title', from: 'body', schema: storableText(MAX_TITLE_CHARS).refine((s) => s.trim() !== '', 'must not be blank') },
+      { name: 'body', from: 'body', schema: storableText(MAX_PAGE_BODY_CHARS).default('') },
     ],
     statementTimeoutMs: 2000,
     result: { kind: 'created' },

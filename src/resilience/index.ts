@@ -35,7 +35,7 @@ export function createResilience(config: ResilienceConfig): Resilience {
       threshold: config.breakerFailureThreshold,
       cooldownMs: config.breakerCooldownMs,
       // A probe's verdict comes at the latest when its deadline passes; after that its slot is free again.
-      probeTimeoutMs: Math.max(config.upstreamTimeoutMs, config.centralTimeoutMs) + 1000,
+      probeTimeoutMs: Math.max(config.upstreamTimeoutMs, config.centralTimeoutMs, config.databaseTimeoutMs) + 1000,
     }),
   };
 }
@@ -48,6 +48,8 @@ export interface OutboundRequest {
 }
 
 type Failure = { kind: 'timeout' | 'network'; origin: string; detail: string };
+/** How an attempt failed: a `timeout` target is not tried again in the same request, a `network` one may be. */
+export type FailureKind = Failure['kind'];
 
 /** Whether a request may be sent a second time. */
 export function isReplayable(req: OutboundRequest): boolean {
@@ -95,16 +97,16 @@ async function attempt(url: URL, req: OutboundRequest, timeoutMs: number): Promi
 }
 
 /**
- * Picks the origin for the next attempt: the first one, in config order (primary, then standbys),
+ * Picks the origin (or database: src/query keys breakers by connection string) for the next attempt: the first one, in config order (primary, then standbys),
  * whose circuit admits a request; origins that already failed this request come last, and one that
  * timed out is not tried again (a slow origin is not made slower by a second copy of the request).
  * A request that cannot be re-sent is not spent as a half-open probe while a closed origin is available:
  * a failed probe of a POST would be the client's failure, a failed probe of a GET is retried elsewhere.
  */
-function choose(
+export function choose(
   origins: readonly string[],
   breakers: BreakerRegistry,
-  failedHere: ReadonlyMap<string, Failure['kind']>,
+  failedHere: ReadonlyMap<string, FailureKind>,
   replayable: boolean,
 ): { origin: string; breaker: CircuitBreaker } | { retryAfterMs: number } {
   const ordered = [...origins.filter((o) => !failedHere.has(o)), ...origins.filter((o) => failedHere.get(o) === 'network')];
@@ -125,7 +127,7 @@ function choose(
 }
 
 /** Seconds for Retry-After: whole seconds, at least 1. */
-const retryAfter = (ms: number) => String(Math.max(1, Math.ceil(ms / 1000)));
+export const retryAfter = (ms: number) => String(Math.max(1, Math.ceil(ms / 1000)));
 
 /**
  * Sends `req` to `upstream` (the request's path and query on one of its origins) and returns

@@ -38,6 +38,8 @@ export interface DataBackend {
   regionDatabases: Record<string, unknown>;
   /** Superuser access per region (seeding tenants, inspecting rows) through the same proxies. */
   admin: Record<string, DbAccess>;
+  /** A second, independent database per region for failover tests (PGlite only): its REGION_STANDBY_DATABASES endpoint (zone left to the test) and superuser access. */
+  standby?: Record<string, { endpoint: Record<string, unknown>; admin: DbAccess }>;
 }
 
 export interface ReplicaBackend extends DataBackend {
@@ -95,6 +97,15 @@ export async function startDataDatabases(regions: readonly string[]): Promise<{ 
       const proxy = await proxyFor(d.host, d.port);
       pglite.regionDatabases[region] = { primary: { url: d.url, wsProxy: proxy.hostPort }, role: 'gateway' };
       pglite.admin[region] = { url: d.url, wsProxy: proxy.hostPort, pipelineConnect: 'password' };
+    }
+    // One standby database (its own PGlite, migrated the same way) for the first region's failover tests.
+    {
+      const region = regions.includes('eu-central-1') ? 'eu-central-1' : regions[0]!;
+      const d: ProvisionedDb = await startPgliteDatabase();
+      closers.push(() => d.close());
+      await migrate(d.db, 'region');
+      const proxy = await proxyFor(d.host, d.port);
+      pglite.standby = { [region]: { endpoint: { url: d.url, wsProxy: proxy.hostPort }, admin: { url: d.url, wsProxy: proxy.hostPort, pipelineConnect: 'password' } } };
     }
 
     // Real PostgreSQL: the gateway logs in AS the non-privileged `gateway` role (no role switch).
