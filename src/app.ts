@@ -47,15 +47,18 @@ const withRuntime = (): MiddlewareHandler<GatewayEnv> => async (c, next) => {
   }
   c.set('runtime', r.runtime);
   await next();
-  c.header('x-request-id', c.get('requestId'));
+  // Forwarded and error responses already carry it (adding it here would copy the response).
+  if (!c.res.headers.has('x-request-id')) c.header('x-request-id', c.get('requestId'));
 };
 
 /** Verifies the bearer token and resolves the tenant; on any failure nothing leaves the gateway. */
 const requireTenant = (): MiddlewareHandler<GatewayEnv> => async (c, next) => {
-  const { config, keySet } = c.get('runtime');
+  const { config, keySet, verifiedTokens } = c.get('runtime');
   const extracted = extractBearer(c.req.header('authorization'), config.jwt.maxTokenBytes);
   if (!extracted.ok) throw rejectionToError(extracted.reason, `authorization header: ${extracted.reason}`);
-  const verified = await timed(c.get('obs'), 'verifyMs', () => verifyAccessToken(extracted.token, keySet, config.jwt));
+  const verified = await timed(c.get('obs'), 'verifyMs', () =>
+    verifiedTokens.verify(extracted.token, keySet, () => verifyAccessToken(extracted.token, keySet, config.jwt)),
+  );
   if (!verified.ok) throw rejectionToError(verified.reason, verified.detail, keySet.retryAfterSeconds());
   const regionTag = c.req.header('x-tenant-region') ?? null;
   const resolved = resolveTenant(verified.claims, config, regionTag);

@@ -123,6 +123,7 @@ const envSchema = z
     BREAKER_FAILURE_THRESHOLD: numberish(1, 1000).default(5),
     BREAKER_COOLDOWN_MS: numberish(100, 3_600_000).default(10_000),
     REGION_STANDBY_DATABASES: jsonish(z.record(z.string(), standbyDatabaseSchema)).optional(),
+    JWT_VERIFIED_CACHE_SIZE: numberish(0, 100_000).default(4096),
     TENANT_CLAIM: z.string().min(1).default('tenant_id'),
     REGION_CLAIM: z.string().min(1).default('tenant_region'),
     CENTRAL_ORIGIN: originUrl,
@@ -237,6 +238,8 @@ export interface GatewayConfig {
     readonly jwksRefreshCooldownSeconds: number;
     readonly jwksMaxStalenessSeconds: number;
     readonly jwksFetchTimeoutMs: number;
+    /** Verified tokens cached per isolate (0 turns the cache off). */
+    readonly verifiedCacheSize: number;
     readonly tenantClaim: string;
     readonly regionClaim: string;
     readonly requiredTyp: string;
@@ -340,6 +343,7 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
       jwksRefreshCooldownSeconds: e.JWKS_REFRESH_COOLDOWN_SECONDS,
       jwksMaxStalenessSeconds: e.JWKS_MAX_STALENESS_SECONDS,
       jwksFetchTimeoutMs: e.JWKS_FETCH_TIMEOUT_MS,
+      verifiedCacheSize: e.JWT_VERIFIED_CACHE_SIZE,
       tenantClaim: e.TENANT_CLAIM,
       regionClaim: e.REGION_CLAIM,
       requiredTyp: e.JWT_REQUIRED_TYP,

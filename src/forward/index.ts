@@ -44,5 +44,8 @@ export async function forward(req: Request, url: URL, opts: ForwardOptions): Pro
   const res = await sendUpstream(opts.upstream, url, { method: req.method, headers, body: hasBody ? req.body : null }, opts.resilience, opts.onServed);
   // Any of the upstream's origins (primary or a standby that took over) may have answered.
   const origins = [opts.upstream.origin, ...opts.upstream.standbys];
-  return new Response(res.body, { status: res.status, statusText: res.statusText, headers: inboundResponseHeaders(res.headers, { upstreamOrigins: origins, publicHost: url.hostname }) });
+  const out = inboundResponseHeaders(res.headers, { upstreamOrigins: origins, publicHost: url.hostname });
+  // Set here rather than by middleware after the fact: hono re-wraps a finished response to add a header.
+  out.set(IDENTITY_HEADERS.requestId, opts.requestId);
+  return new Response(res.body, { status: res.status, statusText: res.statusText, headers: out });
 }

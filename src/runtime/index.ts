@@ -6,7 +6,7 @@ import { ConfigError, parseConfig, type GatewayConfig } from '../config/index.ts
 import { importAssertionKey } from '../identity-assertion/index.ts';
 import { RelocationList } from '../relocation/index.ts';
 import { createResilience, type Resilience } from '../resilience/index.ts';
-import { KeySet } from '../token/index.ts';
+import { KeySet, VerifiedTokenCache } from '../token/index.ts';
 
 export interface Runtime {
   readonly config: GatewayConfig;
@@ -16,6 +16,7 @@ export interface Runtime {
   readonly relocations?: RelocationList;
   /** Circuit breakers and retry policy: per isolate, shared by its requests. */
   readonly resilience: Resilience;
+  readonly verifiedTokens: VerifiedTokenCache;
 }
 
 export type RuntimeResult = { ok: true; runtime: Runtime } | { ok: false; error: ConfigError };
@@ -37,10 +38,15 @@ async function build(env: Record<string, unknown>): Promise<RuntimeResult> {
       fetchTimeoutMs: config.jwt.jwksFetchTimeoutMs,
     });
     const assertionKey = await importAssertionKey(config.assertionSecret);
+    const verifiedTokens = new VerifiedTokenCache({
+      maxEntries: config.jwt.verifiedCacheSize,
+      clockToleranceSeconds: config.jwt.clockToleranceSeconds,
+      maxTokenAgeSeconds: config.jwt.maxTokenAgeSeconds,
+    });
     const relocations = config.controlPlaneDb
       ? new RelocationList(config.controlPlaneDb, config.relocation.refreshSeconds * 1000, config.relocation.windowSeconds)
       : undefined;
-    return { ok: true, runtime: { config, keySet, assertionKey, resilience: createResilience(config.resilience), relocations } };
+    return { ok: true, runtime: { config, keySet, assertionKey, resilience: createResilience(config.resilience), relocations, verifiedTokens } };
   } catch (err) {
     return { ok: false, error: new ConfigError([`JWT_PUBLIC_KEYS: ${(err as Error).message}`]) };
   }

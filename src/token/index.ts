@@ -9,6 +9,7 @@ import type { TokenRejectionReason } from './verify.ts';
 
 export { extractBearer, type ExtractResult } from './extract.ts';
 export { KeySet, type KeySetOptions, type KeyLookup } from './key-set.ts';
+export { VerifiedTokenCache, type CacheableKeySet } from './verified-cache.ts';
 export { verifyAccessToken, type VerifyResult, type VerifyOptions, type TokenRejectionReason } from './verify.ts';
 
 /** `retryAfterSeconds`: when the key set is unavailable, how long until the key server is asked again. */

@@ -1,0 +1,130 @@
+/** Process plumbing for the bench: free ports, child processes pinned to CPUs, CPU time read from /proc. */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { cpus } from 'node:os';
+
+export const CPU_COUNT = cpus().length;
+export const HAS_TASKSET = spawnSync('taskset', ['--version']).status === 0;
+
+/** CPU sets: servers under test on one core, load generator and origin on the other (2-core machines). */
+export const SERVER_CPUS = CPU_COUNT >= 2 ? '0' : undefined;
+export const CLIENT_CPUS = CPU_COUNT >= 2 ? String(CPU_COUNT - 1) : undefined;
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export function waitForPort(port: number, timeoutMs = 20_000, child?: Child): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const exited = child && (child.proc.exitCode !== null || child.proc.signalCode !== null);
+      if (exited) return reject(new Error(`${child.name} exited before opening port ${port}:\n${child.output().slice(-2000)}`));
+      const sock = connect(port, '127.0.0.1');
+      sock.once('connect', () => {
+        sock.destroy();
+        resolve();
+      });
+      sock.once('error', () => {
+        sock.destroy();
+        if (Date.now() > deadline) reject(new Error(`port ${port} did not open within ${timeoutMs} ms`));
+        else setTimeout(attempt, 50);
+      });
+    };
+    attempt();
+  });
+}
+
+export interface Child {
+  proc: ChildProcess;
+  name: string;
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+const children = new Set<Child>();
+
+/** Starts a long-running child, pinned with taskset when `cpus` is given and taskset exists. */
+export function startChild(name: string, cmd: string, args: string[], opts: { cpus?: string; env?: NodeJS.ProcessEnv } = {}): Child {
+  const [file, argv] = opts.cpus && HAS_TASKSET ? ['taskset', ['-c', opts.cpus, cmd, ...args]] : [cmd, args];
+  const proc = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+  let out = '';
+  const keep = (b: Buffer) => {
+    out += b.toString();
+    if (out.length > 20_000) out = out.slice(-10_000);
+  };
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
+  const child: Child = {
+    proc,
+    name,
+    output: () => out,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        children.delete(child);
+        if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+        setTimeout(() => proc.kill('SIGKILL'), 3000).unref();
+      }),
+  };
+  children.add(child);
+  proc.once('exit', (code, signal) => {
+    if (children.has(child)) {
+      children.delete(child);
+      if (code !== 0 && signal !== 'SIGTERM') console.error(`[bench] ${name} exited (${code ?? signal}):\n${out.slice(-3000)}`);
+    }
+  });
+  return child;
+}
+
+export async function stopAll(): Promise<void> {
+  await Promise.all([...children].map((c) => c.stop()));
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    void stopAll().then(() => process.exit(130));
+  });
+}
+
+/**
+ * CPU time a process has used so far, in nanoseconds, summed over its threads
+ * (/proc/<pid>/task/<tid>/schedstat: exact, unlike the 10 ms ticks of /proc/<pid>/stat).
+ * With taskset the child's pid is taskset's, which execs the real program, so the pid is the same.
+ */
+export function cpuNs(pid: number): number {
+  let total = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // a thread that just exited
+    }
+  }
+  return total;
+}
+
+export function which(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+export function median(xs: number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
