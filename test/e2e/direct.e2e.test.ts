@@ -10,12 +10,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SANDBOX_DIR } from '../../infra/state.ts';
 import { startWorld, type World } from '../../infra/world.ts';
+import { gatewayClient, type Signup } from './gateway-client.ts';
 
-interface Signup {
-  token: string;
-  tenant_id: string;
-  tenant_region: string;
-}
 interface Page {
   id: string;
   title: string;
@@ -25,18 +21,8 @@ interface Page {
 let world: World;
 let sandboxDir: string;
 
-const gw = (path: string, init: RequestInit & { token?: string } = {}) => {
-  const headers = new Headers(init.headers);
-  if (init.token) headers.set('authorization', `Bearer ${init.token}`);
-  if (init.body) headers.set('content-type', 'application/json');
-  return fetch(world.gatewayUrl + path, { ...init, headers });
-};
+const { gw, signup } = gatewayClient(() => world.gatewayUrl!);
 
-async function signup(email: string, region: string): Promise<Signup> {
-  const res = await gw('/auth/signup', { method: 'POST', body: JSON.stringify({ email, password: 'correct horse battery', workspace: `${region} direct`, region }) });
-  expect(res.status, await res.clone().text()).toBe(201);
-  return res.json();
-}
 
 async function countIn(databaseUrl: string, tenant: string): Promise<number> {
   const c = new pg.Client({ connectionString: databaseUrl });

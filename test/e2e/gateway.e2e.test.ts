@@ -11,33 +11,18 @@ import { createTokenSigner } from '../../infra/auth/tokens.ts';
 import { groupAndDescendants } from '../../infra/gateway/process-group.ts';
 import { makeTestSandbox } from '../../infra/state.ts';
 import { startWorld, type World } from '../../infra/world.ts';
+import { gatewayClient, type Signup } from './gateway-client.ts';
 
 // Whole worlds start here (databases, apps, maybe wrangler): far beyond the default timeouts.
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 180_000 });
 
-interface Signup {
-  token: string;
-  tenant_id: string;
-  tenant_region: string;
-  user_id: string;
-}
 
 let world: World;
 let sandboxDir: string;
 let gatewayPid: number;
 
-const gw = (path: string, init: RequestInit & { token?: string } = {}) => {
-  const headers = new Headers(init.headers);
-  if (init.token) headers.set('authorization', `Bearer ${init.token}`);
-  if (init.body) headers.set('content-type', 'application/json');
-  return fetch(world.gatewayUrl + path, { ...init, headers });
-};
+const { gw, signup } = gatewayClient(() => world.gatewayUrl!);
 
-async function signup(email: string, region: string): Promise<Signup> {
-  const res = await gw('/auth/signup', { method: 'POST', body: JSON.stringify({ email, password: 'correct horse battery', workspace: `${region} co`, region }) });
-  expect(res.status, await res.clone().text()).toBe(201);
-  return res.json();
-}
 
 async function pagesIn(databaseUrl: string, ids: string[]): Promise<Array<{ id: string; tenant_id: string; region: string }>> {
   const c = new pg.Client({ connectionString: databaseUrl });

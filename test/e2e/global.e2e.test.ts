@@ -16,6 +16,7 @@ import { realPgUnavailable, PG_URL } from '../../infra/controller/fixture.ts';
 import { DEFAULT_SANDBOX_DIR } from '../../infra/state.ts';
 import { moveTenant } from '../../infra/tenant-move/move.ts';
 import { startWorld, type World } from '../../infra/world.ts';
+import { gatewayClient, PASSWORD } from './gateway-client.ts';
 
 const skip = await realPgUnavailable();
 if (skip) console.warn(`[skip] global view e2e: ${skip}`);
@@ -33,21 +34,12 @@ async function sql<R extends pg.QueryResultRow>(url: string, text: string, param
   }
 }
 
-const gw = (path: string, init: RequestInit & { token?: string } = {}) => {
-  const headers = new Headers(init.headers);
-  if (init.token) headers.set('authorization', `Bearer ${init.token}`);
-  if (init.body) headers.set('content-type', 'application/json');
-  return fetch(world.gatewayUrl + path, { ...init, headers });
-};
+const client = gatewayClient(() => world.gatewayUrl!);
+const gw = client.gw;
 
 const email = (region: string) => `global-${region}@example.com`;
-const PASSWORD = 'correct horse battery';
 
-async function signup(region: string): Promise<{ token: string; tenant_id: string }> {
-  const res = await gw('/auth/signup', { method: 'POST', body: JSON.stringify({ email: email(region), password: PASSWORD, workspace: `${region} co`, region }) });
-  expect(res.status, await res.clone().text()).toBe(201);
-  return res.json();
-}
+const signup = (region: string) => client.signup(email(region), region);
 
 describe.skipIf(!!skip)('global view and tenant moves through the gateway (real PostgreSQL)', () => {
   beforeAll(async () => {

@@ -17,6 +17,7 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SANDBOX_DIR } from '../../infra/state.ts';
 import { startWorld, type World } from '../../infra/world.ts';
+import { gatewayClient } from './gateway-client.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAS_CHROMIUM = existsSync(CHROMIUM);
@@ -41,18 +42,8 @@ afterAll(async () => {
   if (sandboxDir && !process.env.KEEP_SANDBOX) await rm(sandboxDir, { recursive: true, force: true });
 }, 60_000);
 
-const gw = (path: string, init: RequestInit & { token?: string } = {}) => {
-  const headers = new Headers(init.headers);
-  if (init.token) headers.set('authorization', `Bearer ${init.token}`);
-  if (init.body) headers.set('content-type', 'application/json');
-  return fetch(world.gatewayUrl + path, { ...init, headers });
-};
+const { gw, signup } = gatewayClient(() => world.gatewayUrl!);
 
-async function signup(email: string, region: string): Promise<{ token: string; tenant_id: string }> {
-  const res = await gw('/auth/signup', { method: 'POST', body: JSON.stringify({ email, password: PASSWORD, workspace: `${region} ops`, region }) });
-  expect(res.status).toBe(201);
-  return res.json() as Promise<{ token: string; tenant_id: string }>;
-}
 
 /** What `npm run token -- --admin` prints: the world's key, no tenant claims, role=admin. */
 async function adminToken(): Promise<string> {
@@ -69,7 +60,7 @@ async function adminToken(): Promise<string> {
 
 describe('audit in the local world', () => {
   it('writes a denied cross-region attempt into the control-plane database, readable via /admin/audit', async () => {
-    const eu = await signup(`audit-${Date.now()}@example.com`, 'eu-central-1');
+    const eu = await signup(`audit-${Date.now()}@example.com`, 'eu-central-1', { password: PASSWORD });
     const requestId = `e2e-audit-${crypto.randomUUID()}`;
     const denied = await gw('/api/pages', { token: eu.token, headers: { 'x-tenant-region': 'us-east-1', 'x-request-id': requestId } });
     expect(denied.status).toBe(403);
@@ -124,7 +115,7 @@ describe.skipIf(!HAS_CHROMIUM)('the status page in the local world', () => {
     }
     const before = await total('ap-southeast-2');
 
-    const ap = await signup(`status-${Date.now()}@example.com`, 'ap-southeast-2');
+    const ap = await signup(`status-${Date.now()}@example.com`, 'ap-southeast-2', { password: PASSWORD });
     for (let i = 0; i < 4; i++) {
       const res = await gw('/api/pages', { method: 'POST', token: ap.token, body: JSON.stringify({ title: `t${i}`, body: 'b' }) });
       expect(res.status).toBe(201);

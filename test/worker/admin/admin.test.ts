@@ -5,10 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bindings, callGateway, errorBody, mintToken, newMarker } from '../helpers.ts';
+import { control, GLOBAL_SKIP, newTenantId } from './support.ts';
 
-const SKIP = bindings.GLOBAL_SKIP;
+const SKIP = GLOBAL_SKIP;
 if (SKIP) console.warn(`[skip] admin tests: ${SKIP}`);
-const CONTROL = bindings.TEST_GLOBAL_CONTROL!;
 
 /** The gateway with its databases configured (other worker tests run without them). */
 const dbEnv = (over: Record<string, string> = {}) => ({
@@ -19,14 +19,8 @@ const dbEnv = (over: Record<string, string> = {}) => ({
   ...over,
 });
 
-async function control<T>(path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${CONTROL}${path}`, body === undefined ? {} : { method: 'POST', body: JSON.stringify(body) });
-  const out = (await res.json()) as T;
-  if (!res.ok) throw new Error(`control ${path}: ${JSON.stringify(out)}`);
-  return out;
-}
 
-const tenantId = () => `ws_${crypto.randomUUID().replace(/-/g, '').slice(0, 16)}`;
+const tenantId = newTenantId;
 const adminAuth = async (sub = 'ops-1') => ({ authorization: `Bearer ${await mintToken({ claims: { sub, role: 'admin' } })}` });
 
 type PageRow = { id: string; tenantId: string; region: string; title: string };

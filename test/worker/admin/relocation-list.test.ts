@@ -7,20 +7,16 @@
 import { describe, expect, it } from 'vitest';
 import { RelocationList } from '../../../src/relocation/index.ts';
 import { bindings } from '../helpers.ts';
+import { control, GLOBAL_SKIP, newTenantId } from './support.ts';
 
-const SKIP = bindings.GLOBAL_SKIP;
+const SKIP = GLOBAL_SKIP;
 if (SKIP) console.warn(`[skip] relocation list tests: ${SKIP}`);
-const CONTROL = bindings.TEST_GLOBAL_CONTROL!;
 const EP = { url: bindings.TEST_CONTROL_PLANE_DATABASE_URL!, wsProxy: bindings.TEST_DB_WS_PROXY };
 const REFRESH_MS = 10_000;
 
-async function control(path: string, body: unknown): Promise<void> {
-  const res = await fetch(`${CONTROL}${path}`, { method: 'POST', body: JSON.stringify(body) });
-  if (!res.ok) throw new Error(`control ${path}: ${await res.text()}`);
-}
 
 async function movedTenant(): Promise<string> {
-  const t = `ws_${crypto.randomUUID().replace(/-/g, '').slice(0, 16)}`;
+  const t = newTenantId();
   await control('/seed', { tenant: t, region: 'eu-central-1', titles: ['p'] });
   return t;
 }

@@ -6,10 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bindings, callGateway, egressFor, errorBody, mintToken, newMarker } from '../helpers.ts';
+import { control, GLOBAL_SKIP, newTenantId } from './support.ts';
 
-const SKIP = bindings.GLOBAL_SKIP;
+const SKIP = GLOBAL_SKIP;
 if (SKIP) console.warn(`[skip] relocation tests: ${SKIP}`);
-const CONTROL = bindings.TEST_GLOBAL_CONTROL!;
 
 const env = (over: Record<string, string> = {}) => ({
   CONTROL_PLANE_DATABASE_URL: bindings.TEST_CONTROL_PLANE_DATABASE_URL,
@@ -18,14 +18,8 @@ const env = (over: Record<string, string> = {}) => ({
   ...over,
 });
 
-async function control<T>(path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${CONTROL}${path}`, body === undefined ? {} : { method: 'POST', body: JSON.stringify(body) });
-  const out = (await res.json()) as T;
-  if (!res.ok) throw new Error(`control ${path}: ${JSON.stringify(out)}`);
-  return out;
-}
 
-const tenantId = () => `ws_${crypto.randomUUID().replace(/-/g, '').slice(0, 16)}`;
+const tenantId = newTenantId;
 const token = (tenant: string, region: string) => mintToken({ claims: { sub: 'user-9', tenant_id: tenant, tenant_region: region } });
 
 async function get(path: string, tok: string, over?: Record<string, string>) {
