@@ -156,8 +156,9 @@ export function createApp(recent: RecentTraffic = new RecentTraffic()): Hono<Gat
     const { config, assertionKey, resilience } = c.get('runtime');
     const tenant = c.get('tenant');
     const requestId = c.get('requestId');
+    // What the origin will trust, signed: derived from the verified token only.
+    const identity = { value: { tenantId: tenant.tenantId, userId: tenant.userId, region: tenant.region.name, requestId }, key: assertionKey };
     if (isWebSocketUpgrade(c.req.raw)) {
-      const identity = { value: { tenantId: tenant.tenantId, userId: tenant.userId, region: tenant.region.name, requestId }, key: assertionKey };
       const obs = c.get('obs');
       obs.upstream = { kind: 'region', name: tenant.region.name };
       return timed(obs, 'upstreamMs', () =>
@@ -168,10 +169,7 @@ export function createApp(recent: RecentTraffic = new RecentTraffic()): Hono<Gat
       upstream: regionUpstream(tenant.region),
       resilience,
       forwardAuthorization: config.forwardAuthorization,
-      identity: {
-        value: { tenantId: tenant.tenantId, userId: tenant.userId, region: tenant.region.name, requestId },
-        key: assertionKey,
-      },
+      identity,
     });
   });
   return app;
