@@ -97,9 +97,3 @@ describe.each(availableBackends(['postgres']))('statement timeout (%s)', { timeo
     }
   });
 });
-
-if (!DATA.postgres) {
-  describe('statement timeout', () => {
-    it.skip(`skipped (needs real PostgreSQL): ${DATA.skipped.postgres}`, () => {});
-  });
-}

@@ -87,9 +87,3 @@ describe.each(backends)('read replica (%s)', { timeout: 150_000 }, (backend) => 
     expect([r.status, r.headers.get('x-db-source')]).toEqual([200, 'primary']);
   });
 });
-
-if (backends.length === 0) {
-  describe('read replica', () => {
-    it.skip(`skipped: ${DATA.skipped.replica}`, () => {});
-  });
-}
