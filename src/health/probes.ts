@@ -4,10 +4,9 @@
  * (no URLs, no error text from the network stack). To add a check (a region's
  * database, its replica lag: issue 3), add a factory to PROBE_FACTORIES.
  */
-import { Client } from '@neondatabase/serverless';
 import { pingControlPlane } from '../audit/index.ts';
 import type { DatabaseDriverConfig, DatabaseEndpoint } from '../config/index.ts';
-import { wsProxyOption } from '../query/driver.ts';
+import { newRegionClient } from '../query/driver.ts';
 import type { Runtime } from '../runtime/index.ts';
 
 export interface ProbeOutcome {
@@ -119,13 +118,7 @@ const controlPlaneProbe: ProbeFactory = ({ config }) => {
  * options as src/query/driver.ts). Returns the first row, or why not (public words only).
  */
 async function queryEndpoint(ep: DatabaseEndpoint, driver: DatabaseDriverConfig, text: string, signal: AbortSignal): Promise<{ row: Record<string, unknown> } | { error: string }> {
-  const client = new Client({ connectionString: ep.url, connectionTimeoutMillis: driver.connectTimeoutMs });
-  const nc = client.neonConfig;
-  const proxy = wsProxyOption(ep.wsProxy);
-  if (proxy !== undefined) nc.wsProxy = proxy;
-  nc.useSecureWebSocket = driver.useSecureWebSocket;
-  nc.pipelineConnect = ep.pipelineConnect;
-  client.on('error', () => {});
+  const client = newRegionClient(ep, driver);
   let connected = false;
   const aborted = new Promise<{ error: string }>((resolve) => signal.addEventListener('abort', () => resolve({ error: 'timeout' }), { once: true }));
   const attempt = (async () => {

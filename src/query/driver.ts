@@ -52,6 +52,22 @@ export function wsProxyOption(template: string | undefined): string | ((host: st
   return (host, port) => template.replaceAll('{host}', host).replaceAll('{port}', String(port));
 }
 
+/**
+ * A client for one region database endpoint, configured from the config only. Per-client options
+ * (no global neonConfig mutation): the same isolate may serve regions with different proxies.
+ */
+export function newRegionClient(endpoint: DatabaseEndpoint, driver: DatabaseDriverConfig, queryTimeoutMs?: number): Client {
+  const client = new Client({ connectionString: endpoint.url, connectionTimeoutMillis: driver.connectTimeoutMs, query_timeout: queryTimeoutMs });
+  const nc = client.neonConfig;
+  const proxy = wsProxyOption(endpoint.wsProxy);
+  if (proxy !== undefined) nc.wsProxy = proxy;
+  nc.useSecureWebSocket = driver.useSecureWebSocket;
+  nc.pipelineConnect = endpoint.pipelineConnect;
+  // A socket error after we are done must not become an unhandled rejection.
+  client.on('error', () => {});
+  return client;
+}
+
 /** Runs one transaction and returns the results of `steps` then `afterCommit`, in order. */
 export async function runTransaction(
   endpoint: DatabaseEndpoint,
@@ -75,19 +91,7 @@ export async function runTransaction(
     ...(spec.afterCommit ?? []),
   ];
 
-  const client = new Client({
-    connectionString: endpoint.url,
-    connectionTimeoutMillis: driver.connectTimeoutMs,
-    query_timeout: driver.connectTimeoutMs + spec.statementTimeoutMs + CLIENT_READ_SLACK_MS,
-  });
-  // Per-client options (no global neonConfig mutation): the same isolate may serve regions with different proxies.
-  const nc = client.neonConfig;
-  const proxy = wsProxyOption(endpoint.wsProxy);
-  if (proxy !== undefined) nc.wsProxy = proxy;
-  nc.useSecureWebSocket = driver.useSecureWebSocket;
-  nc.pipelineConnect = endpoint.pipelineConnect;
-  // A socket error after we are done must not become an unhandled rejection.
-  client.on('error', () => {});
+  const client = newRegionClient(endpoint, driver, driver.connectTimeoutMs + spec.statementTimeoutMs + CLIENT_READ_SLACK_MS);
   let serverAnswered = false;
   (client as unknown as { connection: { once(e: 'message', f: () => void): void } }).connection.once('message', () => {
     serverAnswered = true;
