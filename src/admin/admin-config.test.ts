@@ -2,15 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/index.ts';
 import { hasAdminRole } from '../admin-auth/index.ts';
+import { VALID_ENV } from '../config/valid-env.fixture.ts';
 
-const valid = {
-  JWT_ISSUER: 'https://central.example.com',
-  JWT_AUDIENCE: 'edge-tenant-router',
-  JWKS_URL: 'https://central.example.com/.well-known/jwks.json',
-  CENTRAL_ORIGIN: 'https://central.example.com',
-  REGIONS: { 'eu-central-1': { origin: 'https://eu.example.com' } },
-  GATEWAY_ASSERTION_SECRET: 'x'.repeat(32),
-};
+const valid = VALID_ENV;
 
 describe('admin and relocation config', () => {
   it('defaults: role=admin, 50 of at most 200 rows, 5 s timeout, no databases, 5 s relocation refresh', () => {

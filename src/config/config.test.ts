@@ -1,15 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { bindings, callGateway, egressFor, errorBody, newMarker } from '../../test/worker/helpers.ts';
 import { parseConfig } from './index.ts';
+import { VALID_ENV } from './valid-env.fixture.ts';
 
-const valid = {
-  JWT_ISSUER: 'https://central.example.com',
-  JWT_AUDIENCE: 'edge-tenant-router',
-  JWKS_URL: 'https://central.example.com/.well-known/jwks.json',
-  CENTRAL_ORIGIN: 'https://central.example.com',
-  REGIONS: { 'eu-central-1': { origin: 'https://eu.example.com' } },
-  GATEWAY_ASSERTION_SECRET: 'x'.repeat(32),
-};
+const valid = VALID_ENV;
 
 function issuesOf(env: Record<string, unknown>): string[] {
   const r = parseConfig(env);

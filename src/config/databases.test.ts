@@ -1,14 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from './index.ts';
+import { VALID_ENV } from './valid-env.fixture.ts';
 
-const base = {
-  JWT_ISSUER: 'https://central.example.com',
-  JWT_AUDIENCE: 'edge-tenant-router',
-  JWKS_URL: 'https://central.example.com/.well-known/jwks.json',
-  CENTRAL_ORIGIN: 'https://central.example.com',
-  REGIONS: { 'eu-central-1': { origin: 'https://eu.example.com' }, 'us-east-1': { origin: 'https://us.example.com' } },
-  GATEWAY_ASSERTION_SECRET: 'x'.repeat(32),
-};
+const base = { ...VALID_ENV, REGIONS: { ...VALID_ENV.REGIONS, 'us-east-1': { origin: 'https://us.example.com' } } };
 const SECRET_URL = 'postgres://gateway:hunter2-pw@ep-cool.eu-central-1.aws.neon.tech/app';
 
 function issuesOf(env: Record<string, unknown>): string[] {
