@@ -18,12 +18,8 @@
 # DATA_DIR on 127.0.0.1:PORT only, and follows the primary over streaming replication.
 set -euo pipefail
 
-DATA_DIR=${1:?usage: start-replica.sh DATA_DIR PORT}
-PORT=${2:?usage: start-replica.sh DATA_DIR PORT}
-PRIMARY_HOST=${PRIMARY_HOST:-127.0.0.1}
-PRIMARY_PORT=${PRIMARY_PORT:-5432}
-PRIMARY_USER=${PRIMARY_USER:-postgres}
-PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+# shellcheck source=infra/replica/common.sh
+source "$(dirname "$0")/common.sh"
 PSQL=(psql -h "$PRIMARY_HOST" -p "$PRIMARY_PORT" -U "$PRIMARY_USER" -d postgres -Atq -v ON_ERROR_STOP=1)
 
 [ -x "$PG_BIN/pg_basebackup" ] || { echo "start-replica: no pg_basebackup under PG_BIN=$PG_BIN" >&2; exit 2; }
@@ -55,7 +51,6 @@ WAL_LEVEL=$("${PSQL[@]}" -c 'SHOW wal_level')
 #    hundreds of MB of WAL while the replica starts). stop-replica.sh drops it; a
 #    slot left by a run that died (its replica's port no longer listening) is
 #    dropped here, since a forgotten slot would retain WAL forever.
-SLOT="etr_replica_${PORT}"
 for stale in $("${PSQL[@]}" -c "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'etr\_replica\_%' AND NOT active"); do
   stale_port=${stale#etr_replica_}
   if ! (exec 3<>"/dev/tcp/127.0.0.1/$stale_port") 2>/dev/null; then

@@ -3,16 +3,12 @@
 # primary (a forgotten slot retains WAL forever) and removes its data directory.
 #   infra/replica/stop-replica.sh DATA_DIR PORT
 set -euo pipefail
-DATA_DIR=${1:?usage: stop-replica.sh DATA_DIR PORT}
-PORT=${2:?usage: stop-replica.sh DATA_DIR PORT}
-PRIMARY_HOST=${PRIMARY_HOST:-127.0.0.1}
-PRIMARY_PORT=${PRIMARY_PORT:-5432}
-PRIMARY_USER=${PRIMARY_USER:-postgres}
-PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+# shellcheck source=infra/replica/common.sh
+source "$(dirname "$0")/common.sh"
 if [ -f "$DATA_DIR/postmaster.pid" ]; then
   if [ "$(id -un)" = postgres ]; then "$PG_BIN/pg_ctl" -D "$DATA_DIR" -m immediate -w stop >/dev/null || true
   else runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$DATA_DIR" -m immediate -w stop >/dev/null || true; fi
 fi
 psql -h "$PRIMARY_HOST" -p "$PRIMARY_PORT" -U "$PRIMARY_USER" -d postgres -Atq \
-  -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'etr_replica_${PORT}'" >/dev/null || true
+  -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '${SLOT}'" >/dev/null || true
 rm -rf "$DATA_DIR"
