@@ -57,7 +57,8 @@ function mismatch(declared: number): GatewayError {
 }
 
 /** Reads a whole body that has no declared length, refusing it once it passes `max` (nothing is sent meanwhile). */
-async function readUpTo(body: ReadableStream<Uint8Array>, max: number): Promise<Uint8Array> {
+/** Reads a whole body, refusing (413) as soon as more than `max` bytes have arrived; `what` names it in the log detail. */
+export async function readUpTo(body: ReadableStream<Uint8Array>, max: number, what = 'undeclared body'): Promise<Uint8Array> {
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -67,7 +68,7 @@ async function readUpTo(body: ReadableStream<Uint8Array>, max: number): Promise<
     total += value.byteLength;
     if (total > max) {
       reader.cancel().catch(() => {});
-      throw new GatewayError('payload_too_large', `undeclared body passed ${max} bytes`);
+      throw new GatewayError('payload_too_large', `${what} passed ${max} bytes`);
     }
     chunks.push(value);
   }

@@ -9,6 +9,7 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import type { GatewayEnv } from '../app.ts';
+import { readUpTo } from '../body-limit/index.ts';
 import { GatewayError } from '../errors/index.ts';
 
 export const IP_LIMITER_BINDING = 'AUTH_IP_RATE_LIMITER';
@@ -32,26 +33,7 @@ async function readBounded(req: Request, max: number): Promise<Uint8Array> {
   const declared = req.headers.get('content-length');
   if (declared !== null && Number(declared) > max) throw new GatewayError('payload_too_large', `auth body declared ${declared}`);
   if (req.body === null) return new Uint8Array();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const reader = req.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel();
-      throw new GatewayError('payload_too_large', `auth body passed ${max} bytes`);
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const ch of chunks) {
-    out.set(ch, off);
-    off += ch.byteLength;
-  }
-  return out;
+  return readUpTo(req.body, max, 'auth body');
 }
 
 function accountOf(body: Uint8Array): string | undefined {
