@@ -11,7 +11,7 @@ export default defineConfig({
         plugins: [
           cloudflareTest(({ inject }) => ({
             wrangler: { configPath: './wrangler.toml' },
-            miniflare: { bindings: { ...inject('gatewayBindings'), ...inject('globalViewBindings') } },
+            miniflare: { bindings: { ...inject('gatewayBindings'), ...inject('globalViewBindings') }, hyperdrives: inject('hyperdriveBindings') },
           })),
         ],
         test: {

@@ -13,7 +13,7 @@ import { GatewayError, onError } from './errors/index.ts';
 import type { GatewayEnv } from './gateway-env/index.ts';
 import { healthz, readyz } from './health/index.ts';
 import { observe, RecentTraffic } from './observability/index.ts';
-import { mountDataRoutes } from './query/index.ts';
+import { toDataWorker } from './data-routes/index.ts';
 import { toRegion } from './region-routes/index.ts';
 import { requestGuard } from './request-guard/index.ts';
 import { withRuntime } from './runtime/middleware.ts';
@@ -38,8 +38,8 @@ export function createApp(recent: RecentTraffic = new RecentTraffic()): Hono<Gat
   auditRoutes(app);
   centralRoutes(app);
   app.route('/admin', adminRoutes());
-  // Direct data path: the tenant's regional Postgres, queried from the edge.
-  mountDataRoutes(app, requireTenant());
+  // Direct data path: handed to the tenant's regional data Worker, which alone holds that region's database.
+  app.all('/data/*', requireTenant(), toDataWorker());
   // The body limit runs after the token check: an unauthenticated body is never read.
   app.all('/api/*', requireTenant(), bodyLimit(), toRegion());
   return app;

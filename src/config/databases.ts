@@ -7,9 +7,12 @@
  *       "replica": { "url": "postgres://gateway:pw@ep-y.../app", "wsProxy": "proxy.example.com/v2" },
  *       "role": "app_rw" } }
  *
- * An endpoint is a URL string or { url, wsProxy?, pipelineConnect? }. Driver options
- * (@neondatabase/serverless neonConfig) default to what Neon needs; the local world
- * sets them to reach its WebSocket-to-TCP proxies. Nothing here is test-only.
+ * An endpoint is a URL string or { url, wsProxy?, pipelineConnect? } (reached with
+ * @neondatabase/serverless over a WebSocket), or { hyperdrive: "<binding name>" } (a
+ * Hyperdrive binding of the data Worker, reached with node-postgres over TCP; its
+ * connection string comes from the binding, never from a var). Driver options
+ * (neonConfig) default to what Neon needs; the local world sets them to reach its
+ * WebSocket-to-TCP proxies. Nothing here is test-only.
  * Errors name the field, never the value (URLs are secrets).
  */
 import { z } from 'zod';
@@ -23,6 +26,17 @@ const WS_PROXY = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::\d{1,5})?(?:\/[A-Za-z
 
 export type PipelineConnect = 'password' | false;
 
+/** How a database is reached (src/query/transport.ts): Neon's WebSocket driver, or node-postgres over TCP through a Hyperdrive binding. */
+export type TransportName = 'neon' | 'hyperdrive';
+
+/** The part of a Hyperdrive binding the data path reads (workers-types' Hyperdrive). */
+export interface HyperdriveBinding {
+  readonly connectionString: string;
+}
+
+/** A Worker binding name: what wrangler accepts and what the config may name (never a URL). */
+export const BINDING_NAME = /^[A-Z][A-Z0-9_]{0,63}$/;
+
 export interface DatabaseEndpoint {
   /** Secret: never logged, never in a response. */
   readonly url: string;
@@ -32,6 +46,7 @@ export interface DatabaseEndpoint {
   /** neonConfig.wsProxy: a fixed host:port/path, or a template with {host} and {port}. Unset: Neon's own endpoint. */
   readonly wsProxy?: string;
   readonly pipelineConnect: PipelineConnect;
+  readonly transport: TransportName;
 }
 
 export interface RegionDatabase {
@@ -75,6 +90,7 @@ const postgresUrl = z.string().transform((s, ctx) => {
 
 const endpointSchema = z.union([
   postgresUrl.transform((p) => ({ ...p, wsProxy: undefined as string | undefined, pipelineConnect: undefined as PipelineConnect | undefined })),
+  z.strictObject({ hyperdrive: z.string().regex(BINDING_NAME, 'must be a binding name (A-Z, 0-9, _)') }),
   z
     .strictObject({
       url: postgresUrl,
@@ -111,7 +127,20 @@ export const databaseEnvFields = {
   DB_RETRY_AFTER_SECONDS: numberish(1, 3600).default(5),
 };
 
-type ParsedEndpoint = Pick<z.infer<typeof endpointSchema>, "url" | "host" | "port" | "wsProxy" | "pipelineConnect">;
+type ParsedEndpoint = { url: string; host: string; port: number; wsProxy?: string; pipelineConnect?: PipelineConnect };
+type EndpointInput = z.infer<typeof endpointSchema>;
+
+/** A Hyperdrive binding's connection string as an endpoint; undefined if the env has no such binding. */
+function hyperdriveEndpoint(binding: unknown): ParsedEndpoint | undefined {
+  const cs = (binding as Partial<HyperdriveBinding> | null)?.connectionString;
+  if (typeof cs !== 'string') return undefined;
+  try {
+    const u = new URL(cs);
+    return { url: cs, host: u.hostname, port: Number(u.port || 5432) };
+  } catch {
+    return undefined;
+  }
+}
 
 function wsProxyHost(e: ParsedEndpoint): string {
   if (!e.wsProxy) return e.host;
@@ -125,6 +154,7 @@ export function buildDatabases(
   regionNames: ReadonlySet<string>,
   driver: DatabaseDriverConfig,
   addIssue: (path: string, message: string) => void,
+  bindings: Readonly<Record<string, unknown>> = {},
 ): ReadonlyMap<string, RegionDatabase> {
   const out = new Map<string, RegionDatabase>();
   for (const [region, db] of Object.entries(raw ?? {})) {
@@ -132,12 +162,20 @@ export function buildDatabases(
       addIssue(`REGION_DATABASES.${region}`, 'is not a configured region (see REGIONS)');
       continue;
     }
-    const endpoint = (e: ParsedEndpoint, which: string): DatabaseEndpoint => {
+    const endpoint = (input: EndpointInput | ParsedEndpoint, which: string): DatabaseEndpoint => {
+      const path = which === 'standby' ? `REGION_STANDBY_DATABASES.${region}` : `REGION_DATABASES.${region}.${which}`;
+      if ('hyperdrive' in input) {
+        const hd = hyperdriveEndpoint(bindings[input.hyperdrive]);
+        if (!hd) addIssue(path, 'names no Hyperdrive binding of this Worker');
+        const e = hd ?? { url: '', host: '', port: 0 };
+        return Object.freeze({ url: e.url, host: e.host, port: e.port, wsProxy: undefined, pipelineConnect: false as const, transport: 'hyperdrive' as const });
+      }
+      const e: ParsedEndpoint = input;
       // Plain ws:// only to a proxy on this machine (the local world); anything else must be wss://.
       if (!driver.useSecureWebSocket && !LOOPBACK_HOSTS.has(wsProxyHost(e))) {
-        addIssue(which === 'standby' ? `REGION_STANDBY_DATABASES.${region}` : `REGION_DATABASES.${region}.${which}`, 'DB_USE_SECURE_WEBSOCKET=false is allowed only for loopback WebSocket proxies');
+        addIssue(path, 'DB_USE_SECURE_WEBSOCKET=false is allowed only for loopback WebSocket proxies');
       }
-      return Object.freeze({ url: e.url, host: e.host, port: e.port, wsProxy: e.wsProxy, pipelineConnect: e.pipelineConnect ?? driver.pipelineConnect });
+      return Object.freeze({ url: e.url, host: e.host, port: e.port, wsProxy: e.wsProxy, pipelineConnect: e.pipelineConnect ?? driver.pipelineConnect, transport: 'neon' as const });
     };
     out.set(
       region,

@@ -7,13 +7,13 @@
  */
 import { z } from 'zod';
 import { booleanish, jsonish, numberish } from './env-values.ts';
-import { buildDatabases, databaseEnvFields, regionDatabaseSchema, standbyDatabaseSchema, type DatabaseDriverConfig, type RegionDatabase } from './databases.ts';
+import { BINDING_NAME } from './databases.ts';
+import { assertionSecret, regionName, resilienceEnvFields, zoneName } from './shared-fields.ts';
 
-export type { DatabaseDriverConfig, DatabaseEndpoint, RegionDatabase } from './databases.ts';
+export type { DatabaseDriverConfig, DatabaseEndpoint, RegionDatabase, TransportName } from './databases.ts';
 
 export const SUPPORTED_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'] as const;
 
-const REGION_NAME = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 /** An origin is scheme://host[:port] and nothing else; plain http only to loopback (the local world). */
@@ -63,8 +63,6 @@ const wsProxyHostPort = z.string().refine((s) => {
   const m = /^(127\.0\.0\.1|localhost|\[::1\]):(\d{1,5})$/.exec(s);
   return !!m && Number(m[2]) > 0 && Number(m[2]) < 65536;
 }, 'must be loopback host:port (plain ws is only for the local world)');
-/** A residency zone (eu, us, apac, ...): data of a region's tenants may be served only inside it. */
-const zoneName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'zone names are short lowercase words (eu, us, apac)');
 
 /**
  * A standby states its zone explicitly: the gateway cannot know where an arbitrary URL lives,
@@ -111,35 +109,24 @@ const envSchema = z
     UPSTREAM_TIMEOUT_MS: numberish(100, 120_000).default(10_000),
     /** Deadline for the central region's response headers (login, signup, token, JWKS route). */
     CENTRAL_TIMEOUT_MS: numberish(100, 120_000).default(10_000),
-    /**
-     * Direct-database path (src/query): deadline to connect to a database; the read deadline of a
-     * transaction is this + the route's statement timeout + 1 s. (Replaces issue 3's DB_CONNECT_TIMEOUT_MS.)
-     */
-    DATABASE_TIMEOUT_MS: numberish(100, 120_000).default(5000),
-    /** Extra attempts for an idempotent, bodiless request that got no response byte. */
-    UPSTREAM_RETRIES: numberish(0, 3).default(1),
-    /** A retry waits a random time in [0, RETRY_JITTER_MS] so isolates do not retry in lockstep. */
-    RETRY_JITTER_MS: numberish(0, 5000).default(50),
-    BREAKER_FAILURE_THRESHOLD: numberish(1, 1000).default(5),
-    BREAKER_COOLDOWN_MS: numberish(100, 3_600_000).default(10_000),
-    REGION_STANDBY_DATABASES: jsonish(z.record(z.string(), standbyDatabaseSchema)).optional(),
+    ...resilienceEnvFields,
     JWT_VERIFIED_CACHE_SIZE: numberish(0, 100_000).default(4096),
     TENANT_CLAIM: z.string().min(1).default('tenant_id'),
     REGION_CLAIM: z.string().min(1).default('tenant_region'),
     CENTRAL_ORIGIN: originUrl,
-    REGIONS: jsonish(
-      z.record(z.string().regex(REGION_NAME, 'region names are lowercase words joined by "-"').max(64), regionSchema),
-    ).refine((r) => Object.keys(r).length > 0, 'at least one region is required'),
-    GATEWAY_ASSERTION_SECRET: z.string().min(32, 'must be at least 32 characters (a secret shared with the origins)'),
+    REGIONS: jsonish(z.record(regionName, regionSchema)).refine((r) => Object.keys(r).length > 0, 'at least one region is required'),
+    GATEWAY_ASSERTION_SECRET: assertionSecret,
     FORWARD_AUTHORIZATION: booleanish.default(false),
     // Observability and operations (src/observability, src/health); docs/observe.md.
     SERVER_TIMING: booleanish.default(true),
     READINESS_TIMEOUT_MS: numberish(100, 10_000).default(2000),
     READINESS_REUSE_MS: numberish(0, 60_000).default(1000),
     READINESS_ORIGIN_PATH: z.string().regex(/^\/[A-Za-z0-9._~\/-]{0,200}$/, 'must be a path starting with "/"').default('/healthz'),
-    // Direct data path (src/query): a secret, because the URLs carry credentials.
-    REGION_DATABASES: jsonish(z.record(z.string(), regionDatabaseSchema)).optional(),
-    ...databaseEnvFields,
+    // Direct data path: the service binding of each region's data Worker (src/data-worker), which
+    // alone holds that region's database credentials. The gateway itself has none.
+    DATA_WORKERS: jsonish(z.record(regionName, z.string().regex(BINDING_NAME, 'must be a service binding name (A-Z, 0-9, _)'))).default({}),
+    /** Deadline for a data Worker's response headers (its own database deadlines and failover fit inside). */
+    DATA_WORKER_TIMEOUT_MS: numberish(100, 120_000).default(15_000),
     // Admin reporting (src/admin) and tenant relocation checks (src/relocation); see docs/global.md.
     ADMIN_ROLE_CLAIM: z.string().min(1).default('role'),
     ADMIN_ROLE_VALUE: z.string().min(1).default('admin'),
@@ -160,15 +147,24 @@ const envSchema = z
     if (env.JWKS_MAX_STALENESS_SECONDS < env.JWKS_CACHE_TTL_SECONDS) {
       ctx.addIssue({ code: 'custom', path: ['JWKS_MAX_STALENESS_SECONDS'], message: 'must be at least JWKS_CACHE_TTL_SECONDS' });
     }
+    for (const region of Object.keys(env.DATA_WORKERS)) {
+      if (!(region in env.REGIONS)) ctx.addIssue({ code: 'custom', path: ['DATA_WORKERS', region], message: 'is not a configured region (see REGIONS)' });
+    }
     checkResidency(env, ctx);
   });
+
+/**
+ * Database settings of the direct path that moved to the regional data Workers: a gateway env
+ * carrying one is refused (naming it), so a database credential is never silently kept at the edge.
+ */
+const MOVED_TO_DATA_WORKERS = ['REGION_DATABASES', 'REGION_STANDBY_DATABASES', 'DB_USE_SECURE_WEBSOCKET', 'DB_PIPELINE_CONNECT', 'DB_RETRY_AFTER_SECONDS'] as const;
 
 /**
  * Failover never leaves a residency zone: every standby (origin or database) must be in its
  * region's zone. Found here, when the config is validated, never at run time.
  */
 function checkResidency(
-  env: { REGIONS: Record<string, z.infer<typeof regionSchema>>; CENTRAL_ORIGIN: string; REGION_STANDBY_DATABASES?: Record<string, { zone: string }> },
+  env: { REGIONS: Record<string, z.infer<typeof regionSchema>>; CENTRAL_ORIGIN: string },
   ctx: z.RefinementCtx,
 ): void {
   const zoneOf = (name: string, r: z.infer<typeof regionSchema>) => r.zone ?? name;
@@ -190,14 +186,6 @@ function checkResidency(
         ctx.addIssue({ code: 'custom', path: [...path, 'origin'], message: 'is the central origin, not a regional app stack' });
       }
     });
-  }
-  for (const [name, db] of Object.entries(env.REGION_STANDBY_DATABASES ?? {})) {
-    const region = env.REGIONS[name];
-    if (!region) {
-      ctx.addIssue({ code: 'custom', path: ['REGION_STANDBY_DATABASES', name], message: 'names a region that is not in REGIONS' });
-    } else if (db.zone !== zoneOf(name, region)) {
-      ctx.addIssue({ code: 'custom', path: ['REGION_STANDBY_DATABASES', name, 'zone'], message: `must be the region's zone (${zoneOf(name, region)}): failover may not leave it` });
-    }
   }
 }
 
@@ -261,9 +249,9 @@ export interface GatewayConfig {
     /** Path probed on each origin by /readyz; any answer below 500 counts as reachable. */
     readonly readinessOriginPath: string;
   };
-  /** Regions whose database the gateway may query directly (src/query); absent regions have no /data routes. */
-  readonly databases: ReadonlyMap<string, RegionDatabase>;
-  readonly databaseDriver: DatabaseDriverConfig;
+  /** Region → service binding name of its data Worker (src/data-worker); absent regions have no /data routes. */
+  readonly dataWorkers: ReadonlyMap<string, string>;
+  readonly dataWorkerTimeoutMs: number;
   readonly admin: {
     readonly roleClaim: string;
     readonly roleValue: string;
@@ -299,6 +287,10 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
   if (env.DB_CONNECT_TIMEOUT_MS !== undefined) {
     return { ok: false, error: new ConfigError(['DB_CONNECT_TIMEOUT_MS: was renamed to DATABASE_TIMEOUT_MS']) };
   }
+  const moved = MOVED_TO_DATA_WORKERS.filter((k) => env[k] !== undefined);
+  if (moved.length > 0) {
+    return { ok: false, error: new ConfigError(moved.map((k) => `${k}: belongs to the regional data Workers (src/data-worker), not the gateway`)) };
+  }
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(env)'}: ${i.message}`);
@@ -319,17 +311,11 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
         ] as const,
     ),
   );
-  const databaseDriver: DatabaseDriverConfig = {
-    useSecureWebSocket: e.DB_USE_SECURE_WEBSOCKET,
-    pipelineConnect: e.DB_PIPELINE_CONNECT,
-    connectTimeoutMs: e.DATABASE_TIMEOUT_MS,
-    retryAfterSeconds: e.DB_RETRY_AFTER_SECONDS,
-  };
-  const dbIssues: string[] = [];
-  const databases = buildDatabases(e.REGION_DATABASES, e.REGION_STANDBY_DATABASES, new Set(regions.keys()), databaseDriver, (path, message) =>
-    dbIssues.push(`${path}: ${message}`),
-  );
-  if (dbIssues.length > 0) return { ok: false, error: new ConfigError(dbIssues) };
+  // A named binding must exist and be a service (a Fetcher): found at validation, not by the first request.
+  const bindingIssues = Object.entries(e.DATA_WORKERS)
+    .filter(([, name]) => typeof (env[name] as { fetch?: unknown } | undefined)?.fetch !== 'function')
+    .map(([region]) => `DATA_WORKERS.${region}: names no service binding of this Worker`);
+  if (bindingIssues.length > 0) return { ok: false, error: new ConfigError(bindingIssues) };
   const config: GatewayConfig = {
     jwt: {
       issuer: e.JWT_ISSUER,
@@ -361,8 +347,8 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
       readinessReuseMs: e.READINESS_REUSE_MS,
       readinessOriginPath: e.READINESS_ORIGIN_PATH,
     },
-    databases,
-    databaseDriver,
+    dataWorkers: new Map(Object.entries(e.DATA_WORKERS)),
+    dataWorkerTimeoutMs: e.DATA_WORKER_TIMEOUT_MS,
     admin: {
       roleClaim: e.ADMIN_ROLE_CLAIM,
       roleValue: e.ADMIN_ROLE_VALUE,

@@ -29,6 +29,6 @@ export async function readyz(c: Context<GatewayEnv>): Promise<Response> {
   c.get('obs').internal = true;
   const runtime = c.get('runtime');
   // /readyz is public: reusing a fresh report (per isolate) bounds the fan-out to origins whatever the request rate.
-  const report = await cachedReadiness(runtime, runtime.config.observability.readinessReuseMs, c.get('requestId'));
+  const report = await cachedReadiness(runtime, runtime.config.observability.readinessReuseMs, c.get('requestId'), c.env);
   return c.json(report, report.status === 'ready' ? 200 : 503, NO_STORE);
 }

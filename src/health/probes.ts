@@ -5,8 +5,7 @@
  * database, its replica lag: issue 3), add a factory to PROBE_FACTORIES.
  */
 import { pingControlPlane } from '../audit/index.ts';
-import type { DatabaseDriverConfig, DatabaseEndpoint } from '../config/index.ts';
-import { newRegionClient } from '../query/driver.ts';
+import { dataWorkerBinding, probeDataWorker } from '../data-routes/index.ts';
 import type { Runtime } from '../runtime/index.ts';
 
 export interface ProbeOutcome {
@@ -35,11 +34,12 @@ export interface Probe {
    * database being down must not stop tenant traffic.
    */
   readonly critical?: boolean;
-  /** Must honour `ctx.signal`; runProbes also stops waiting at the deadline. */
-  run(ctx: ProbeContext): Promise<ProbeOutcome>;
+  /** Must honour `ctx.signal`; runProbes also stops waiting at the deadline. `null`: nothing to check this time (left out of the report). */
+  run(ctx: ProbeContext): Promise<ProbeOutcome | null>;
 }
 
-export type ProbeFactory = (runtime: Runtime) => Probe[];
+/** `env` holds the bindings a probe may call (the data Workers' service bindings). */
+export type ProbeFactory = (runtime: Runtime, env: Record<string, unknown>) => Probe[];
 
 export interface CheckResult extends ProbeOutcome {
   name: string;
@@ -114,85 +114,48 @@ const controlPlaneProbe: ProbeFactory = ({ config }) => {
 };
 
 /**
- * One query on a region's database (the direct data path's endpoint, same driver
- * options as src/query/driver.ts). Returns the first row, or why not (public words only).
- */
-async function queryEndpoint(ep: DatabaseEndpoint, driver: DatabaseDriverConfig, text: string, signal: AbortSignal): Promise<{ row: Record<string, unknown> } | { error: string }> {
-  const client = newRegionClient(ep, driver);
-  let connected = false;
-  const aborted = new Promise<{ error: string }>((resolve) => signal.addEventListener('abort', () => resolve({ error: 'timeout' }), { once: true }));
-  const attempt = (async () => {
-    try {
-      await client.connect();
-      connected = true;
-      const r = await client.query(text);
-      return { row: (r.rows[0] ?? {}) as Record<string, unknown> };
-    } catch {
-      return { error: 'unreachable' };
-    }
-  })();
-  try {
-    return await Promise.race([attempt, aborted]);
-  } finally {
-    if (connected) void client.end().catch(() => {});
-  }
-}
-
-/** Seconds the replica is behind: 0 when it has replayed all it received, else the age of the last replayed commit. */
-const REPLICA_LAG_SQL = `SELECT CASE
-    WHEN pg_last_wal_receive_lsn() IS NULL THEN NULL
-    WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
-    ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())
-  END AS lag`;
-
-/**
- * Each region's database on the direct data path (REGION_DATABASES): the primary
- * answers `SELECT 1`, and where a replica exists, its replication lag. Not
- * critical: /api traffic does not depend on them, and one region's database must
+ * Each region's database on the direct data path, as its data Worker reports it (src/data-worker/readiness.ts):
+ * the primary answers `SELECT 1`, and where a replica exists, its lag. One signed probe per region and run,
+ * shared by both checks. Not critical: /api traffic does not depend on them, and one region's database must
  * not take the whole gateway out of rotation; the status page shows them per region.
  */
-const regionDatabaseProbes: ProbeFactory = ({ config }) =>
-  [...config.databases.values()].flatMap((db): Probe[] => {
-    const probes: Probe[] = [
-      {
-        name: `database:${db.region}`,
-        kind: 'database',
-        region: db.region,
-        critical: false,
-        async run({ signal }) {
-          const r = await queryEndpoint(db.primary, config.databaseDriver, 'SELECT 1 AS one', signal);
-          return 'row' in r ? { ok: true, detail: 'select 1' } : { ok: false, detail: r.error };
-        },
+const regionDatabaseProbes: ProbeFactory = ({ config, assertionKey }, env) =>
+  [...config.dataWorkers.keys()].flatMap((region): Probe[] => {
+    const binding = dataWorkerBinding(env, config.dataWorkers, region);
+    if (!binding) return [];
+    const reports = new WeakMap<AbortSignal, Promise<Array<{ kind: string; ok: boolean; detail: string; lagSeconds?: number }> | { error: string }>>();
+    const report = ({ signal, requestId }: ProbeContext) => {
+      let r = reports.get(signal);
+      if (!r) {
+        r = probeDataWorker(binding, region, assertionKey, requestId, signal).catch(() => ({ error: signal.aborted ? 'timeout' : 'unreachable' }));
+        reports.set(signal, r);
+      }
+      return r;
+    };
+    const check = (kind: 'database' | 'replica_lag'): Probe => ({
+      name: `${kind}:${region}`,
+      kind,
+      region,
+      critical: false,
+      async run(ctx) {
+        const r = await report(ctx);
+        if ('error' in r) return kind === 'database' ? { ok: false, detail: r.error } : null;
+        const c = r.find((x) => x.kind === kind);
+        if (!c) return kind === 'database' ? { ok: false, detail: 'no database' } : null;
+        return { ok: c.ok, detail: c.detail, ...(typeof c.lagSeconds === 'number' ? { lagSeconds: c.lagSeconds } : {}) };
       },
-    ];
-    if (db.replica) {
-      const replica = db.replica;
-      probes.push({
-        name: `replica_lag:${db.region}`,
-        kind: 'replica_lag',
-        region: db.region,
-        critical: false,
-        async run({ signal }) {
-          const r = await queryEndpoint(replica, config.databaseDriver, REPLICA_LAG_SQL, signal);
-          if (!('row' in r)) return { ok: false, detail: r.error };
-          const lag = r.row.lag;
-          if (lag === null || lag === undefined) return { ok: false, detail: 'not a replica' };
-          const lagSeconds = Math.round(Number(lag) * 10) / 10;
-          return { ok: true, detail: `${lagSeconds} s behind`, lagSeconds };
-        },
-      });
-    }
-    return probes;
+    });
+    return [check('database'), check('replica_lag')];
   });
 
 export const PROBE_FACTORIES: ProbeFactory[] = [keySetProbe, originProbes, controlPlaneProbe, regionDatabaseProbes];
 
 const probeCache = new WeakMap<Runtime, Probe[]>();
 
-export function probesFor(runtime: Runtime): Probe[] {
+export function probesFor(runtime: Runtime, env: Record<string, unknown> = {}): Probe[] {
   let p = probeCache.get(runtime);
   if (!p) {
-    p = PROBE_FACTORIES.flatMap((f) => f(runtime));
+    p = PROBE_FACTORIES.flatMap((f) => f(runtime, env));
     probeCache.set(runtime, p);
   }
   return p;
@@ -210,20 +173,22 @@ export async function runProbes(probes: readonly Probe[], timeoutMs: number, req
     }, timeoutMs);
   });
   try {
-    const checks = await Promise.all(
-      probes.map(async (p): Promise<CheckResult> => {
+    const results = await Promise.all(
+      probes.map(async (p): Promise<CheckResult | null> => {
         const t = performance.now();
-        let outcome: ProbeOutcome;
+        let outcome: ProbeOutcome | null;
         try {
           const r = await Promise.race([p.run({ signal: controller.signal, requestId }), deadline]);
           outcome = r === 'timeout' ? { ok: false, detail: 'timeout' } : r;
         } catch {
           outcome = { ok: false, detail: 'probe failed' };
         }
+        if (outcome === null) return null;
         const latencyMs = Math.round(performance.now() - t);
         return { name: p.name, kind: p.kind, ...(p.region ? { region: p.region } : {}), critical: p.critical ?? true, ...outcome, latencyMs };
       }),
     );
+    const checks = results.filter((c): c is CheckResult => c !== null);
     return { status: checks.every((c) => c.ok || !c.critical) ? 'ready' : 'not_ready', checkedAt, timeoutMs, checks };
   } finally {
     clearTimeout(timer);
@@ -237,10 +202,10 @@ export async function runProbes(probes: readonly Probe[], timeoutMs: number, req
  */
 const reportCache = new WeakMap<Runtime, { at: number; report: ReadinessReport }>();
 
-export async function cachedReadiness(runtime: Runtime, maxAgeMs: number, requestId: string): Promise<ReadinessReport> {
+export async function cachedReadiness(runtime: Runtime, maxAgeMs: number, requestId: string, env: Record<string, unknown> = {}): Promise<ReadinessReport> {
   const hit = reportCache.get(runtime);
   if (hit && Date.now() - hit.at < maxAgeMs) return hit.report;
-  const report = await runProbes(probesFor(runtime), runtime.config.observability.readinessTimeoutMs, requestId);
+  const report = await runProbes(probesFor(runtime, env), runtime.config.observability.readinessTimeoutMs, requestId);
   reportCache.set(runtime, { at: Date.now(), report });
   return report;
 }

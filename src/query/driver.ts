@@ -1,7 +1,8 @@
 /**
- * One request's database work: a @neondatabase/serverless Client created for this
- * request and ended after it (ctx.waitUntil(client.end())), as the driver requires
- * on Workers (a socket cannot outlive its request). Every transaction is
+ * One request's database work: a client of the endpoint's transport (transport.ts:
+ * Neon's WebSocket driver, or node-postgres through Hyperdrive) created for this
+ * request and ended after it (ctx.waitUntil(client.end())), as Workers require
+ * (a socket cannot outlive its request). Every transaction is
  *
  *   BEGIN [READ ONLY]
  *   SELECT set_config('app.tenant_id', <tenant from the verified token>, true),
@@ -12,11 +13,13 @@
  *
  * sent as one pipeline (pipeline.ts): one round trip.
  */
-import { Client } from '@neondatabase/serverless';
 import type { DatabaseDriverConfig, DatabaseEndpoint } from '../config/index.ts';
 import { databaseError } from './errors.ts';
 import { Pipeline, type Step, type StepResult } from './pipeline.ts';
 import { isSqlText, sql } from './sql.ts';
+import { transportFor, type TransportClient } from './transport.ts';
+
+export { wsProxyOption } from './transport.ts';
 
 const BEGIN_READ_ONLY = sql`BEGIN READ ONLY`;
 const BEGIN_READ_WRITE = sql`BEGIN READ WRITE`;
@@ -46,23 +49,9 @@ export interface Execution {
   waitUntil(p: Promise<unknown>): void;
 }
 
-export function wsProxyOption(template: string | undefined): string | ((host: string, port: number | string) => string) | undefined {
-  if (!template) return undefined;
-  if (!template.includes('{host}') && !template.includes('{port}')) return template;
-  return (host, port) => template.replaceAll('{host}', host).replaceAll('{port}', String(port));
-}
-
-/**
- * A client for one region database endpoint, configured from the config only. Per-client options
- * (no global neonConfig mutation): the same isolate may serve regions with different proxies.
- */
-export function newRegionClient(endpoint: DatabaseEndpoint, driver: DatabaseDriverConfig, queryTimeoutMs?: number): Client {
-  const client = new Client({ connectionString: endpoint.url, connectionTimeoutMillis: driver.connectTimeoutMs, query_timeout: queryTimeoutMs });
-  const nc = client.neonConfig;
-  const proxy = wsProxyOption(endpoint.wsProxy);
-  if (proxy !== undefined) nc.wsProxy = proxy;
-  nc.useSecureWebSocket = driver.useSecureWebSocket;
-  nc.pipelineConnect = endpoint.pipelineConnect;
+/** A client for one region database endpoint over its transport, configured from the config only. */
+export function newRegionClient(endpoint: DatabaseEndpoint, driver: DatabaseDriverConfig, queryTimeoutMs?: number): TransportClient {
+  const client = transportFor(endpoint).client(endpoint, driver, queryTimeoutMs);
   // A socket error after we are done must not become an unhandled rejection.
   client.on('error', () => {});
   return client;

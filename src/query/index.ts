@@ -1,17 +1,14 @@
 /**
  * The direct data path: /data/* routes (routes.ts) answered from the tenant's
- * regional Postgres by the Worker itself. Request path:
- *   requireTenant (token → tenant, region) → validate params (400 before any query)
- *   → choose primary or replica (bookmark) → one pipelined transaction under RLS → JSON
+ * regional Postgres by that region's data Worker (src/data-worker). Request path:
+ *   authenticate (the edge's signed identity → tenant, region) → validate params (400 before
+ *   any query) → choose primary or replica (bookmark) → one pipelined transaction under RLS → JSON
  */
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
-import type { GatewayEnv } from '../gateway-env/index.ts';
-import type { DatabaseEndpoint, RegionDatabase } from '../config/index.ts';
-import { choose, jitterDelay, retryAfter, type CircuitBreaker, type FailureKind } from '../resilience/index.ts';
+import type { DatabaseDriverConfig, DatabaseEndpoint, RegionDatabase } from '../config/index.ts';
+import { choose, jitterDelay, retryAfter, type CircuitBreaker, type FailureKind, type Resilience } from '../resilience/index.ts';
 import { GatewayError } from '../errors/index.ts';
-import { timed } from '../observability/index.ts';
-import type { TenantContext } from '../tenant/index.ts';
 import { BOOKMARK_HEADER, CAUGHT_UP, CURRENT_LSN, parseBookmark, SOURCE_HEADER } from './bookmark.ts';
 import { encodeCursor } from './cursor.ts';
 import { runTransaction, type Execution } from './driver.ts';
@@ -21,11 +18,37 @@ import { DATA_ROUTES, MAX_JSON_BODY_BYTES, type DataRoute, type RouteParam } fro
 export { DATA_ROUTES } from './routes.ts';
 export { BOOKMARK_HEADER, SOURCE_HEADER } from './bookmark.ts';
 
+/** Per-isolate state the routes run on: this region's databases, driver options, breakers and retry policy. */
+export interface DataRuntime {
+  readonly region: string;
+  /** Absent: the region has no database, and every data route answers 404. */
+  readonly database?: RegionDatabase;
+  readonly driver: DatabaseDriverConfig;
+  readonly resilience: Resilience;
+}
+
+/** Who is asking, from the identity the edge verified and signed. */
+export interface DataCaller {
+  readonly tenantId: string;
+  readonly userId: string;
+  readonly region: string;
+}
+
+export type DataEnv = {
+  Bindings: Record<string, unknown>;
+  Variables: { requestId: string; data: DataRuntime; caller: DataCaller; error: GatewayError };
+};
+type DataContext = Context<DataEnv>;
+
+/** `If-Match: "<version>"`: the strong ETag the data routes send with every page. */
+const VERSION_ETAG = /^"(\d{1,10})"$/;
+export const versionEtag = (version: unknown) => `"${String(version)}"`;
+
 function issueText(param: RouteParam, issues: z.core.$ZodIssue[]): string {
   return `Invalid ${param.from} parameter "${param.name}": ${issues[0]?.message ?? 'invalid'}.`;
 }
 
-async function readJsonBody(c: Context<GatewayEnv>): Promise<Record<string, unknown>> {
+async function readJsonBody(c: DataContext): Promise<Record<string, unknown>> {
   const type = c.req.header('content-type') ?? '';
   if (!/^application\/json\b/i.test(type)) throw new GatewayError('invalid_request', 'content-type', 'The body must be application/json.');
   const declared = Number(c.req.header('content-length') ?? NaN);
@@ -63,12 +86,24 @@ async function readJsonBody(c: Context<GatewayEnv>): Promise<Record<string, unkn
 }
 
 /** Every parameter validated (and defaulted) before anything touches the database. */
-async function collectParams(route: DataRoute, c: Context<GatewayEnv>, tenant: TenantContext): Promise<{ values: Value[]; byName: Map<string, unknown> }> {
+async function collectParams(route: DataRoute, c: DataContext, caller: DataCaller): Promise<{ values: Value[]; byName: Map<string, unknown> }> {
+  // The precondition first: a request that could never apply is refused before its body is read.
+  let ifMatch: string | undefined;
+  if (route.params.some((p) => p.from === 'if-match')) {
+    const header = c.req.header('if-match');
+    if (header === undefined) throw new GatewayError('precondition_required', `${route.name}: no If-Match`);
+    const m = VERSION_ETAG.exec(header.trim());
+    if (!m) throw new GatewayError('invalid_request', 'malformed If-Match', 'If-Match must be one version ETag ("<n>") this API issued.');
+    ifMatch = m[1];
+  }
   const body = route.params.some((p) => p.from === 'body') ? await readJsonBody(c) : undefined;
   if (body) {
     const declared = new Set(route.params.filter((p) => p.from === 'body').map((p) => p.name));
     const unknown = Object.keys(body).find((k) => !declared.has(k));
     if (unknown !== undefined) throw new GatewayError('invalid_request', 'unknown body field', 'The body has an unknown field.');
+    if (route.bodyNeedsOneOf && !route.bodyNeedsOneOf.some((n) => body[n] !== undefined)) {
+      throw new GatewayError('invalid_request', 'nothing to change', `The body must set at least one of: ${route.bodyNeedsOneOf.join(', ')}.`);
+    }
   }
   const values: Value[] = [];
   const byName = new Map<string, unknown>();
@@ -77,8 +112,9 @@ async function collectParams(route: DataRoute, c: Context<GatewayEnv>, tenant: T
       p.from === 'path' ? c.req.param(p.name)
       : p.from === 'query' ? c.req.query(p.name)
       : p.from === 'body' ? body![p.name]
-      : p.name === 'region' ? tenant.region.name
-      : tenant.userId;
+      : p.from === 'if-match' ? ifMatch
+      : p.name === 'region' ? caller.region
+      : caller.userId;
     const r = p.schema.safeParse(raw);
     if (!r.success) throw new GatewayError('invalid_request', `param ${p.name}`, issueText(p, r.error.issues));
     byName.set(p.name, r.data);
@@ -130,13 +166,12 @@ function circuitOpen(db: RegionDatabase, retryAfterMs: number): GatewayError {
  *          once per request, at most 1 + UPSTREAM_RETRIES attempts after the replica, with jitter.
  * Every circuit open (and nothing else to try) → 503 database_unavailable with Retry-After.
  */
-async function execute(route: DataRoute, values: Value[], db: RegionDatabase, tenant: TenantContext, c: Context<GatewayEnv>, bookmark: string | undefined): Promise<Outcome> {
-  const { config, resilience } = c.get('runtime');
-  const { databaseDriver } = config;
+async function execute(route: DataRoute, values: Value[], db: RegionDatabase, caller: DataCaller, c: DataContext, bookmark: string | undefined): Promise<Outcome> {
+  const { driver: databaseDriver, resilience } = c.get('data');
   const { breakers } = resilience;
   const exec: Execution = { waitUntil: (p) => c.executionCtx.waitUntil(p) };
   const step: Step = { sql: route.sql, values, rows: true };
-  const base = { tenantId: tenant.tenantId, access: route.access, statementTimeoutMs: route.statementTimeoutMs, role: db.role };
+  const base = { tenantId: caller.tenantId, access: route.access, statementTimeoutMs: route.statementTimeoutMs, role: db.role };
   const targets = new Map<string, { source: Source; endpoint: DatabaseEndpoint }>([[db.primary.url, { source: 'primary', endpoint: db.primary }]]);
   if (db.standby) targets.set(db.standby.url, { source: 'standby', endpoint: db.standby });
   const urls = [...targets.keys()];
@@ -194,7 +229,7 @@ async function execute(route: DataRoute, values: Value[], db: RegionDatabase, te
   throw last;
 }
 
-function respond(route: DataRoute, c: Context<GatewayEnv>, outcome: Outcome, byName: Map<string, unknown>): Response {
+function respond(route: DataRoute, c: DataContext, outcome: Outcome, byName: Map<string, unknown>): Response {
   const headers: Record<string, string> = { 'cache-control': 'no-store', [SOURCE_HEADER]: outcome.source };
   if (outcome.bookmark) headers[BOOKMARK_HEADER] = outcome.bookmark;
   const shape = route.result;
@@ -208,36 +243,27 @@ function respond(route: DataRoute, c: Context<GatewayEnv>, outcome: Outcome, byN
   const row = outcome.rows[0];
   // Absent and hidden by row-level security look the same: another tenant's id is just "not found".
   if (!row) throw new GatewayError('not_found', `${route.name}: no row`, 'Not found.', { [SOURCE_HEADER]: outcome.source });
+  if (shape.kind === 'deleted') return c.body(null, 204, headers);
+  // The row exists but the update's version check did not match: nothing was written.
+  if (shape.kind === 'updated' && row.id === null) throw new GatewayError('precondition_failed', `${route.name}: stale version`, undefined, { [SOURCE_HEADER]: outcome.source });
+  if (row.version !== undefined && row.version !== null) headers.etag = versionEtag(row.version);
   return c.json(row, shape.kind === 'created' ? 201 : 200, headers);
 }
 
-function handler(route: DataRoute): MiddlewareHandler<GatewayEnv> {
+function handler(route: DataRoute): MiddlewareHandler<DataEnv> {
   return async (c) => {
-    const { config } = c.get('runtime');
-    const tenant = c.get('tenant');
-    const db = config.databases.get(tenant.region.name);
-    if (!db) throw new GatewayError('not_found', `no database configured for region ${tenant.region.name}`);
+    const caller = c.get('caller');
+    const db = c.get('data').database;
+    if (!db) throw new GatewayError('not_found', `no database configured for region ${caller.region}`);
     const bookmark = route.access === 'read' ? parseBookmark(c.req.header(BOOKMARK_HEADER)) : undefined;
-    const { values, byName } = await collectParams(route, c, tenant);
-    const outcome = await execute(route, values, db, tenant, c, bookmark);
-    // The request log names which database answered (a failover to the standby shows up there).
-    const upstream = c.get('obs')?.upstream;
-    if (upstream) upstream.target = outcome.source;
+    const { values, byName } = await collectParams(route, c, caller);
+    const outcome = await execute(route, values, db, caller, c, bookmark);
+    // x-db-source names which database answered: the edge's log line reports it (a failover to the standby shows up there).
     return respond(route, c, outcome, byName);
   };
 }
 
-/** Mounts every data route behind the given authentication middleware. */
-/**
- * Mounts the route table behind `requireTenant`. Logged as upstream kind `database`, named by region,
- * with the time spent in the handler (its queries) as upstream time.
- */
-export function mountDataRoutes(app: Hono<GatewayEnv>, requireTenant: MiddlewareHandler<GatewayEnv>): void {
-  const observed: MiddlewareHandler<GatewayEnv> = (c, next) =>
-    requireTenant(c, async () => {
-      const obs = c.get('obs');
-      obs.upstream = { kind: 'database', name: c.get('tenant').region.name };
-      await timed(obs, 'upstreamMs', next);
-    });
-  for (const route of DATA_ROUTES) app.on(route.method, route.path, observed, handler(route));
+/** Mounts the route table behind `authenticate`, which sets `caller` (and refuses before any query otherwise). */
+export function mountDataRoutes(app: Hono<DataEnv>, authenticate: MiddlewareHandler<DataEnv>): void {
+  for (const route of DATA_ROUTES) app.on(route.method, route.path, authenticate, handler(route));
 }

@@ -5,7 +5,7 @@ import { DATA_ROUTES, validateRouteTable, type DataRoute } from './routes.ts';
 import { isSqlText, sql } from './sql.ts';
 
 const neverRuns = { waitUntil: () => { throw new Error('no connection may be opened'); } };
-const endpoint = { url: 'postgres://gateway@127.0.0.1:1/app', host: '127.0.0.1', port: 1, pipelineConnect: false as const };
+const endpoint = { url: 'postgres://gateway@127.0.0.1:1/app', host: '127.0.0.1', port: 1, pipelineConnect: false as const, transport: 'neon' as const };
 const driver = { useSecureWebSocket: false, pipelineConnect: false as const, connectTimeoutMs: 100, retryAfterSeconds: 1 };
 
 describe('sql tag', () => {

@@ -44,7 +44,7 @@ export function statusRoutes(app: Hono<GatewayEnv>, recent: RecentTraffic): void
     await next();
   }, requireAdmin(), async (c) => {
     const runtime = c.get('runtime');
-    const report = await cachedReadiness(runtime, STATUS_PROBE_MAX_AGE_MS, c.get('requestId'));
+    const report = await cachedReadiness(runtime, STATUS_PROBE_MAX_AGE_MS, c.get('requestId'), c.env);
     const regionNames = [...runtime.config.regions.keys()];
     const series = new Map(recent.traffic([...regionNames, 'central']).map((s) => [s.name, s]));
     const checksFor = (region: string | undefined) => report.checks.filter((ch) => ch.region === region);

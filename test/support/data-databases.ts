@@ -51,6 +51,11 @@ export interface DataDatabases {
   pglite: DataBackend;
   postgres?: DataBackend;
   replica?: ReplicaBackend;
+  /** The same databases as `pglite` / `postgres`, reached over the Hyperdrive transport (node-postgres over TCP). */
+  'pglite-hyperdrive': DataBackend;
+  'postgres-hyperdrive'?: DataBackend;
+  /** Hyperdrive bindings for miniflare (binding name → local connection string): the workerd tests' `hyperdrives`. */
+  hyperdrives: Record<string, string>;
   /** Why a backend is missing (printed by the tests that skip). */
   skipped: Record<string, string>;
 }
@@ -63,12 +68,18 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function withUser(url: string, user: string): string {
+function withUser(url: string, user: string, password = ''): string {
   const u = new URL(url);
   u.username = user;
-  u.password = '';
+  u.password = password;
   return u.toString();
 }
+
+/**
+ * A Hyperdrive binding name for one backend's region. Miniflare's local Hyperdrive needs a password in
+ * the connection string; PGlite's wire server and trust-auth PostgreSQL never ask for it.
+ */
+const hyperdriveName = (backend: string, region: string) => `HD_${backend}_${region}`.toUpperCase().replaceAll('-', '_');
 
 export async function startDataDatabases(regions: readonly string[]): Promise<{ info: DataDatabases; close(): Promise<void> }> {
   const closers: Array<() => Promise<void>> = [];
@@ -90,12 +101,16 @@ export async function startDataDatabases(regions: readonly string[]): Promise<{ 
     // PGlite: one database per region. Its single session user is a superuser, so the
     // gateway's config names the non-privileged role every transaction switches to.
     const pglite: DataBackend = { regionDatabases: {}, admin: {} };
+    const pgliteHyperdrive: DataBackend = { regionDatabases: {}, admin: pglite.admin };
+    const hyperdrives: Record<string, string> = {};
     for (const region of regions) {
       const d: ProvisionedDb = await startPgliteDatabase();
       closers.push(() => d.close());
       await migrate(d.db, 'region');
       const proxy = await proxyFor(d.host, d.port);
       pglite.regionDatabases[region] = { primary: { url: d.url, wsProxy: proxy.hostPort }, role: 'gateway' };
+      hyperdrives[hyperdriveName('pglite', region)] = withUser(d.url, 'postgres', 'local');
+      pgliteHyperdrive.regionDatabases[region] = { primary: { hyperdrive: hyperdriveName('pglite', region) }, role: 'gateway' };
       pglite.admin[region] = { url: d.url, wsProxy: proxy.hostPort, pipelineConnect: 'password' };
     }
     // One standby database (its own PGlite, migrated the same way) for the first region's failover tests.
@@ -111,6 +126,7 @@ export async function startDataDatabases(regions: readonly string[]): Promise<{ 
     // Real PostgreSQL: the gateway logs in AS the non-privileged `gateway` role (no role switch).
     const serverUrl = process.env.LOCAL_PG_URL || DEFAULT_LOCAL_PG_URL;
     let postgres: DataBackend | undefined;
+    let postgresHyperdrive: DataBackend | undefined;
     let replica: ReplicaBackend | undefined;
     if (!(await tcpReachable(serverUrl))) {
       skipped.postgres = skipped.replica = `no PostgreSQL server reachable at ${new URL(serverUrl).host}`;
@@ -119,6 +135,7 @@ export async function startDataDatabases(regions: readonly string[]): Promise<{ 
       const u = new URL(serverUrl);
       const proxy = await proxyFor(u.hostname, Number(u.port || 5432));
       postgres = { regionDatabases: {}, admin: {} };
+      postgresHyperdrive = { regionDatabases: {}, admin: postgres.admin };
       for (const region of regions) {
         const d = await startPostgresDatabase({ serverUrl, database: `etr_test_${runId}_direct_${region.replaceAll('-', '_')}` });
         closers.push(() => d.close());
@@ -126,6 +143,8 @@ export async function startDataDatabases(regions: readonly string[]): Promise<{ 
         // Trust auth answers the startup at once, so a pipelined password would arrive unasked: no pipelined connect.
         postgres.regionDatabases[region] = { primary: { url: withUser(d.url, 'gateway'), wsProxy: proxy.hostPort, pipelineConnect: 'off' } };
         postgres.admin[region] = { url: d.url, wsProxy: proxy.hostPort, pipelineConnect: 'off' };
+        hyperdrives[hyperdriveName('postgres', region)] = withUser(d.url, 'gateway', 'local');
+        postgresHyperdrive.regionDatabases[region] = { primary: { hyperdrive: hyperdriveName('postgres', region) } };
       }
 
       // A streaming replica of the whole server (so of every database on it).
@@ -183,7 +202,7 @@ export async function startDataDatabases(regions: readonly string[]): Promise<{ 
       }
       await close();
     };
-    return { info: { pglite, postgres, replica, skipped }, close: closeWithProof };
+    return { info: { pglite, postgres, replica, 'pglite-hyperdrive': pgliteHyperdrive, 'postgres-hyperdrive': postgresHyperdrive, hyperdrives, skipped }, close: closeWithProof };
   } catch (err) {
     await close();
     throw err;

@@ -18,6 +18,8 @@ export const REGION_NAMES = ['us-east-1', 'eu-central-1', 'ap-southeast-2'] as c
 declare module 'vitest' {
   export interface ProvidedContext {
     gatewayBindings: Record<string, string>;
+    /** Hyperdrive bindings (name → local connection string) of the data path's databases. */
+    hyperdriveBindings: Record<string, string>;
   }
 }
 
@@ -164,12 +166,12 @@ export default async function setup(project: TestProject) {
     // Not CONTROL_PLANE_*: only the audit tests turn the database on (through env overrides).
     TEST_CONTROL_PLANE_DATABASE_URL: controlPlane.url,
     TEST_CONTROL_PLANE_WS_PROXY: controlPlane.wsProxy,
-    // The data tests pass REGION_DATABASES per backend (test/worker/data/support.ts), so other
-    // suites may replace REGIONS freely. The local proxies are plain ws:// on 127.0.0.1.
-    DB_USE_SECURE_WEBSOCKET: 'false',
+    // The data tests give each region's data Worker its REGION_DATABASES per backend
+    // (test/worker/data-workers.ts); the gateway itself gets no database setting at all.
     TEST_DATA_DATABASES: JSON.stringify(data.info),
     TEST_FAULT_LAB: lab.url,
   });
+  project.provide('hyperdriveBindings', data.info.hyperdrives);
 
   return async () => {
     await controlPlane.stop();

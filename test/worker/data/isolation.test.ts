@@ -5,19 +5,20 @@
  * setting sees nothing; the setting never outlives its transaction.
  */
 import { env } from 'cloudflare:test';
-import { Client } from '@neondatabase/serverless';
 import { describe, expect, it } from 'vitest';
-import { parseConfig, type RegionDatabase } from '../../../src/config/index.ts';
-import { runTransaction } from '../../../src/query/driver.ts';
+import { parseDataWorkerConfig } from '../../../src/config/data-worker.ts';
+import type { RegionDatabase } from '../../../src/config/index.ts';
+import { newRegionClient, runTransaction } from '../../../src/query/driver.ts';
 import { sql } from '../../../src/query/sql.ts';
-import { adminFor, adminQuery, availableBackends, createPage, DATA, newTenant, type BackendName } from './support.ts';
+import { adminFor, adminQuery, availableBackends, createPage, DATA, HYPERDRIVES, newTenant, ROUTE_BACKENDS, type BackendName } from './support.ts';
 
 const EU = 'eu-central-1';
 
 function gatewayConfig(backend: BackendName) {
-  const parsed = parseConfig({ ...(env as Record<string, unknown>), REGION_DATABASES: JSON.stringify(DATA[backend]!.regionDatabases) });
+  const dbs = DATA[backend]!.regionDatabases as Record<string, unknown>;
+  const parsed = parseDataWorkerConfig({ ...HYPERDRIVES, DATA_REGION: EU, GATEWAY_ASSERTION_SECRET: (env as Record<string, string>).GATEWAY_ASSERTION_SECRET, DB_USE_SECURE_WEBSOCKET: 'false', REGION_DATABASES: { [EU]: dbs[EU] } });
   if (!parsed.ok) throw parsed.error;
-  return { db: parsed.config.databases.get(EU)!, driver: parsed.config.databaseDriver };
+  return { db: parsed.config.database!, driver: parsed.config.databaseDriver };
 }
 
 const pending: Promise<unknown>[] = [];
@@ -25,20 +26,18 @@ const exec = { waitUntil: (p: Promise<unknown>) => void pending.push(p) };
 
 /** A connection exactly as the gateway opens it (its URL and role), but with our own statements and NO tenant setting. */
 async function asGatewayWithoutTenant(db: RegionDatabase, statements: string[]): Promise<unknown[][]> {
-  const c = new Client({ connectionString: db.primary.url });
-  c.neonConfig.wsProxy = db.primary.wsProxy!;
-  c.neonConfig.useSecureWebSocket = false;
-  c.neonConfig.pipelineConnect = db.primary.pipelineConnect;
-  c.on('error', () => {});
+  // The gateway's own transport for this endpoint (Neon WebSocket or node-postgres through Hyperdrive).
+  const c = newRegionClient(db.primary, { useSecureWebSocket: false, pipelineConnect: db.primary.pipelineConnect, connectTimeoutMs: 5000, retryAfterSeconds: 1 });
+  const q = (text: string, values: unknown[] = []) => c.query(text as never, values) as Promise<{ rows: unknown[] }>;
   await c.connect();
   try {
-    await c.query('BEGIN');
-    if (db.role) await c.query("SELECT set_config('role', $1, true)", [db.role]);
+    await q('BEGIN');
+    if (db.role) await q("SELECT set_config('role', $1, true)", [db.role]);
     const out: unknown[][] = [];
-    for (const s of statements) out.push((await c.query(s)).rows);
+    for (const s of statements) out.push((await q(s)).rows);
     return out;
   } finally {
-    await c.query('ROLLBACK').catch(() => {});
+    await q('ROLLBACK').catch(() => {});
     await c.end();
   }
 }
@@ -50,7 +49,7 @@ const ROLE_FACTS = sql`SELECT r.rolsuper AS superuser, r.rolbypassrls AS bypassr
 const COUNT_ALL_PAGES = sql`SELECT count(*)::int AS n FROM pages`;
 const TENANT_SETTING = sql`SELECT coalesce(current_setting('app.tenant_id', true), '') AS tenant`;
 
-describe.each(availableBackends(['pglite', 'postgres']))('isolation on %s', { timeout: 30_000 }, (backend) => {
+describe.each(availableBackends(ROUTE_BACKENDS))('isolation on %s', { timeout: 30_000 }, (backend) => {
   it('the gateway runs as a role that is neither superuser, BYPASSRLS nor table owner, on FORCEd RLS tables', async () => {
     const { db, driver } = gatewayConfig(backend);
     const [facts] = await runTransaction(db.primary, driver, { tenantId: 'ws_nobody', access: 'read', statementTimeoutMs: 1000, role: db.role, steps: [{ sql: ROLE_FACTS, values: [], rows: true }] }, exec);

@@ -5,12 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { errorBody } from '../helpers.ts';
-import { adminFor, adminQuery, availableBackends, bearer, callData, createPage, newTenant } from './support.ts';
+import { adminFor, adminQuery, availableBackends, bearer, callData, createPage, newTenant, ROUTE_BACKENDS } from './support.ts';
 
 const EU = 'eu-central-1';
 const US = 'us-east-1';
 
-describe.each(availableBackends(['pglite', 'postgres']))('data routes on %s', { timeout: 30_000 }, (backend) => {
+describe.each(availableBackends(ROUTE_BACKENDS))('data routes on %s', { timeout: 30_000 }, (backend) => {
   it("lists only the tenant's own pages, from its home region's database", async () => {
     const [a, b] = [await newTenant(backend, EU), await newTenant(backend, EU)];
     const elsewhere = await newTenant(backend, US);

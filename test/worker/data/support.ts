@@ -1,18 +1,26 @@
 /**
- * Helpers for the direct data path tests inside workerd: call the gateway against a
- * chosen database backend (PGlite, real PostgreSQL, primary + streaming replica),
- * with a real ExecutionContext (the driver ends its socket in waitUntil), and
- * reach the same databases as a superuser through the same WebSocket proxies to
- * seed tenants and look at rows.
+ * Helpers for the direct data path tests inside workerd: call the edge gateway, which
+ * hands /data/* to the region's data Worker (test/worker/data-workers.ts), against a
+ * chosen database backend (PGlite, real PostgreSQL, primary + streaming replica; over
+ * the Neon WebSocket transport, or the Hyperdrive transport: node-postgres over TCP
+ * through miniflare's Hyperdrive bindings), with a real ExecutionContext (the driver
+ * ends its socket in waitUntil), and reach the same databases as a superuser through
+ * the same WebSocket proxies to seed tenants and look at rows.
  */
-import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
+import { createExecutionContext, env as testEnv, waitOnExecutionContext } from 'cloudflare:test';
 import { Client } from '@neondatabase/serverless';
 import { createApp } from '../../../src/app.ts';
+import { edgeWithDataWorkers } from '../data-workers.ts';
 import { bindings, mintToken } from '../helpers.ts';
 import type { DataDatabases, DbAccess } from '../../support/data-databases.ts';
 
 export const DATA: DataDatabases = JSON.parse(bindings.TEST_DATA_DATABASES!);
-export type BackendName = 'pglite' | 'postgres' | 'replica';
+export type BackendName = 'pglite' | 'postgres' | 'replica' | 'pglite-hyperdrive' | 'postgres-hyperdrive';
+/** Every backend the route tests run on: each database over both transports. */
+export const ROUTE_BACKENDS: BackendName[] = ['pglite', 'pglite-hyperdrive', 'postgres', 'postgres-hyperdrive'];
+
+/** Miniflare's Hyperdrive binding objects (name → { connectionString, … }), from the worker's own env. */
+export const HYPERDRIVES: Record<string, unknown> = Object.fromEntries(Object.keys(DATA.hyperdrives).map((n) => [n, (testEnv as Record<string, unknown>)[n]]));
 
 const app = createApp();
 // One env object per backend, so the per-isolate runtime cache is hit as in production.
@@ -22,7 +30,7 @@ function envFor(backend: BackendName): Record<string, unknown> {
   if (!e) {
     const b = DATA[backend];
     if (!b) throw new Error(`backend ${backend} unavailable: ${DATA.skipped[backend]}`);
-    e = { ...bindings, REGION_DATABASES: JSON.stringify(b.regionDatabases) };
+    e = edgeWithDataWorkers({ REGION_DATABASES: JSON.stringify(b.regionDatabases) }, HYPERDRIVES);
     envs.set(backend, e);
   }
   return e;
@@ -34,12 +42,12 @@ function envFor(backend: BackendName): Record<string, unknown> {
  * reporter), and .ci/run fails when PostgreSQL is reachable but the replica tests did not run.
  */
 export function availableBackends(wanted: BackendName[]): BackendName[] {
-  return wanted.filter((b) => DATA[b]);
+  return wanted.filter((b) => DATA[b] && (!b.endsWith('-hyperdrive') || DATA[b.replace('-hyperdrive', '') as BackendName]));
 }
 
 export async function callData(backend: BackendName, path: string, init: RequestInit = {}, envOverrides?: Record<string, unknown>): Promise<Response> {
   const ctx = createExecutionContext();
-  const env = envOverrides ? { ...envFor(backend), ...envOverrides } : envFor(backend);
+  const env = envOverrides ? edgeWithDataWorkers({ REGION_DATABASES: JSON.stringify(DATA[backend]!.regionDatabases), ...envOverrides }, HYPERDRIVES) : envFor(backend);
   const res = await app.fetch(new Request(new URL(path, 'https://gateway.test'), init), env, ctx);
   await waitOnExecutionContext(ctx);
   return res;

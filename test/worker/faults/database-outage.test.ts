@@ -8,6 +8,7 @@
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../../../src/app.ts';
+import { bindingName, edgeWithDataWorkers } from '../data-workers.ts';
 import { bindings, errorBody } from '../helpers.ts';
 import { adminQuery, bearer, DATA } from '../data/support.ts';
 import { closeLabOrigins, FAST, labOrigin, type LabOrigin } from './lab.ts';
@@ -25,14 +26,14 @@ type Gateway = (path: string, init?: RequestInit) => Promise<Response>;
 /** A gateway whose primary database is reached through `primary` (a lab origin) and, optionally, the real standby. */
 function gateway(primary: LabOrigin, opts: { standby?: boolean; env?: Record<string, string> } = {}): Gateway {
   const app = createApp();
-  const env: Record<string, unknown> = {
-    ...bindings,
+  // The edge plus the regional data Workers; the database settings go to eu-central-1's data Worker.
+  const env = edgeWithDataWorkers({
     ...FAST,
     DATABASE_TIMEOUT_MS: '300',
     REGION_DATABASES: JSON.stringify({ [EU]: { primary: { url: 'postgres://gateway:s3cret-pw@db.eu.internal:5432/app', wsProxy: new URL(primary.url).host }, role: ROLE } }),
     ...(opts.standby ? { REGION_STANDBY_DATABASES: JSON.stringify({ [EU]: { ...STANDBY!.endpoint, zone: ZONE } }) } : {}),
     ...opts.env,
-  };
+  });
   return async (path, init) => {
     const ctx = createExecutionContext();
     const res = await app.fetch(new Request(new URL(path, 'https://gateway.test'), init), env, ctx);
@@ -153,5 +154,61 @@ withStandby('with a same-zone standby database', { timeout: 30_000 }, () => {
     expect(res.headers.get('x-db-bookmark')).toBeNull();
     expect(await standbyPages(tenant)).toEqual([{ id, title: 'while the primary circuit is open' }]);
     expect((await primary.seen()).length).toBe(0);
+  });
+});
+
+/**
+ * The data Worker itself failing, as the edge sees it through its service binding. A dead or hung
+ * Worker behind a real binding cannot be produced inside one workerd test isolate, so these bindings
+ * fail on purpose (and count their calls); everything else is the real edge.
+ */
+describe('the data Worker down or slow', { timeout: 30_000 }, () => {
+  function edgeWith(binding: { fetch(req: Request): Promise<Response> }, env: Record<string, string> = {}): Gateway {
+    const app = createApp();
+    const e = { ...bindings, ...FAST, DATA_WORKERS: JSON.stringify({ [EU]: bindingName(EU) }), [bindingName(EU)]: binding, ...env };
+    return async (path, init) => {
+      const ctx = createExecutionContext();
+      const res = await app.fetch(new Request(new URL(path, 'https://gateway.test'), init), e, ctx);
+      await waitOnExecutionContext(ctx);
+      return res;
+    };
+  }
+  const NAMED = new RegExp(`${bindingName(EU)}|data-worker|internal|Error:|at [\\w.]+ \\(`);
+
+  it('a binding that throws: 503 database_unavailable with Retry-After, no binding name or stack; the circuit opens per region', async () => {
+    let calls = 0;
+    const gw = edgeWith({ fetch: async () => { calls++; throw new Error(`${bindingName(EU)}: script not found`); } }, { BREAKER_FAILURE_THRESHOLD: '2', BREAKER_COOLDOWN_MS: '60000' });
+    const headers = await bearer('ws_a', EU);
+    for (let i = 0; i < 2; i++) {
+      const res = await gw('/data/pages', { headers });
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+      const text = await res.text();
+      expect(JSON.parse(text).error.code).toBe('database_unavailable');
+      expect(text).not.toMatch(NAMED);
+    }
+    expect(calls).toBe(2);
+    const open = await gw('/data/pages', { headers });
+    expect(open.status).toBe(503);
+    expect(Number(open.headers.get('retry-after'))).toBeGreaterThan(5);
+    expect(calls).toBe(2); // circuit open: the data Worker is not called at all
+  });
+
+  it('a data Worker that does not answer in time: 504 database_timeout, the call aborted, a write never re-sent', async () => {
+    let calls = 0;
+    let aborted = 0;
+    const hang = {
+      fetch: (req: Request) => {
+        calls++;
+        return new Promise<Response>((_, reject) => req.signal.addEventListener('abort', () => { aborted++; reject(req.signal.reason); }));
+      },
+    };
+    const gw = edgeWith(hang, { DATA_WORKER_TIMEOUT_MS: '200' });
+    const res = await post(gw, 'ws_a', { title: 'slow' });
+    expect(res.status).toBe(504);
+    const text = await res.text();
+    expect(JSON.parse(text).error.code).toBe('database_timeout');
+    expect(text).not.toMatch(NAMED);
+    expect([calls, aborted]).toEqual([1, 1]);
   });
 });

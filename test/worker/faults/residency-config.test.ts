@@ -3,6 +3,7 @@
  * the config is validated (naming the field), never a run-time decision.
  */
 import { describe, expect, it } from 'vitest';
+import { parseDataWorkerConfig } from '../../../src/config/data-worker.ts';
 import { parseConfig } from '../../../src/config/index.ts';
 import { bindings, errorBody, mintToken } from '../helpers.ts';
 import { gatewayWith, labOrigin } from './lab.ts';
@@ -50,11 +51,15 @@ describe('residency zones in config', () => {
     expect(found[0]).toMatch(/^REGIONS\.eu-central-1\.standbys\.0\.zone: /);
   });
 
-  it('refuses a standby database outside the region zone, without echoing the connection string', () => {
-    const found = issues({
-      REGIONS: JSON.stringify({ 'eu-central-1': { origin: 'https://eu1.example.com', zone: 'eu' } }),
+  it("refuses a standby database outside the region zone (the region's data Worker config), without echoing the connection string", () => {
+    const r = parseDataWorkerConfig({
+      DATA_REGION: 'eu-central-1',
+      DATA_ZONE: 'eu',
+      GATEWAY_ASSERTION_SECRET: 'x'.repeat(32),
+      REGION_DATABASES: JSON.stringify({ 'eu-central-1': { primary: 'postgres://u:secretpw@eu-db.example.com/app' } }),
       REGION_STANDBY_DATABASES: JSON.stringify({ 'eu-central-1': { url: 'postgres://u:secretpw@us-db.example.com/app', zone: 'us' } }),
     });
+    const found = r.ok ? [] : r.error.issues;
     expect(found).toEqual([expect.stringMatching(/^REGION_STANDBY_DATABASES\.eu-central-1\.zone: /)]);
     expect(found.join()).not.toContain('secretpw');
   });

@@ -1,11 +1,13 @@
 /**
- * /readyz and the status page see each region's database on the direct data path
- * (REGION_DATABASES) and, where a streaming replica exists, its lag. Real databases:
- * PGlite always, real PostgreSQL with a replica when the local server allows it.
+ * /readyz and the status page see each region's database on the direct data path, as
+ * that region's data Worker reports it (a signed probe through its service binding),
+ * and, where a streaming replica exists, its lag. Real databases: PGlite always, real
+ * PostgreSQL with a replica when the local server allows it.
  */
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../../../src/app.ts';
-import { bindings, mintToken } from '../helpers.ts';
+import { edgeWithDataWorkers } from '../data-workers.ts';
+import { mintToken } from '../helpers.ts';
 import { availableBackends, DATA } from '../data/support.ts';
 
 interface Check { name: string; kind: string; region?: string; ok: boolean; critical: boolean; detail?: string; lagSeconds?: number }
@@ -18,7 +20,7 @@ async function readyz(env: Record<string, unknown>): Promise<{ status: number; b
 
 describe('database readiness', () => {
   it('probes each configured region database (PGlite), not critical', async () => {
-    const env = { ...bindings, REGION_DATABASES: JSON.stringify(DATA.pglite!.regionDatabases), READINESS_TIMEOUT_MS: '8000' };
+    const env = edgeWithDataWorkers({ REGION_DATABASES: JSON.stringify(DATA.pglite!.regionDatabases), READINESS_TIMEOUT_MS: '8000' });
     const { status, body } = await readyz(env);
     expect(status).toBe(200);
     const dbChecks = body.checks.filter((c) => c.kind === 'database' && c.region);
@@ -28,7 +30,7 @@ describe('database readiness', () => {
 
   it('reports a region database that cannot be reached without failing readiness or naming its URL', async () => {
     const dbs = { ...(DATA.pglite!.regionDatabases as Record<string, unknown>), 'us-east-1': { primary: { url: 'postgres://gateway:pw@127.0.0.1:9/app', wsProxy: '127.0.0.1:9' } } };
-    const { status, body } = await readyz({ ...bindings, REGION_DATABASES: JSON.stringify(dbs), READINESS_TIMEOUT_MS: '8000' });
+    const { status, body } = await readyz(edgeWithDataWorkers({ REGION_DATABASES: JSON.stringify(dbs), READINESS_TIMEOUT_MS: '8000' }));
     expect(status).toBe(200);
     expect(body.checks.find((c) => c.name === 'database:us-east-1')).toMatchObject({ ok: false, critical: false, detail: 'unreachable' });
     expect(JSON.stringify(body)).not.toMatch(/postgres:|127\.0\.0\.1|pw/);
@@ -36,7 +38,7 @@ describe('database readiness', () => {
 
   for (const backend of availableBackends(['replica'])) {
     it(`shows replica lag per region (${backend}) in /readyz and on the status page`, async () => {
-      const env = { ...bindings, REGION_DATABASES: JSON.stringify(DATA[backend]!.regionDatabases), READINESS_TIMEOUT_MS: '8000' };
+      const env = edgeWithDataWorkers({ REGION_DATABASES: JSON.stringify(DATA[backend]!.regionDatabases), READINESS_TIMEOUT_MS: '8000' });
       const { body } = await readyz(env);
       const lagChecks = body.checks.filter((c) => c.kind === 'replica_lag');
       expect(lagChecks.length).toBeGreaterThan(0);

@@ -12,7 +12,11 @@ describe('data path log line', () => {
     const res = await callData('pglite', '/data/pages', { headers: await bearer(tenant, 'eu-central-1') });
     expect(res.status).toBe(200);
     const line = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'request' && l.path === '/data/pages')!;
-    expect(line).toMatchObject({ route: '/data/pages', tenant, region: 'eu-central-1', upstream: { kind: 'database', name: 'eu-central-1' }, status: 200 });
+    // The edge routes /data/* as one pattern (the route table lives in the data Worker); the target is which database answered.
+    expect(line).toMatchObject({ route: '/data/*', tenant, region: 'eu-central-1', upstream: { kind: 'database', name: 'eu-central-1', target: 'primary' }, status: 200 });
+    // The data Worker logs its own line under the same request id, with its route pattern.
+    const inner = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'data_request' && l.requestId === line.requestId);
+    expect(inner).toMatchObject({ region: 'eu-central-1', route: '/data/pages', status: 200, source: 'primary' });
     expect(typeof line.durations.upstreamMs).toBe('number');
   });
 });
