@@ -11,7 +11,20 @@ export default defineConfig({
         plugins: [
           cloudflareTest(({ inject }) => ({
             wrangler: { configPath: './wrangler.toml' },
-            miniflare: { bindings: { ...inject('gatewayBindings'), ...inject('globalViewBindings') }, hyperdrives: inject('hyperdriveBindings') },
+            miniflare: {
+              bindings: { ...inject('gatewayBindings'), ...inject('globalViewBindings') },
+              hyperdrives: inject('hyperdriveBindings'),
+              // The regional data Workers behind wrangler.toml's service bindings (test/worker/global-setup.ts).
+              workers: inject('dataWorkers').map((w) => ({
+                name: w.name,
+                modules: true,
+                scriptPath: w.scriptPath,
+                compatibilityDate: '2026-11-01',
+                compatibilityFlags: ['nodejs_compat'],
+                bindings: w.bindings,
+                hyperdrives: w.hyperdrives,
+              })),
+            },
           })),
         ],
         test: {

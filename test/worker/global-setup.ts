@@ -9,17 +9,23 @@ import type { AddressInfo } from 'node:net';
 import type { TestProject } from 'vitest/node';
 import { exportJWK, generateKeyPair } from 'jose';
 import { spawn } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { startDataDatabasesProcess } from '../support/data-databases-process.ts';
+import { buildDataWorkerBundle } from '../support/data-worker-bundle.ts';
 import { startFaultLab } from '../support/fault-origin.ts';
 import { startRecordingOrigin, type RecordingOrigin } from '../support/recording-origin.ts';
 
 export const REGION_NAMES = ['us-east-1', 'eu-central-1', 'ap-southeast-2'] as const;
+const ASSERTION_SECRET = 'test-assertion-secret-0123456789abcdef';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     gatewayBindings: Record<string, string>;
     /** Hyperdrive bindings (name → local connection string) of the data path's databases. */
     hyperdriveBindings: Record<string, string>;
+    /** The regional data Workers the gateway's service bindings (wrangler.toml) reach: auxiliary Workers in the pool. */
+    dataWorkers: Array<{ name: string; scriptPath: string; bindings: Record<string, string>; hyperdrives: Record<string, string> }>;
   }
 }
 
@@ -159,7 +165,7 @@ export default async function setup(project: TestProject) {
     JWKS_URL: `${central.url}/.well-known/jwks.json`,
     CENTRAL_ORIGIN: central.url,
     REGIONS: JSON.stringify(regions),
-    GATEWAY_ASSERTION_SECRET: 'test-assertion-secret-0123456789abcdef',
+    GATEWAY_ASSERTION_SECRET: ASSERTION_SECRET,
     TEST_PRIVATE_JWKS: JSON.stringify({ keys: [esPriv, edPriv] }),
     TEST_ORIGINS: JSON.stringify(Object.fromEntries(origins.map((o) => [o.name, o.url]))),
     TEST_HUNG_ORIGIN: `http://127.0.0.1:${(hung.address() as AddressInfo).port}`,
@@ -172,8 +178,26 @@ export default async function setup(project: TestProject) {
     TEST_FAULT_LAB: lab.url,
   });
   project.provide('hyperdriveBindings', data.info.hyperdrives);
+  // Behind wrangler.toml's service bindings: each region's real data Worker (the deploy bundle), on that
+  // region's PGlite database over the Hyperdrive transport (miniflare's local Hyperdrive), as in production.
+  // Inside the repo (git-ignored): workerd resolves module names relative to the working directory.
+  const scriptPath = await buildDataWorkerBundle(new URL(`../../.wrangler/test-data-worker-${process.pid}`, import.meta.url).pathname);
+  project.provide(
+    'dataWorkers',
+    REGION_NAMES.map((region) => ({
+      name: `etr-data-${region}`,
+      scriptPath,
+      bindings: {
+        DATA_REGION: region,
+        GATEWAY_ASSERTION_SECRET: ASSERTION_SECRET,
+        REGION_DATABASES: JSON.stringify({ [region]: { primary: { hyperdrive: 'HYPERDRIVE' }, role: 'gateway' } }),
+      },
+      hyperdrives: { HYPERDRIVE: data.info.hyperdrives[`HD_PGLITE_${region.toUpperCase().replaceAll('-', '_')}`]! },
+    })),
+  );
 
   return async () => {
+    await rm(dirname(scriptPath), { recursive: true, force: true });
     await controlPlane.stop();
     for (const s of hungSockets) s.destroy();
     await new Promise<void>((resolve) => hung.close(() => resolve()));
