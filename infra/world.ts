@@ -17,6 +17,7 @@ import { createCentralApp } from './central/app.ts';
 import { migrate } from './db/migrate.ts';
 import { startPgliteDatabase, startPostgresDatabase, type ProvisionedDb } from './db/provision.ts';
 import type { Db } from './db/types.ts';
+import { dataWorkerBinding, writeDataWorkerConfigs } from './data-workers/config.ts';
 import { startWranglerDev, type WranglerDev } from './gateway/wrangler-dev.ts';
 import { serveHttp, type HttpService } from './http/serve.ts';
 import { createRegionApp } from './region/app.ts';
@@ -292,21 +293,9 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
             ),
           ),
           GATEWAY_ASSERTION_SECRET: assertionSecret,
-          // Direct data path (/data/*): each region's database through its ws proxy. On real
-          // PostgreSQL the gateway logs in as the non-privileged `gateway` role (trust auth:
-          // no pipelined password); PGlite has one superuser session, so every transaction
-          // switches to that role instead (infra/sql/region/003_gateway_role.sql).
-          REGION_DATABASES: JSON.stringify(
-            Object.fromEntries(
-              regions.map((r) => {
-                const url = new URL(dbs[r]!.url);
-                if (dbMode === 'postgres') url.username = 'gateway';
-                const primary = { url: url.toString(), wsProxy: proxies[r]!.hostPort, pipelineConnect: dbMode === 'postgres' ? 'off' : 'password' };
-                return [r, dbMode === 'postgres' ? { primary } : { primary, role: 'gateway' }];
-              }),
-            ),
-          ),
-          DB_USE_SECURE_WEBSOCKET: 'false',
+          // Direct data path (/data/*): only the service bindings of the regional data Workers (below),
+          // for this world's regions; the gateway holds no database of the data path.
+          DATA_WORKERS: JSON.stringify(Object.fromEntries(regions.map((r) => [r, dataWorkerBinding(r)]))),
           // Audit log and tenant relocations (control plane), and /admin's global view (controller, postgres mode).
           CONTROL_PLANE_DATABASE_URL: dbMode === 'postgres' ? asRole(dbs.central!.url, CONTROL_PLANE_GATEWAY_ROLE) : dbs.central!.url,
           CONTROL_PLANE_WS_PROXY: proxies.central!.hostPort,
@@ -318,7 +307,21 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         { mode: 0o600 },
       );
       cleanups.push({ what: 'gateway env file', run: () => rm(gatewayEnvPath, { force: true }) });
-      log('starting the gateway (wrangler dev)');
+      // One data Worker per region, beside the gateway in the same wrangler dev. On real PostgreSQL it logs
+      // in as the non-privileged `gateway` role; PGlite has one superuser session, so every transaction
+      // switches to that role instead (infra/sql/region/003_gateway_role.sql).
+      const dataConfigs = await writeDataWorkerConfigs(
+        sandboxDir,
+        REPO_ROOT,
+        assertionSecret,
+        regions.map((r) => {
+          const url = new URL(dbs[r]!.url);
+          if (dbMode === 'postgres') url.username = 'gateway';
+          return { region: r, databaseUrl: url.toString(), role: dbMode === 'postgres' ? undefined : 'gateway' };
+        }),
+      );
+      cleanups.push({ what: 'data Worker configs', run: () => Promise.all(dataConfigs.map((p) => rm(p, { force: true }))).then(() => {}) });
+      log('starting the gateway and the regional data Workers (wrangler dev)');
       gateway = await startWranglerDev({
         cwd: REPO_ROOT,
         envFile: gatewayEnvPath,
@@ -326,6 +329,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         logFile: join(sandboxDir, 'gateway.log'),
         port: ports.gateway,
         config: options.gatewayConfig,
+        auxiliaryConfigs: dataConfigs,
         logLevel: options.gatewayLogLevel,
         onOutput: options.onGatewayOutput,
       });

@@ -21,6 +21,8 @@ export interface WranglerDevOptions {
   port?: number;
   /** Alternative wrangler config (default: wrangler.toml in cwd). */
   config?: string;
+  /** More Workers in the same `wrangler dev` (the regional data Workers), reachable through the first config's service bindings. */
+  auxiliaryConfigs?: readonly string[];
   logLevel?: 'debug' | 'info' | 'log' | 'warn' | 'error' | 'none';
   readyTimeoutMs?: number;
   /** Also receives every output line, e.g. to echo it in `npm run dev`. */
@@ -74,7 +76,12 @@ export async function startWranglerDev(opts: WranglerDevOptions): Promise<Wrangl
     '--show-interactive-dev-session=false',
     '--log-level', opts.logLevel ?? 'warn',
   ];
-  if (opts.config) args.push('--config', opts.config);
+  if (opts.auxiliaryConfigs?.length) {
+    // Several -c: the first is the Worker that serves --port; the others run beside it.
+    for (const c of [opts.config ?? join(opts.cwd, 'wrangler.toml'), ...opts.auxiliaryConfigs]) args.push('-c', c);
+  } else if (opts.config) {
+    args.push('--config', opts.config);
+  }
 
   const log = createWriteStream(opts.logFile, { flags: 'a' });
   const child = spawn(process.execPath, args, {

@@ -1,7 +1,8 @@
 /**
  * The direct data path through the whole local world: the real gateway under
- * wrangler dev queries each tenant's home-region database itself (via the
- * world's WebSocket proxies), over the same pages and policies the regional app
+ * wrangler dev hands /data/* to the tenant's regional data Worker (the same
+ * wrangler dev, real service bindings), which queries its region's database over
+ * wrangler's local Hyperdrive, over the same pages and policies the regional app
  * stacks serve.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -100,5 +101,20 @@ describe('direct data path e2e (PGlite world)', () => {
     const viaData = await gw(`/data/pages/${id}`, { token: us.token });
     expect(viaData.status).toBe(200);
     expect(await viaData.json()).toMatchObject({ id, title: 'us via app', region: 'us-east-1' });
+  });
+
+  it('PATCH with If-Match and DELETE, through the edge and the data Worker, change only the home region', async () => {
+    const created = await gw('/data/pages', { method: 'POST', token: eu.token, body: JSON.stringify({ title: 'to edit' }) });
+    const page = (await created.json()) as Page & { version: number };
+    const etag = created.headers.get('etag')!;
+    expect(etag).toBe('"1"');
+    expect((await gw(`/data/pages/${page.id}`, { method: 'PATCH', token: eu.token, body: '{"title":"x"}' })).status).toBe(428);
+    const patched = await gw(`/data/pages/${page.id}`, { method: 'PATCH', token: eu.token, headers: { 'if-match': etag }, body: JSON.stringify({ title: 'edited' }) });
+    expect(patched.status, await patched.clone().text()).toBe(200);
+    expect(patched.headers.get('etag')).toBe('"2"');
+    expect((await gw(`/data/pages/${page.id}`, { method: 'PATCH', token: eu.token, headers: { 'if-match': etag }, body: '{"title":"stale"}' })).status).toBe(412);
+    expect((await gw(`/data/pages/${page.id}`, { method: 'DELETE', token: eu2.token })).status).toBe(404);
+    expect((await gw(`/data/pages/${page.id}`, { method: 'DELETE', token: eu.token })).status).toBe(204);
+    expect((await gw(`/data/pages/${page.id}`, { token: eu.token })).status).toBe(404);
   });
 });
