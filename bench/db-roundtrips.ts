@@ -1,23 +1,31 @@
 /**
  * npm run bench:db [-- --latency 40 --samples 15 --db pglite|postgres|both]
  *
- * Counts network round trips per request over the long link between the gateway
- * and a region, for the two ways the gateway can answer a tenant's read:
- *   direct:  gateway (workerd, wrangler dev) → WebSocket → the region's Postgres
- *            (the local world's ws proxy, with a fixed delay per direction)
- *   forward: gateway → HTTP → the region's app stack (through a TCP relay with the
- *            same delay), whose database is local to it
- * Round trips = (median time with delay − median time without) / (2 × delay).
- * It runs the real local world (startWorld) with its own gateway env so that the
- * forwarding link can be delayed too. Prints a table; nothing is asserted.
+ * Round trips per request over the long link between the client's edge location and the
+ * tenant's region, with EVERY byte on that link delayed, connection setup included (a TCP
+ * relay with a fixed delay per direction; opening a connection through it costs one round
+ * trip, as a TCP handshake does). Three ways to answer a tenant's request, in one run:
+ *   (i)   fresh connection per request (the design before the data Workers): the edge's data
+ *         Worker runs at the edge, its database is far: each request opens a new connection
+ *         (TCP connect, Postgres startup, then the pipelined transaction) over the long link;
+ *   (ii)  the placed data Worker: the long link is edge → data Worker (here plain HTTP through
+ *         the delaying relay on a kept-alive connection, not a service binding, and without the
+ *         edge's own work, which is measured separately in npm run bench); the data Worker
+ *         reaches its database over the local link, as Hyperdrive's warm pool next to it does;
+ *   (iii) forward: the edge → HTTP (kept alive) → the region's app stack, whose database is local.
+ * TLS is not in any of them (the local links are plain): in production a fresh connection (i)
+ * adds at least one more round trip for it; (ii) and (iii) ride on connections that are already up.
+ * Round trips = (median with delay − median without) / (2 × delay). Prints a table; nothing is asserted.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startWranglerDev } from '../infra/gateway/wrangler-dev.ts';
+import { dataWorkerBinding, writeDataWorkerConfigs } from '../infra/data-workers/config.ts';
+import { startWranglerDev, type WranglerDev } from '../infra/gateway/wrangler-dev.ts';
 import { DEFAULT_LOCAL_PG_URL, tcpReachable } from '../infra/db/reachable.ts';
 import { DEFAULT_SANDBOX_DIR, REPO_ROOT } from '../infra/state.ts';
 import { startWorld } from '../infra/world.ts';
+import { IDENTITY_HEADERS, importAssertionKey, signAssertion } from '../src/identity-assertion/index.ts';
 import { startTcpDelay, type TcpDelay } from './tcp-delay.ts';
 
 const { values: args } = parseArgs({
@@ -50,33 +58,53 @@ async function run(dbMode: 'pglite' | 'postgres'): Promise<Array<Record<string, 
   const sandboxDir = await mkdtemp(join(DEFAULT_SANDBOX_DIR, 'bench-db-'));
   const world = await startWorld({ dbMode, pgUrl: dbMode === 'postgres' ? process.env.LOCAL_PG_URL || DEFAULT_LOCAL_PG_URL : undefined, sandboxDir, gateway: false });
   const relays: TcpDelay[] = [];
-  let gateway: Awaited<ReturnType<typeof startWranglerDev>> | undefined;
+  const devs: WranglerDev[] = [];
+  const relay = async (target: URL) => {
+    const r = await startTcpDelay(target, { connectRoundTrip: true });
+    relays.push(r);
+    return r;
+  };
   try {
-    // The gateway's config: as the world's, but the regional origins behind delaying relays.
-    const regions: Record<string, { origin: string }> = {};
-    const databases: Record<string, unknown> = {};
-    for (const [name, r] of Object.entries(world.regions)) {
-      const relay = await startTcpDelay(new URL(r.originUrl));
-      relays.push(relay);
-      regions[name] = { origin: relay.url };
-      const url = new URL(r.databaseUrl);
+    const dbUrl = (name: string, via?: TcpDelay) => {
+      const url = new URL(world.regions[name]!.databaseUrl);
       if (dbMode === 'postgres') url.username = 'gateway';
-      const primary = { url: url.toString(), wsProxy: r.wsProxy.hostPort, pipelineConnect: dbMode === 'postgres' ? 'off' : 'password' };
-      databases[name] = dbMode === 'postgres' ? { primary } : { primary, role: 'gateway' };
+      if (via) url.port = new URL(via.url).port;
+      return url.toString();
+    };
+    const role = dbMode === 'postgres' ? undefined : 'gateway';
+    // The gateway: regional origins behind delaying relays (iii); REGION's data Worker beside it, with its
+    // database behind a delaying relay: the far database of (i).
+    const regions: Record<string, { origin: string }> = {};
+    const originRelays: Record<string, TcpDelay> = {};
+    for (const [name, r] of Object.entries(world.regions)) {
+      originRelays[name] = await relay(new URL(r.originUrl));
+      regions[name] = { origin: originRelays[name]!.url };
     }
+    const farDb = await relay(new URL(dbUrl(REGION)));
+    const secret = world.state.assertionSecret;
+    const edgeData = await writeDataWorkerConfigs(sandboxDir, REPO_ROOT, secret, Object.keys(world.regions).map((r) => ({ region: r, databaseUrl: dbUrl(r, r === REGION ? farDb : undefined), role })));
     const env = {
       JWT_ISSUER: world.state.issuer,
       JWT_AUDIENCE: world.state.audience,
       JWKS_URL: world.state.jwksUrl,
       CENTRAL_ORIGIN: world.centralUrl,
       REGIONS: JSON.stringify(regions),
-      GATEWAY_ASSERTION_SECRET: world.state.assertionSecret,
-      REGION_DATABASES: JSON.stringify(databases),
-      DB_USE_SECURE_WEBSOCKET: 'false',
+      GATEWAY_ASSERTION_SECRET: secret,
+      DATA_WORKERS: JSON.stringify(Object.fromEntries(Object.keys(world.regions).map((r) => [r, dataWorkerBinding(r)]))),
     };
     const envFile = join(sandboxDir, 'bench-gateway.env');
     await writeFile(envFile, Object.entries(env).map(([k, v]) => `${k}='${v}'`).join('\n') + '\n', { mode: 0o600 });
-    gateway = await startWranglerDev({ cwd: REPO_ROOT, envFile, persistTo: join(sandboxDir, 'wrangler-state'), logFile: join(sandboxDir, 'gateway.log'), logLevel: 'error' });
+    const gateway = await startWranglerDev({ cwd: REPO_ROOT, envFile, persistTo: join(sandboxDir, 'wrangler-state'), logFile: join(sandboxDir, 'gateway.log'), logLevel: 'error', auxiliaryConfigs: edgeData });
+    devs.push(gateway);
+    // (ii): REGION's data Worker placed next to its database (direct local link), reached over the long link.
+    const placedDir = join(sandboxDir, 'placed');
+    await mkdir(placedDir, { recursive: true });
+    const [placedConfig] = await writeDataWorkerConfigs(placedDir, REPO_ROOT, secret, [{ region: REGION, databaseUrl: dbUrl(REGION), role }]);
+    const emptyEnv = join(placedDir, 'empty.env');
+    await writeFile(emptyEnv, '');
+    const placed = await startWranglerDev({ cwd: REPO_ROOT, envFile: emptyEnv, persistTo: join(placedDir, 'wrangler-state'), logFile: join(placedDir, 'data.log'), logLevel: 'error', config: placedConfig });
+    devs.push(placed);
+    const placedLink = await relay(new URL(placed.url));
     const gw = gateway.url;
 
     const signup = await fetch(`${gw}/auth/signup`, {
@@ -85,34 +113,50 @@ async function run(dbMode: 'pglite' | 'postgres'): Promise<Array<Record<string, 
       body: JSON.stringify({ email: `bench-${Date.now()}@example.com`, password: 'correct horse battery', workspace: 'bench', region: REGION }),
     });
     if (signup.status !== 201) throw new Error(`signup failed: ${signup.status} ${await signup.text()}`);
-    const { token } = (await signup.json()) as { token: string };
+    const { token, tenant_id: tenantId, user_id: userId } = (await signup.json()) as { token: string; tenant_id: string; user_id: string };
     const auth = { authorization: `Bearer ${token}` };
-    const created = await fetch(`${gw}/data/pages`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ title: 'bench page', body: 'x' }) });
+    const json = { 'content-type': 'application/json' };
+    const created = await fetch(`${gw}/data/pages`, { method: 'POST', headers: { ...auth, ...json }, body: JSON.stringify({ title: 'bench page', body: 'x' }) });
+    if (created.status !== 201) throw new Error(`create failed: ${created.status} ${await created.text()}`);
     const { id } = (await created.json()) as { id: string };
-
-    const wsProxy = world.regions[REGION]!.wsProxy;
-    const relay = relays[Object.keys(world.regions).indexOf(REGION)]!;
-    const setDelay = (ms: number) => {
-      wsProxy.setLatency(ms);
-      relay.setLatency(ms);
+    let etag = created.headers.get('etag')!;
+    const track = (res: Response) => {
+      etag = res.headers.get('etag') ?? etag;
+      return res;
     };
-    const cases: Array<[string, () => Promise<Response>]> = [
-      ['direct  GET /data/pages/:id', () => fetch(`${gw}/data/pages/${id}`, { headers: auth })],
-      ['direct  GET /data/pages', () => fetch(`${gw}/data/pages?limit=20`, { headers: auth })],
-      ['direct  POST /data/pages', () => fetch(`${gw}/data/pages`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"title":"b"}' })],
-      ['forward GET /api/pages/:id', () => fetch(`${gw}/api/pages/${id}`, { headers: auth })],
+
+    // What the edge sends a data Worker: the identity headers and their assertion (src/data-routes).
+    const key = await importAssertionKey(secret);
+    const signed = async (method: string, path: string): Promise<Record<string, string>> => {
+      const identity = { tenantId, userId, region: REGION, requestId: crypto.randomUUID() };
+      return {
+        [IDENTITY_HEADERS.tenantId]: tenantId,
+        [IDENTITY_HEADERS.userId]: userId,
+        [IDENTITY_HEADERS.region]: REGION,
+        [IDENTITY_HEADERS.requestId]: identity.requestId,
+        [IDENTITY_HEADERS.assertion]: await signAssertion(key, method, path, identity),
+      };
+    };
+    const patchBody = () => JSON.stringify({ body: `edit ${Math.random()}` });
+
+    const cases: Array<[string, string, TcpDelay, () => Promise<Response>]> = [
+      ['(i) fresh connection to a far database', 'GET /data/pages/:id', farDb, () => fetch(`${gw}/data/pages/${id}`, { headers: auth })],
+      ['(i) fresh connection to a far database', 'PATCH /data/pages/:id', farDb, async () => track(await fetch(`${gw}/data/pages/${id}`, { method: 'PATCH', headers: { ...auth, ...json, 'if-match': etag }, body: patchBody() }))],
+      ['(ii) placed data Worker, near database', 'GET /data/pages/:id', placedLink, async () => fetch(`${placedLink.url}/data/pages/${id}`, { headers: await signed('GET', `/data/pages/${id}`) })],
+      ['(ii) placed data Worker, near database', 'PATCH /data/pages/:id', placedLink, async () => track(await fetch(`${placedLink.url}/data/pages/${id}`, { method: 'PATCH', headers: { ...(await signed('PATCH', `/data/pages/${id}`)), ...json, 'if-match': etag }, body: patchBody() }))],
+      ['(iii) forward to the region\'s app stack', 'GET /api/pages/:id', originRelays[REGION]!, () => fetch(`${gw}/api/pages/${id}`, { headers: auth })],
     ];
     const rows: Array<Record<string, string | number>> = [];
-    for (const [name, fn] of cases) {
-      setDelay(0);
+    for (const [design, request, link, fn] of cases) {
+      link.setLatency(0);
       const base = median(await timeIt(fn));
-      setDelay(LATENCY);
+      link.setLatency(LATENCY);
       const slow = median(await timeIt(fn));
-      setDelay(0);
+      link.setLatency(0);
       rows.push({
         db: dbMode,
-        connect: dbMode === 'postgres' ? 'startup, then query' : 'pipelined',
-        request: name,
+        design,
+        request,
         'ms (no delay)': Number(base.toFixed(1)),
         [`ms (+${LATENCY} ms each way)`]: Number(slow.toFixed(1)),
         'round trips': Number(((slow - base) / (2 * LATENCY)).toFixed(2)),
@@ -120,7 +164,7 @@ async function run(dbMode: 'pglite' | 'postgres'): Promise<Array<Record<string, 
     }
     return rows;
   } finally {
-    await gateway?.stop();
+    for (const d of devs.reverse()) await d.stop();
     for (const r of relays) await r.close();
     await world.stop();
     await rm(sandboxDir, { recursive: true, force: true });
@@ -135,5 +179,5 @@ if (args.db === 'postgres' || args.db === 'both') {
 }
 const all: Array<Record<string, string | number>> = [];
 for (const m of modes) all.push(...(await run(m)));
-console.log(`\nRound trips over the gateway ↔ region link (${LATENCY} ms injected per direction, median of ${SAMPLES}):`);
+console.log(`\nRound trips over the edge ↔ region link, every byte and each new connection delayed (${LATENCY} ms per direction, median of ${SAMPLES}; no TLS):`);
 console.table(all);

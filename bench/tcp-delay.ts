@@ -1,9 +1,8 @@
 /**
  * A TCP relay that delays every chunk by a fixed time per direction, for the
- * forwarding side of the round-trip benchmark (the gateway → regional app stack
- * HTTP link). The database side uses the local world's ws proxy latency instead.
- * Connection setup to the relay itself is local (not delayed), as the ws proxy's
- * WebSocket handshake is: both sides count data round trips only.
+ * round-trip benchmark's long links. With `connectRoundTrip`, opening a connection
+ * also costs one round trip (the TCP handshake a real long link has): the relay
+ * waits 2 × latency before it connects onwards and starts relaying.
  */
 import { connect, createServer, type Socket } from 'node:net';
 
@@ -13,7 +12,7 @@ export interface TcpDelay {
   close(): Promise<void>;
 }
 
-export async function startTcpDelay(target: URL): Promise<TcpDelay> {
+export async function startTcpDelay(target: URL, opts: { connectRoundTrip?: boolean } = {}): Promise<TcpDelay> {
   let latency = 0;
   const sockets = new Set<Socket>();
   const pipe = (from: Socket, to: Socket) => {
@@ -26,6 +25,13 @@ export async function startTcpDelay(target: URL): Promise<TcpDelay> {
     from.on('error', () => {});
   };
   const server = createServer((client) => {
+    const handshake = opts.connectRoundTrip ? 2 * latency : 0;
+    if (handshake > 0) {
+      client.pause();
+      setTimeout(() => relay(client), handshake);
+    } else relay(client);
+  });
+  const relay = (client: Socket) => {
     const upstream = connect({ host: target.hostname, port: Number(target.port) });
     client.setNoDelay(true);
     upstream.setNoDelay(true);
@@ -34,7 +40,8 @@ export async function startTcpDelay(target: URL): Promise<TcpDelay> {
     upstream.on('close', () => sockets.delete(upstream));
     pipe(client, upstream);
     pipe(upstream, client);
-  });
+    client.resume();
+  };
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
   return {
