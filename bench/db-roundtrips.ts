@@ -1,5 +1,5 @@
 /**
- * npm run bench:db [-- --latency 40 --samples 15 --db pglite|postgres|both]
+ * npm run bench:db [-- --latency 40 --samples 15 --db pglite|postgres|both --chart bench/results/direct.svg]
  *
  * Round trips per request over the long link between the client's edge location and the
  * tenant's region, with EVERY byte on that link delayed, connection setup included (a TCP
@@ -18,6 +18,7 @@
  * Round trips = (median with delay − median without) / (2 × delay). Prints a table; nothing is asserted.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { dataWorkerBinding, writeDataWorkerConfigs } from '../infra/data-workers/config.ts';
@@ -26,6 +27,7 @@ import { DEFAULT_LOCAL_PG_URL, tcpReachable } from '../infra/db/reachable.ts';
 import { DEFAULT_SANDBOX_DIR, REPO_ROOT } from '../infra/state.ts';
 import { startWorld } from '../infra/world.ts';
 import { IDENTITY_HEADERS, importAssertionKey, signAssertion } from '../src/identity-assertion/index.ts';
+import { directChart } from './lib/svg.ts';
 import { startTcpDelay, type TcpDelay } from './tcp-delay.ts';
 
 const { values: args } = parseArgs({
@@ -33,6 +35,7 @@ const { values: args } = parseArgs({
     latency: { type: 'string', default: '40' },
     samples: { type: 'string', default: '15' },
     db: { type: 'string', default: 'both' },
+    chart: { type: 'string' },
   },
 });
 const LATENCY = Number(args.latency);
@@ -181,3 +184,8 @@ const all: Array<Record<string, string | number>> = [];
 for (const m of modes) all.push(...(await run(m)));
 console.log(`\nRound trips over the edge ↔ region link, every byte and each new connection delayed (${LATENCY} ms per direction, median of ${SAMPLES}; no TLS):`);
 console.table(all);
+if (args.chart) {
+  const note = `${cpus().length}× ${cpus()[0]?.model ?? 'cpu'}, load ${loadavg().map((x) => x.toFixed(1)).join(' ')}; ${LATENCY} ms per direction, median of ${SAMPLES}, no TLS`;
+  await writeFile(args.chart, directChart(all, note));
+  console.log(`wrote ${args.chart}`);
+}

@@ -197,7 +197,7 @@ async function main(): Promise<void> {
   let db: string | undefined;
   if (opts.db) {
     log('[bench] direct database path vs forwarding (npm run bench:db)');
-    const r = spawnSync(process.execPath, ['bench/db-roundtrips.ts', '--db', SMOKE ? 'pglite' : 'both', '--samples', SMOKE ? '3' : '9'], {
+    const r = spawnSync(process.execPath, ['bench/db-roundtrips.ts', '--db', SMOKE ? 'pglite' : 'both', '--samples', SMOKE ? '3' : '9', '--chart', join(RESULTS, `direct${SMOKE ? '-smoke' : ''}.svg`)], {
       cwd: ROOT,
       encoding: 'utf8',
       timeout: 600_000,

@@ -90,3 +90,26 @@ ${out.join('\n')}
 </svg>
 `;
 }
+
+/** The direct path's round trips on the edge ↔ region link (bench/db-roundtrips.ts), one panel per database. */
+export function directChart(rows: Array<Record<string, string | number>>, note: string): string {
+  const w = 820;
+  const dbs = [...new Set(rows.map((r) => String(r.db)))];
+  const colour = (design: string) => (design.startsWith('(i)') ? 'gateway-nocache' : design.startsWith('(ii)') ? 'gateway' : 'haproxy');
+  const panels: Panel[] = dbs.map((db) => ({
+    title: `Round trips per request over the long link (${db}; lower is better)`,
+    unit: 'RT',
+    digits: 2,
+    values: rows.filter((r) => r.db === db).map((r) => ({ key: colour(String(r.design)), label: `${r.design}: ${r.request}`.replace(/\/data\/pages\/:id|\/api\/pages\/:id/, ':id'), value: Number(r['round trips']) })),
+  }));
+  const panelH = 26 * Math.max(...panels.map((p) => p.values.length)) + 40;
+  const h = 40 + panels.length * panelH + 30;
+  const body = panels.map((p, i) => panel(p, 16, 50 + i * panelH, w - 32)).join('\n');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}">
+<rect width="100%" height="100%" fill="#fff"/>
+<text x="16" y="26" ${FONT} font-size="17" font-weight="700">Direct path: connection setup counted (npm run bench:db)</text>
+${body}
+<text x="16" y="${h - 10}" ${FONT} font-size="11" fill="#555">${esc(note)}</text>
+</svg>
+`;
+}
