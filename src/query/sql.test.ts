@@ -48,6 +48,8 @@ describe('route table', () => {
       'GET /data/pages read',
       'GET /data/pages/:id read',
       'POST /data/pages write',
+      'PATCH /data/pages/:id write',
+      'DELETE /data/pages/:id write',
     ]);
   });
 
@@ -56,5 +58,9 @@ describe('route table', () => {
     expect(() => validateRouteTable([bad])).toThrow(/\$1 but 0 params/);
     const noPathParam: DataRoute = { ...DATA_ROUTES[1]!, path: '/data/pages' };
     expect(() => validateRouteTable([noPathParam])).toThrow(/no :id in path/);
+    const patch = DATA_ROUTES.find((r) => r.method === 'PATCH')!;
+    expect(() => validateRouteTable([{ ...patch, bodyNeedsOneOf: ['nonexistent'] }])).toThrow(/bodyNeedsOneOf names no body param/);
+    const del = DATA_ROUTES.find((r) => r.method === 'DELETE')!;
+    expect(() => validateRouteTable([{ ...del, params: [...del.params, { name: 'x', from: 'body', schema: patch.params[2]!.schema }] }])).toThrow(/DELETE has no body|\$1 but 2/);
   });
 });

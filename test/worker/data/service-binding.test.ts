@@ -5,12 +5,15 @@
  * database through miniflare's local Hyperdrive with node-postgres, as in production.
  */
 import { describe, expect, it } from 'vitest';
-import { callGateway, errorBody } from '../helpers.ts';
+import { callGateway as call, errorBody } from '../helpers.ts';
 import { adminFor, adminQuery, bearer, newTenant } from './support.ts';
 
 const EU = 'eu-central-1';
 const US = 'us-east-1';
 const json = { 'content-type': 'application/json' };
+/** wrangler.toml's [[services]] bindings, named for every region as the local world does. */
+const DATA_WORKERS = JSON.stringify({ 'us-east-1': 'DATA_US_EAST_1', [EU]: 'DATA_EU_CENTRAL_1', 'ap-southeast-2': 'DATA_AP_SOUTHEAST_2' });
+const callGateway = (path: string, init?: RequestInit, env: Record<string, unknown> = {}) => call(path, init, { DATA_WORKERS, ...env });
 
 describe('edge → service binding → data Worker → Hyperdrive → PGlite', { timeout: 30_000 }, () => {
   it('lists, creates, gets, patches with If-Match and deletes, rows only in the home region', async () => {
