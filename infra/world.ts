@@ -14,6 +14,7 @@ import type { Hono } from 'hono';
 import { importAssertionKey } from '../src/identity-assertion/index.ts';
 import { AUDIENCE, createTokenSigner, generateSigningKey } from './auth/tokens.ts';
 import { createCentralApp } from './central/app.ts';
+import { parseCentralConfig, type CentralConfigInput } from './central/config.ts';
 import { migrate } from './db/migrate.ts';
 import { startPgliteDatabase, startPostgresDatabase, type ProvisionedDb } from './db/provision.ts';
 import type { Db } from './db/types.ts';
@@ -75,6 +76,8 @@ export interface WorldOptions {
    * database, listed as the region's standby (in its zone) in the gateway's REGIONS.
    */
   regionStandbys?: readonly string[];
+  /** Central's settings (infra/central/config.ts); default: development, with the cheaper development password hashing. */
+  central?: Partial<CentralConfigInput>;
 }
 
 export interface DatabaseHandle {
@@ -269,6 +272,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       db: dbs.central!.db,
       regionDbs: Object.fromEntries(regions.map((r) => [r, dbs[r]!.db])),
       signer,
+      config: parseCentralConfig({ environment: 'development', passwordHashing: 'development', ...options.central }),
     });
 
     // The gateway.

@@ -124,7 +124,7 @@ describe('region app', () => {
     ['POST', '/api/pages', { body: 'no title' }, /^title\b/],
     ['POST', '/api/pages', { title: '' }, /^title\b/],
     ['POST', '/api/pages', { title: 'x', body: 7 }, /^body\b/],
-    ['POST', '/api/pages', '{oops', /^body must be a JSON object/],
+    ['POST', '/api/pages', '{oops', /^The body must be a JSON object\.$/],
     ['PATCH', '/api/pages/0190a000-0000-7000-8000-000000000000', {}, /^title or body\b/],
     ['GET', '/api/pages?limit=0', undefined, /^limit\b/],
     ['GET', '/api/pages?limit=101', undefined, /^limit\b/],
