@@ -6,14 +6,21 @@ import type { Hono, MiddlewareHandler } from 'hono';
 import { bodyLimit } from '../body-limit/index.ts';
 import { forwardObserved } from '../forward/observed.ts';
 import type { GatewayEnv } from '../gateway-env/index.ts';
+import { clientAddress } from '../client-address/index.ts';
+import { CENTRAL_AUDIENCE } from '../identity-assertion/index.ts';
 import { authRateLimit } from '../rate-limit/index.ts';
 import { centralUpstream } from '../upstream/index.ts';
 
-/** Forwards to central; central needs the caller's token to refresh it, so it is forwarded there. */
+/**
+ * Forwards to central; central needs the caller's token to refresh it, so it is forwarded there.
+ * Signed with central's own assertion key: the client's address (from the platform) and the
+ * request id, so central can refuse calls that did not come through the gateway.
+ */
 export function toCentral(): MiddlewareHandler<GatewayEnv> {
   return (c) => {
-    const { config, resilience } = c.get('runtime');
-    return forwardObserved(c, { upstream: centralUpstream(config), resilience, forwardAuthorization: true });
+    const { config, resilience, assertionKeys } = c.get('runtime');
+    const central = { value: { clientIp: clientAddress(c.req.raw.headers), requestId: c.get('requestId') }, key: assertionKeys.get(CENTRAL_AUDIENCE)! };
+    return forwardObserved(c, { upstream: centralUpstream(config), resilience, forwardAuthorization: true, central });
   };
 }
 

@@ -9,7 +9,7 @@ import { Client as NeonClient, neonConfig } from '@neondatabase/serverless';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { IDENTITY_HEADERS, importAssertionKey, signAssertion } from '../../src/identity-assertion/index.ts';
+import { IDENTITY_HEADERS, identityRequest, importAssertionKey, signAssertion } from '../../src/identity-assertion/index.ts';
 import { dropDatabase, listDatabases } from '../../infra/db/postgres-db.ts';
 import { DEFAULT_LOCAL_PG_URL, tcpReachable } from '../../infra/db/reachable.ts';
 import { makeTestSandbox } from '../../infra/state.ts';
@@ -56,7 +56,8 @@ describe.skipIf(!reachable)(`world on real PostgreSQL (${pgUrl})`, () => {
     expect(signup.status).toBe(201);
     const { tenant_id, user_id } = await signup.json();
     const id = { tenantId: tenant_id, userId: user_id, region: 'eu-central-1', requestId: 'req-pg' };
-    const key = await importAssertionKey(world.state.assertionSecret);
+    const ring = world.state.assertionKeys['eu-central-1']!;
+    const key = await importAssertionKey(ring[0]!.kid, ring[0]!.secret);
     const res = await fetch(`${world.regions['eu-central-1']!.originUrl}/api/pages`, {
       method: 'POST',
       headers: {
@@ -65,7 +66,7 @@ describe.skipIf(!reachable)(`world on real PostgreSQL (${pgUrl})`, () => {
         [IDENTITY_HEADERS.userId]: id.userId,
         [IDENTITY_HEADERS.region]: id.region,
         [IDENTITY_HEADERS.requestId]: id.requestId,
-        [IDENTITY_HEADERS.assertion]: await signAssertion(key, 'POST', '/api/pages', id),
+        [IDENTITY_HEADERS.assertion]: await signAssertion(identityRequest('POST', '/api/pages', id), key),
       },
       body: JSON.stringify({ title: 'on postgres' }),
     });
