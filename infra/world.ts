@@ -266,7 +266,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
 
     // Central app: its URL is the token issuer, so the app is built once it listens.
     const signingKey = await generateSigningKey();
-    let centralApp: Hono | undefined;
+    let centralApp: ReturnType<typeof createCentralApp> | undefined;
     const central = await onPort(ports.central, (port) => serveHttp((req, env) => centralApp!.fetch(req, env), { port }));
     cleanups.push({ what: 'central app', run: () => central.close() });
     const signer = await createTokenSigner(signingKey, { issuer: central.url, audience: AUDIENCE });
@@ -274,6 +274,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       db: dbs.central!.db,
       regionDbs: Object.fromEntries(regions.map((r) => [r, dbs[r]!.db])),
       signer,
+      gatewayKeys: await ringOf(CENTRAL_AUDIENCE),
       config: parseCentralConfig({ environment: 'development', passwordHashing: 'development', ...options.central }),
     });
 

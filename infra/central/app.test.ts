@@ -1,6 +1,9 @@
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MALFORMED_JSON_MESSAGE } from '../../src/errors/messages.ts';
+import { centralRequest, IDENTITY_HEADERS, importKeyRing, newAssertionKeys, signAssertion, type AssertionKeyRing } from '../../src/identity-assertion/index.ts';
 import { createTokenSigner, generateSigningKey, type TokenSigner } from '../auth/tokens.ts';
 import { migrate } from '../db/migrate.ts';
 import { startPgliteDatabase, type ProvisionedDb } from '../db/provision.ts';
@@ -23,6 +26,8 @@ let signer: TokenSigner;
 let queries = 0;
 let counted: Db;
 let clockMs = Date.now();
+/** Central's ring, as the gateway holds it. */
+let gatewayKeys: AssertionKeyRing;
 
 type App = ReturnType<typeof createCentralApp>;
 function makeApp(config: Partial<CentralConfigInput> = {}): App {
@@ -32,6 +37,7 @@ function makeApp(config: Partial<CentralConfigInput> = {}): App {
     db: counted,
     regionDbs: { 'eu-central-1': eu.db, 'ap-southeast-2': ap.db, 'us-east-1': broken },
     signer,
+    gatewayKeys,
     config: parseCentralConfig({ environment: 'test', passwordHashing: 'development', ...config }),
     clock: () => clockMs,
   });
@@ -42,9 +48,14 @@ interface CallOptions {
   token?: string;
   ip?: string;
   headers?: Record<string, string>;
+  /** Send it as a direct caller would: without the gateway's assertion. */
+  direct?: boolean;
 }
-function call(app: App, method: string, path: string, o: CallOptions = {}) {
-  const headers: Record<string, string> = { 'x-gateway-client-ip': o.ip ?? '192.0.2.1', ...o.headers };
+/** A request as the gateway sends it: client address and request id, signed with central's key. */
+async function call(app: App, method: string, path: string, o: CallOptions = {}) {
+  const client = { clientIp: o.ip ?? '192.0.2.1', requestId: o.headers?.['x-request-id'] ?? crypto.randomUUID() };
+  const headers: Record<string, string> = { [IDENTITY_HEADERS.clientIp]: client.clientIp, [IDENTITY_HEADERS.requestId]: client.requestId, ...o.headers };
+  if (!o.direct) headers[IDENTITY_HEADERS.assertion] = await signAssertion(centralRequest(method, path, client), gatewayKeys.keys[0]!);
   if (o.body !== undefined) headers['content-type'] = 'application/json';
   if (o.token) headers.authorization = `Bearer ${o.token}`;
   return app.request(path, { method, headers, body: o.body === undefined ? undefined : typeof o.body === 'string' ? o.body : JSON.stringify(o.body) });
@@ -56,6 +67,7 @@ beforeAll(async () => {
   await migrate(eu.db, 'region');
   await migrate(ap.db, 'region');
   signer = await createTokenSigner(await generateSigningKey(), { issuer: ISSUER });
+  gatewayKeys = await importKeyRing(newAssertionKeys(['central']).central!);
   const db = central.db;
   counted = {
     kind: db.kind,
@@ -254,7 +266,7 @@ describe('sessions: refresh tokens', () => {
     expect(rows.rows).toHaveLength(1);
     const stored = Buffer.from(rows.rows[0]!.token_hash);
     expect(stored).toHaveLength(32);
-    expect(stored.equals((await import('node:crypto')).createHash('sha256').update(a.refresh_token).digest())).toBe(true);
+    expect(stored.equals(createHash('sha256').update(a.refresh_token).digest())).toBe(true);
     const dump = JSON.stringify((await central.db.query('SELECT * FROM refresh_tokens')).rows) + JSON.stringify((await central.db.query('SELECT * FROM auth_sessions')).rows);
     expect(dump).not.toContain(a.refresh_token.slice(3));
   });
@@ -554,5 +566,94 @@ describe('password hashing cost', () => {
       expect(() => parseCentralConfig({ environment, passwordHashing: 'development' })).toThrow(/passwordHashing: development password hashing is refused/);
     }
     expect(() => parseCentralConfig({ environment: 'prod' as 'production' })).toThrow(/environment/);
+  });
+});
+
+describe('only through the gateway', () => {
+  let app: App;
+  const body = JSON.stringify({ email: 'ada@example.com', password: PASSWORD });
+  const signed = async (over: { method?: string; path?: string; clientIp?: string; requestId?: string; kid?: 'other' | 'region'; at?: number } = {}) => {
+    const client = { clientIp: over.clientIp ?? '192.0.2.1', requestId: over.requestId ?? 'rid-1' };
+    const key =
+      over.kid === 'region'
+        ? (await importKeyRing(newAssertionKeys(['eu-central-1'])['eu-central-1']!)).keys[0]!
+        : over.kid === 'other'
+          ? (await importKeyRing([{ kid: gatewayKeys.keys[0]!.kid, secret: 'x'.repeat(64) }])).keys[0]!
+          : gatewayKeys.keys[0]!;
+    return signAssertion(centralRequest(over.method ?? 'POST', over.path ?? '/auth/login', client), key, over.at);
+  };
+  const send = (headers: Record<string, string>, path = '/auth/login', method = 'POST') =>
+    app.request(path, { method, headers: { 'content-type': 'application/json', ...headers }, body: method === 'POST' ? body : undefined });
+  const asGateway = (assertion: string, over: Record<string, string> = {}) => ({
+    [IDENTITY_HEADERS.clientIp]: '192.0.2.1',
+    [IDENTITY_HEADERS.requestId]: 'rid-1',
+    [IDENTITY_HEADERS.assertion]: assertion,
+    ...over,
+  });
+  beforeAll(async () => {
+    app = makeApp({ passwordHashing: 'owasp' });
+  });
+
+  it('a direct call to /auth/login gets 401 and does no query and no password work', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const variants: Array<[string, Record<string, string>]> = [
+      ['no assertion', { [IDENTITY_HEADERS.clientIp]: '192.0.2.1', [IDENTITY_HEADERS.requestId]: 'rid-1' }],
+      ['garbage', asGateway('v2.central.1.abc')],
+      ['a key of the right id but another secret', asGateway(await signed({ kid: 'other' }))],
+      ["a region's key", asGateway(await signed({ kid: 'region' }))],
+      ['signed for another path', asGateway(await signed({ path: '/auth/signup' }))],
+      ['signed for another method', asGateway(await signed({ method: 'GET' }))],
+      ['another client address than signed', asGateway(await signed(), { [IDENTITY_HEADERS.clientIp]: '198.51.100.7' })],
+      ['another request id than signed', asGateway(await signed(), { [IDENTITY_HEADERS.requestId]: 'rid-2' })],
+      ['too old', asGateway(await signed({ at: now - 120 }))],
+      ['from the future', asGateway(await signed({ at: now + 120 }))],
+    ];
+    for (const [what, headers] of variants) {
+      const before = queries;
+      const res = await send(headers);
+      expect(res.status, what).toBe(401);
+      expect((await res.json()).error.code, what).toBe('gateway_assertion_required');
+      expect(queries - before, what).toBe(0);
+    }
+    // The same request, signed, is served.
+    expect((await send(asGateway(await signed()))).status).toBe(200);
+  });
+
+  it('every /auth route refuses direct calls; the JWKS and health stay public', async () => {
+    for (const [method, path] of [
+      ['POST', '/auth/signup'], ['POST', '/auth/login'], ['POST', '/auth/refresh'], ['POST', '/auth/logout'], ['POST', '/auth/token'],
+      ['GET', '/auth/workspaces'], ['POST', '/auth/workspaces'], ['POST', '/auth/workspaces/ws_0123456789/members'],
+    ] as const) {
+      const before = queries;
+      const res = await call(app, method, path, { direct: true, body: method === 'POST' ? {} : undefined });
+      expect(res.status, path).toBe(401);
+      expect(queries - before, path).toBe(0);
+    }
+    expect((await app.request('/.well-known/jwks.json')).status).toBe(200);
+    expect((await app.request('/healthz')).status).toBe(200);
+  });
+
+  it('property: any client-chosen assertion, address or request id that the gateway did not sign → 401, no query', async () => {
+    const valid = await signed();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(fc.string(), fc.constantFrom(valid, valid.replace(/.$/, 'A'), valid.toUpperCase(), valid.replace('v2.', 'v1.'))),
+        fc.oneof(fc.constant('192.0.2.1'), fc.ipV4(), fc.ipV6(), fc.string({ maxLength: 20 })),
+        fc.oneof(fc.constant('rid-1'), fc.uuid(), fc.string({ maxLength: 20 })),
+        async (assertion, ip, rid) => {
+          fc.pre(!(assertion === valid && ip === '192.0.2.1' && rid === 'rid-1'));
+          const before = queries;
+          let res: Response;
+          try {
+            res = await send({ [IDENTITY_HEADERS.clientIp]: ip, [IDENTITY_HEADERS.requestId]: rid, [IDENTITY_HEADERS.assertion]: assertion });
+          } catch {
+            return; // not a valid header value at all: no request was made
+          }
+          expect(res.status).toBe(401);
+          expect(queries - before).toBe(0);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });

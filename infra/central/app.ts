@@ -22,7 +22,9 @@ import {
   workspacesOf,
   type Workspace,
 } from './accounts.ts';
+import type { AssertionKeyRing } from '../../src/identity-assertion/index.ts';
 import type { CentralConfig } from './config.ts';
+import { requireGatewayClient, type GatewayClientEnv } from './gateway-client.ts';
 import { FailureLimit } from './failure-limit.ts';
 import { burnPasswordCheck, hashPassword, needsRehash, verifyPassword } from './passwords.ts';
 import { liveSession, newRefreshToken, REFRESH_TOKEN_PATTERN, revokeByRefreshToken, rotateRefreshToken, startSession, type Session } from './sessions.ts';
@@ -33,6 +35,8 @@ export interface CentralDeps {
   regionDbs: Record<string, Db>;
   signer: TokenSigner;
   config: CentralConfig;
+  /** Central's assertion keys (GATEWAY_ASSERTION_KEYS' `central` ring): /auth/* accepts only what the gateway signed. */
+  gatewayKeys: AssertionKeyRing;
   /** Milliseconds since the epoch; tests move it to pass a session's lifetime. */
   clock?: () => number;
 }
@@ -76,7 +80,7 @@ function chooseWorkspace(all: Workspace[], wanted: string | undefined): Workspac
 
 const listed = (all: Workspace[]) => all.map(({ id, name, region, role }) => ({ id, name, region, role }));
 
-export function createCentralApp({ db, regionDbs, signer, config, clock = Date.now }: CentralDeps): Hono {
+export function createCentralApp({ db, regionDbs, signer, config, gatewayKeys, clock = Date.now }: CentralDeps): Hono<GatewayClientEnv> {
   // Own keys only: a region named "constructor" or "__proto__" is simply not configured.
   const regionDb = new Map(Object.entries(regionDbs));
   const regionList = [...regionDb.keys()].join(', ');
@@ -84,13 +88,15 @@ export function createCentralApp({ db, regionDbs, signer, config, clock = Date.n
   const failuresByIp = new FailureLimit(config.failedAuthPerIp);
   const failuresByAccount = new FailureLimit(config.failedAuthPerAccount);
 
-  const app = new Hono();
+  const app = new Hono<GatewayClientEnv>();
   app.onError(onError('central'));
   app.notFound(notFound);
+  // Before anything else: a direct call is refused without reading its body or touching the database.
+  app.use('/auth/*', requireGatewayClient(gatewayKeys));
   app.use('/auth/*', bodyLimit({ maxSize: 16 * 1024, onError: () => { throw new HttpError(413, 'payload_too_large', 'body too large'); } }));
 
-  /** The client address the gateway saw. */
-  const clientIp = (c: Context) => c.req.header('x-gateway-client-ip') ?? 'unknown';
+  /** The client address the gateway saw (signed); '' where the platform gave none. */
+  const clientIp = (c: Context<GatewayClientEnv>) => c.get('client').clientIp || 'unknown';
 
   /** 429 before any password or token work when a key has failed too often. */
   const refuseIfLimited = (keys: string[]) => {
@@ -101,7 +107,7 @@ export function createCentralApp({ db, regionDbs, signer, config, clock = Date.n
   const failed = (keys: string[]) => keys.forEach((k) => (k.startsWith('ip:') ? failuresByIp : failuresByAccount).fail(k, now()));
 
   /** A token response: access token (with sid and the session's auth_time) and the next refresh token. */
-  const issue = async (c: Context, status: 200 | 201, session: Session, w: Workspace, opts: { refreshToken?: string; body?: Record<string, unknown> } = {}) => {
+  const issue = async (c: Context<GatewayClientEnv>, status: 200 | 201, session: Session, w: Workspace, opts: { refreshToken?: string; body?: Record<string, unknown> } = {}) => {
     const refreshToken = opts.refreshToken ?? (await newRefreshToken(db, session.id, w.id));
     await markUsed(db, session.userId, w.id);
     const token = await signer.sign({ sub: session.userId, tenantId: w.id, region: w.region, authTime: session.authTime, extra: { sid: session.id } });
@@ -126,7 +132,7 @@ export function createCentralApp({ db, regionDbs, signer, config, clock = Date.n
    * The caller's access token, verified, and the live session it names. A token central
    * did not issue (no session of ours, e.g. a dev token) or whose session ended is a 401.
    */
-  const authenticate = async (c: Context): Promise<{ claims: AccessTokenPayload; session: Session }> => {
+  const authenticate = async (c: Context<GatewayClientEnv>): Promise<{ claims: AccessTokenPayload; session: Session }> => {
     const ip = `ip:${clientIp(c)}`;
     refuseIfLimited([ip]);
     const m = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(c.req.header('authorization') ?? '');
