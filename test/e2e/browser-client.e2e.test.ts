@@ -67,9 +67,16 @@ describe.skipIf(!HAS_CHROMIUM)('the browser client in Chromium', () => {
 
   const text = (page: Page, id: string) => page.locator(`#${id}`).textContent();
 
-  it('signs up, creates and lists pages, refreshes, shows a region mismatch and logs in again, across origins', async () => {
+  it('signs up, creates and lists pages, refreshes, shows a region mismatch, logs out and in again, across origins', async () => {
     expect(new URL(world.clientUrl!).origin).not.toBe(new URL(world.gatewayUrl!).origin);
     const page = await ctx.newPage();
+    // The refresh tokens central hands the page (to check from outside that logout revoked them).
+    const refreshTokens: string[] = [];
+    page.on('response', async (r) => {
+      if (r.request().method() === 'POST' && /\/auth\/(signup|login|refresh)$/.test(r.url()) && r.ok()) {
+        refreshTokens.push(((await r.json()) as { refresh_token: string }).refresh_token);
+      }
+    });
     const consoleErrors: string[] = [];
     page.on('console', (m) => {
       if (m.type() === 'error') consoleErrors.push(m.text());
@@ -87,6 +94,7 @@ describe.skipIf(!HAS_CHROMIUM)('the browser client in Chromium', () => {
     await signup.locator('[name=region]').selectOption('eu-central-1');
     await signup.locator('button').click();
     await expect.poll(() => text(page, 'tenant-region')).toBe('eu-central-1');
+    expect(await page.locator('#auth').isVisible()).toBe(false);
     const tenantId = (await text(page, 'tenant-id'))!;
     expect(tenantId).toMatch(/^ws_/);
 
@@ -104,11 +112,13 @@ describe.skipIf(!HAS_CHROMIUM)('the browser client in Chromium', () => {
       expect(rows.map((x) => x.title), r).toEqual(r === 'eu-central-1' ? ['Hello from Chromium'] : []);
     }
 
-    // Refresh the session: a new token, and it still lists the page.
+    // Refresh the session (POST /auth/refresh with the refresh token): a new token, and it still lists the page.
     const tailBefore = await text(page, 'token-tail');
     await page.locator('#refresh').click();
     await expect.poll(() => text(page, 'refresh-count')).toBe('1');
     expect(await text(page, 'token-tail')).not.toBe(tailBefore);
+    await expect.poll(() => refreshTokens.length).toBe(2);
+    expect(refreshTokens[1]).not.toBe(refreshTokens[0]);
     await expect.poll(() => text(page, 'last-request')).toBe('GET /api/pages?limit=50');
     expect(await text(page, 'last-status')).toBe('200');
     expect(await page.locator('#page-list tr').count()).toBe(1);
@@ -122,8 +132,16 @@ describe.skipIf(!HAS_CHROMIUM)('the browser client in Chromium', () => {
     expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
     expect(await text(page, 'error-message')).toContain(`(request ${requestId})`);
 
-    // Forget the session and log in again.
+    // Log out (central revokes the session: its current refresh token no longer works), then log in again.
     await page.locator('#logout').click();
+    await expect.poll(() => page.locator('#auth').isVisible()).toBe(true);
+    expect([await text(page, 'last-request'), await text(page, 'last-status')]).toEqual(['POST /auth/logout', '204']);
+    const revoked = await fetch(`${world.gatewayUrl}/auth/refresh`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ refresh_token: refreshTokens[1] }),
+    });
+    expect(revoked.status).toBe(401);
     const login = page.locator('#login-form');
     await login.locator('[name=email]').fill(email);
     await login.locator('[name=password]').fill(PASSWORD);
@@ -138,9 +156,9 @@ describe.skipIf(!HAS_CHROMIUM)('the browser client in Chromium', () => {
     const preflights = gatewayLines.filter((l) => l.method === 'OPTIONS');
     expect(preflights.length).toBeGreaterThanOrEqual(3);
     for (const l of preflights) expect([l.status, l.upstream]).toEqual([204, undefined]);
-    for (const l of preflights) expect(['/auth/signup', '/auth/login', '/auth/refresh', '/auth/token', '/api/pages']).toContain(l.path);
-    expect(preflights.some((l) => l.path === '/auth/signup')).toBe(true);
-    expect(preflights.some((l) => l.path === '/api/pages')).toBe(true);
+    for (const l of preflights) expect(['/auth/signup', '/auth/login', '/auth/refresh', '/auth/logout', '/api/pages']).toContain(l.path);
+    for (const p of ['/auth/signup', '/auth/refresh', '/auth/logout', '/api/pages']) expect(preflights.some((l) => l.path === p), p).toBe(true);
+    expect(gatewayLines.some((l) => l.method === 'POST' && l.path === '/auth/refresh' && l.status === 200)).toBe(true);
     expect(regionRequests.filter((r) => r.method === 'OPTIONS')).toEqual([]);
   });
 

@@ -5,7 +5,7 @@
 const $ = (id) => document.getElementById(id);
 const config = await (await fetch('/config.json')).json(); // { gatewayUrl, regions }
 
-/** { token, refreshToken?, tenantId, region, expiresAt }; in memory only, gone on reload. */
+/** { token, refreshToken, tenantId, region, expiresAt }; in memory only, gone on reload. */
 let session = null;
 let refreshes = 0;
 
@@ -112,11 +112,9 @@ $('login-form').addEventListener('submit', act(async (ev) => {
   await loadPages();
 }));
 
-// A refresh token (rotated on every use) when central issued one; else the current access token is exchanged.
+// The refresh token is rotated on every use: the answer carries the next one (presenting an old one ends the session).
 $('refresh').addEventListener('click', act(async () => {
-  const t = session.refreshToken
-    ? await call('POST', '/auth/refresh', { body: { refresh_token: session.refreshToken }, auth: false })
-    : await call('POST', '/auth/token', { body: {} });
+  const t = await call('POST', '/auth/refresh', { body: { refresh_token: session.refreshToken }, auth: false });
   refreshes++;
   startSession(t);
   await loadPages();
@@ -136,12 +134,14 @@ $('create-form').addEventListener('submit', act(async (ev) => {
 
 $('reload').addEventListener('click', act(loadPages));
 
-$('logout').addEventListener('click', () => {
+// Revokes the session at central (every refresh token of it), then forgets it here.
+$('logout').addEventListener('click', act(async () => {
+  await call('POST', '/auth/logout', { body: { refresh_token: session.refreshToken }, auth: false });
   session = null;
   $('session').hidden = true;
   $('pages').hidden = true;
   $('auth').hidden = false;
   $('page-list').replaceChildren();
-});
+}));
 
 document.body.dataset.ready = 'true';
