@@ -41,13 +41,13 @@ describe('CORS config', () => {
   it.each([
     ['*', 'wildcard'],
     ['https://*.example.com', 'wildcard'],
-    ['null', 'must be an origin'],
-    ['app.example.com', 'must be an origin'],
+    ['null', 'must be an absolute URL'],
+    ['app.example.com', 'must be an absolute URL'],
     ['http://app.example.com', 'must be https'],
     ['ftp://app.example.com', 'must be https'],
     ['https://app.example.com/path', 'origin only'],
     ['https://app.example.com?x=1', 'origin only'],
-    ['https://user:pw@app.example.com', 'origin only'],
+    ['https://user:pw@app.example.com', 'must not carry credentials'],
   ])('refuses %j (%s), naming the field', (entry, why) => {
     const issues = issuesOf({ CORS_ALLOWED_ORIGINS: ['https://ok.example.com', entry] });
     expect(issues).toHaveLength(1);
