@@ -117,6 +117,21 @@ describe('actual requests from an allowed origin', () => {
   });
 });
 
+describe('WebSocket upgrades (not subject to CORS)', () => {
+  it('an upgrade from an allowed origin passes untouched: 101 with its socket, no CORS header', async () => {
+    const headers = { ...bearer(token), origin: APP, upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' };
+    const { res } = await send(gw, req('/api/live?room=cors', { headers }), [EU]);
+    expect(res.status).toBe(101);
+    expect(corsHeaders(res)).toEqual([]);
+    const ws = res.webSocket!;
+    ws.accept();
+    const reply = new Promise<string>((resolve) => ws.addEventListener('message', (e) => resolve(String(e.data)), { once: true }));
+    ws.send('hi');
+    expect(await reply).toBe('eu-central-1:hi');
+    ws.close(1000, 'done');
+  });
+});
+
 /** Spellings that resemble an allowed origin, and are not it. */
 const LOOK_ALIKES = [
   'HTTP://LOCALHOST:5173',
