@@ -98,13 +98,22 @@ export function createCentralApp({ db, regionDbs, signer, config, gatewayKeys, c
   /** The client address the gateway saw (signed); '' where the platform gave none. */
   const clientIp = (c: Context<GatewayClientEnv>) => c.get('client').clientIp || 'unknown';
 
-  /** 429 before any password or token work when a key has failed too often. */
-  const refuseIfLimited = (keys: string[]) => {
+  /** Who an attempt counts against: the signed client address, and for logins the account. */
+  interface Attempt {
+    ip: string;
+    account?: string;
+  }
+  const attempt = (c: Context<GatewayClientEnv>, email?: string): Attempt => ({ ip: clientIp(c), account: email?.toLowerCase() });
+  /** 429 before any password or token work when the address or the account has failed too often. */
+  const refuseIfLimited = (a: Attempt) => {
     const t = now();
-    const wait = Math.max(0, ...keys.map((k) => (k.startsWith('ip:') ? failuresByIp : failuresByAccount).retryAfter(k, t)));
+    const wait = Math.max(failuresByIp.retryAfter(a.ip, t), a.account === undefined ? 0 : failuresByAccount.retryAfter(a.account, t));
     if (wait > 0) throw new HttpError(429, 'rate_limited', 'too many failed attempts; try again later', { headers: { 'retry-after': String(wait) } });
   };
-  const failed = (keys: string[]) => keys.forEach((k) => (k.startsWith('ip:') ? failuresByIp : failuresByAccount).fail(k, now()));
+  const failed = (a: Attempt) => {
+    failuresByIp.fail(a.ip, now());
+    if (a.account !== undefined) failuresByAccount.fail(a.account, now());
+  };
 
   /** A token response: access token (with sid and the session's auth_time) and the next refresh token. */
   const issue = async (c: Context<GatewayClientEnv>, status: 200 | 201, session: Session, w: Workspace, opts: { refreshToken?: string; body?: Record<string, unknown> } = {}) => {
@@ -133,12 +142,12 @@ export function createCentralApp({ db, regionDbs, signer, config, gatewayKeys, c
    * did not issue (no session of ours, e.g. a dev token) or whose session ended is a 401.
    */
   const authenticate = async (c: Context<GatewayClientEnv>): Promise<{ claims: AccessTokenPayload; session: Session }> => {
-    const ip = `ip:${clientIp(c)}`;
-    refuseIfLimited([ip]);
+    const who = attempt(c);
+    refuseIfLimited(who);
     const m = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(c.req.header('authorization') ?? '');
     if (!m) throw badToken('authorization: a Bearer token is required');
     const reject = (why: string) => {
-      failed([ip]);
+      failed(who);
       return badToken(why);
     };
     let claims: AccessTokenPayload;
@@ -192,19 +201,19 @@ export function createCentralApp({ db, regionDbs, signer, config, gatewayKeys, c
     const email = requiredString(body, 'email', { max: 254, trim: true });
     const password = requiredString(body, 'password', PASSWORD);
     const wanted = optionalString(body, 'workspace', WORKSPACE_REF);
-    const keys = [`ip:${clientIp(c)}`, `account:${email.toLowerCase()}`];
-    refuseIfLimited(keys);
+    const who = attempt(c, email);
+    refuseIfLimited(who);
     const user = await findUserByEmail(db, email);
     if (!user) {
       await burnPasswordCheck(password, config.passwordCost);
-      failed(keys);
+      failed(who);
       throw badCredentials();
     }
     if (!(await verifyPassword(password, user.password_hash))) {
-      failed(keys);
+      failed(who);
       throw badCredentials();
     }
-    failuresByAccount.reset(keys[1]!);
+    failuresByAccount.reset(who.account!);
     if (needsRehash(user.password_hash, config.passwordCost)) {
       await setPasswordHash(db, user.id, await hashPassword(password, config.passwordCost));
     }
@@ -218,15 +227,15 @@ export function createCentralApp({ db, regionDbs, signer, config, gatewayKeys, c
   app.post('/auth/refresh', async (c) => {
     const body = await jsonObject(c);
     const token = requiredString(body, 'refresh_token', REFRESH_TOKEN);
-    const ip = `ip:${clientIp(c)}`;
-    refuseIfLimited([ip]);
+    const who = attempt(c);
+    refuseIfLimited(who);
     if (!REFRESH_TOKEN_PATTERN.test(token)) {
-      failed([ip]);
+      failed(who);
       throw badToken(SESSION_ENDED.unknown);
     }
     const r = await rotateRefreshToken(db, token, now());
     if (!r.ok) {
-      failed([ip]);
+      failed(who);
       if (r.reason === 'not_a_member') throw new HttpError(403, 'not_a_member', 'workspace: you are no longer a member of that workspace');
       throw badToken(SESSION_ENDED[r.reason]);
     }

@@ -26,8 +26,13 @@ const hashOf = (token: string) => createHash('sha256').update(token).digest();
 const seconds = (d: Date | string) => Math.floor(new Date(d).getTime() / 1000);
 const iso = (unixSeconds: number) => new Date(unixSeconds * 1000).toISOString();
 
+/** Ended sessions are kept this long after their end (reuse of their tokens still answers "revoked"), then pruned. */
+export const ENDED_SESSION_RETENTION_SECONDS = 86_400;
+
 export async function startSession(q: Queryable, userId: string, nowSeconds: number, lifetimeSeconds: number): Promise<Session> {
   const s: Session = { id: randomUUID(), userId, authTime: nowSeconds, expiresAt: nowSeconds + lifetimeSeconds };
+  // Each sign-in prunes the user's long-expired sessions (their refresh tokens cascade), so rows stay bounded per user.
+  await q.query('DELETE FROM auth_sessions WHERE user_id = $1 AND expires_at < $2', [userId, iso(nowSeconds - ENDED_SESSION_RETENTION_SECONDS)]);
   await q.query('INSERT INTO auth_sessions (id, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4)', [s.id, userId, iso(s.authTime), iso(s.expiresAt)]);
   return s;
 }
