@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bearer, expectRejected, REGION_ORIGINS, req, send, signRaw, validClaims, warmGateway, type Gateway } from './support.ts';
+import { bearer, expectRejected, gatewayWith, REGION_ORIGINS, req, send, signRaw, validClaims, warmGateway, type Gateway } from './support.ts';
 
 const APP = 'http://localhost:5173';
 const OTHER_APP = 'https://app.example.com';
@@ -54,6 +54,13 @@ describe('preflight from an allowed origin', () => {
       expect(res.headers.get('x-request-id')).toBeTruthy();
     },
   );
+
+  it('a cold isolate answers it too with nothing fetched (no key set, no relocation list, no origin)', async () => {
+    const cold = gatewayWith({ CORS_ALLOWED_ORIGINS: APP });
+    const { res, egress } = await send(cold, preflight('/api/pages', APP));
+    expect(egress).toEqual([]);
+    expect([res.status, res.headers.get('access-control-allow-origin')]).toEqual([204, APP]);
+  });
 
   it('is answered even with a bad or huge Authorization header (a preflight carries no credentials to check)', async () => {
     for (const authorization of ['Bearer not.a.jwt', `Bearer ${'a'.repeat(20_000)}`]) {
