@@ -26,7 +26,7 @@ import { startWranglerDev, type WranglerDev } from '../infra/gateway/wrangler-de
 import { DEFAULT_LOCAL_PG_URL, tcpReachable } from '../infra/db/reachable.ts';
 import { DEFAULT_SANDBOX_DIR, REPO_ROOT } from '../infra/state.ts';
 import { startWorld } from '../infra/world.ts';
-import { IDENTITY_HEADERS, importAssertionKey, signAssertion } from '../src/identity-assertion/index.ts';
+import { identityRequest, IDENTITY_HEADERS, importAssertionKey, signAssertion } from '../src/identity-assertion/index.ts';
 import { directChart } from './lib/svg.ts';
 import { startTcpDelay, type TcpDelay } from './tcp-delay.ts';
 
@@ -84,15 +84,15 @@ async function run(dbMode: 'pglite' | 'postgres'): Promise<Array<Record<string, 
       regions[name] = { origin: originRelays[name]!.url };
     }
     const farDb = await relay(new URL(dbUrl(REGION)));
-    const secret = world.state.assertionSecret;
-    const edgeData = await writeDataWorkerConfigs(sandboxDir, REPO_ROOT, secret, Object.keys(world.regions).map((r) => ({ region: r, databaseUrl: dbUrl(r, r === REGION ? farDb : undefined), role })));
+    const keys = world.state.assertionKeys;
+    const edgeData = await writeDataWorkerConfigs(sandboxDir, REPO_ROOT, keys, Object.keys(world.regions).map((r) => ({ region: r, databaseUrl: dbUrl(r, r === REGION ? farDb : undefined), role })));
     const env = {
       JWT_ISSUER: world.state.issuer,
       JWT_AUDIENCE: world.state.audience,
       JWKS_URL: world.state.jwksUrl,
       CENTRAL_ORIGIN: world.centralUrl,
       REGIONS: JSON.stringify(regions),
-      GATEWAY_ASSERTION_SECRET: secret,
+      GATEWAY_ASSERTION_KEYS: JSON.stringify(world.state.assertionKeys),
       DATA_WORKERS: JSON.stringify(Object.fromEntries(Object.keys(world.regions).map((r) => [r, dataWorkerBinding(r)]))),
     };
     const envFile = join(sandboxDir, 'bench-gateway.env');
@@ -102,7 +102,7 @@ async function run(dbMode: 'pglite' | 'postgres'): Promise<Array<Record<string, 
     // (ii): REGION's data Worker placed next to its database (direct local link), reached over the long link.
     const placedDir = join(sandboxDir, 'placed');
     await mkdir(placedDir, { recursive: true });
-    const [placedConfig] = await writeDataWorkerConfigs(placedDir, REPO_ROOT, secret, [{ region: REGION, databaseUrl: dbUrl(REGION), role }]);
+    const [placedConfig] = await writeDataWorkerConfigs(placedDir, REPO_ROOT, keys, [{ region: REGION, databaseUrl: dbUrl(REGION), role }]);
     const emptyEnv = join(placedDir, 'empty.env');
     await writeFile(emptyEnv, '');
     const placed = await startWranglerDev({ cwd: REPO_ROOT, envFile: emptyEnv, persistTo: join(placedDir, 'wrangler-state'), logFile: join(placedDir, 'data.log'), logLevel: 'error', config: placedConfig });
@@ -129,7 +129,7 @@ async function run(dbMode: 'pglite' | 'postgres'): Promise<Array<Record<string, 
     };
 
     // What the edge sends a data Worker: the identity headers and their assertion (src/data-routes).
-    const key = await importAssertionKey(secret);
+    const key = await importAssertionKey(keys[REGION]![0]!.kid, keys[REGION]![0]!.secret);
     const signed = async (method: string, path: string): Promise<Record<string, string>> => {
       const identity = { tenantId, userId, region: REGION, requestId: crypto.randomUUID() };
       return {
@@ -137,7 +137,7 @@ async function run(dbMode: 'pglite' | 'postgres'): Promise<Array<Record<string, 
         [IDENTITY_HEADERS.userId]: userId,
         [IDENTITY_HEADERS.region]: REGION,
         [IDENTITY_HEADERS.requestId]: identity.requestId,
-        [IDENTITY_HEADERS.assertion]: await signAssertion(key, method, path, identity),
+        [IDENTITY_HEADERS.assertion]: await signAssertion(identityRequest(method, path, identity), key),
       };
     };
     const patchBody = () => JSON.stringify({ body: `edit ${Math.random()}` });

@@ -1,6 +1,6 @@
 /**
  * The local world's regional data Workers (src/data-worker): one generated wrangler
- * config per region (in the world's sandbox: it carries the sandbox assertion secret),
+ * config per region (in the world's sandbox: it carries the region's assertion key ring),
  * run by the same `wrangler dev` as the gateway, which reaches them through the
  * service bindings of wrangler.toml. Each reaches its region's local database over
  * the Hyperdrive transport (node-postgres over TCP) via wrangler's local Hyperdrive:
@@ -23,8 +23,11 @@ export const dataWorkerName = (region: string) => `etr-data-${region}`;
 /** The binding name in the gateway's DATA_WORKERS. */
 export const dataWorkerBinding = (region: string) => `DATA_${region.toUpperCase().replaceAll('-', '_')}`;
 
-/** Writes one wrangler config (JSON) per region into `dir`; returns their paths. */
-export async function writeDataWorkerConfigs(dir: string, repoRoot: string, assertionSecret: string, workers: readonly LocalDataWorker[]): Promise<string[]> {
+/**
+ * Writes one wrangler config (JSON) per region into `dir`; returns their paths. `assertionKeys` is the
+ * world's GATEWAY_ASSERTION_KEYS: each data Worker gets only its own region's ring.
+ */
+export async function writeDataWorkerConfigs(dir: string, repoRoot: string, assertionKeys: Record<string, { kid: string; secret: string }[]>, workers: readonly LocalDataWorker[]): Promise<string[]> {
   const paths: string[] = [];
   for (const w of workers) {
     const local = new URL(w.databaseUrl);
@@ -37,7 +40,7 @@ export async function writeDataWorkerConfigs(dir: string, repoRoot: string, asse
       hyperdrive: [{ binding: 'HYPERDRIVE', id: '0000000000000000000000000000d001', localConnectionString: local.toString() }],
       vars: {
         DATA_REGION: w.region,
-        GATEWAY_ASSERTION_SECRET: assertionSecret,
+        GATEWAY_ASSERTION_KEYS: JSON.stringify({ [w.region]: assertionKeys[w.region] }),
         REGION_DATABASES: JSON.stringify({ [w.region]: { primary: { hyperdrive: 'HYPERDRIVE' }, ...(w.role ? { role: w.role } : {}) } }),
       },
     };

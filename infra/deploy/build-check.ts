@@ -23,8 +23,11 @@ import { gzipSync } from 'node:zlib';
 /** Workers Free plan limit on the compressed Worker (the paid plan allows 10 MiB). */
 const MAX_GZIP_BYTES = 3 * 1024 * 1024;
 
-/** Secrets are never in wrangler.toml; validation uses placeholders of a valid shape. */
-const SECRET_PLACEHOLDERS: Record<string, string> = { GATEWAY_ASSERTION_SECRET: 'x'.repeat(32) };
+/** Secrets are never in wrangler.toml; validation uses placeholders of a valid shape (a distinct assertion key per region and central). */
+const secretPlaceholders = (vars: Record<string, unknown>): Record<string, unknown> => {
+  const regions = vars.REGIONS && typeof vars.REGIONS === 'object' ? Object.keys(vars.REGIONS) : [];
+  return { GATEWAY_ASSERTION_KEYS: Object.fromEntries([...regions, 'central'].map((r, i) => [r, [{ kid: `placeholder-${i}`, secret: String(i).repeat(32) }]])) };
+};
 
 const root = join(import.meta.dirname, '..', '..');
 const wranglerBin = join(root, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
@@ -77,7 +80,7 @@ type Read = { name?: string; vars: Record<string, unknown>; services?: Array<{ b
 for (const env of envs) {
   const wc = unstable_readConfig({ config: join(root, 'wrangler.toml'), env }) as unknown as Read;
   const services = wc.services ?? [];
-  const parsed = parseConfig({ ...SECRET_PLACEHOLDERS, ...Object.fromEntries(services.map((s) => [s.binding, serviceStandIn])), ...wc.vars });
+  const parsed = parseConfig({ ...secretPlaceholders(wc.vars), ...Object.fromEntries(services.map((s) => [s.binding, serviceStandIn])), ...wc.vars });
   const metrics = wc.analytics_engine_datasets.find((d) => d.binding === 'METRICS')?.dataset ?? 'none';
   if (!parsed.ok) fail(env, `[vars] invalid:\n  ${parsed.error.issues.join('\n  ')}`);
   // The edge holds no database of the data path: no URL anywhere in its vars, no Hyperdrive binding.
@@ -92,7 +95,7 @@ for (const env of envs) {
     const what = `${env}: workers/data/${file}`;
     const dc = unstable_readConfig({ config: join(DATA_DIR, file), env }) as unknown as Read;
     const hd = dc.hyperdrive;
-    const dataParsed = parseDataWorkerConfig({ ...SECRET_PLACEHOLDERS, ...Object.fromEntries(hd.map((h) => [h.binding, hyperdriveStandIn])), ...dc.vars });
+    const dataParsed = parseDataWorkerConfig({ GATEWAY_ASSERTION_KEYS: { [region]: [{ kid: 'placeholder', secret: 'p'.repeat(32) }] }, ...Object.fromEntries(hd.map((h) => [h.binding, hyperdriveStandIn])), ...dc.vars });
     if (!dataParsed.ok) fail(what, `[vars] invalid:\n  ${dataParsed.error.issues.join('\n  ')}`);
     if (dc.vars.DATA_REGION !== region) fail(what, `DATA_REGION must be ${region} (the file's name)`);
     if (!PLACEMENT_REGION.test(dc.placement?.region ?? '')) fail(what, 'needs [placement] region = "<cloud>:<region>" (run next to its database)');

@@ -9,7 +9,7 @@ import { parseConfig } from './index.ts';
 import { VALID_ENV } from './valid-env.fixture.ts';
 
 const SECRET_URL = 'postgres://gateway:hunter2-pw@ep-cool.eu-central-1.aws.neon.tech/app';
-const base = { DATA_REGION: 'eu-central-1', GATEWAY_ASSERTION_SECRET: 'x'.repeat(32) };
+const base = { DATA_REGION: 'eu-central-1', GATEWAY_ASSERTION_KEYS: { 'eu-central-1': [{ kid: 'eu-1', secret: 'x'.repeat(32) }] } };
 const service = { fetch: async () => new Response(null) };
 
 function issuesOf(env: Record<string, unknown>): string[] {
@@ -80,6 +80,9 @@ describe('data Worker config: REGION_DATABASES and driver options', () => {
     [{ REGION_DATABASES: { 'eu-central-1': { primary: SECRET_URL, extra: 1 } } }, 'REGION_DATABASES.eu-central-1'],
     [{ REGION_DATABASES: '{oops' }, 'REGION_DATABASES'],
     [{ DATA_REGION: 'EU' }, 'DATA_REGION'],
+    // Only its own region's key ring: another region's key would let this Worker vouch for that region.
+    [{ GATEWAY_ASSERTION_KEYS: { 'eu-central-1': [{ kid: 'eu-1', secret: 'x'.repeat(32) }], 'us-east-1': [{ kid: 'us-1', secret: 'y'.repeat(32) }] } }, 'GATEWAY_ASSERTION_KEYS.us-east-1'],
+    [{ GATEWAY_ASSERTION_KEYS: { 'us-east-1': [{ kid: 'us-1', secret: 'y'.repeat(32) }] } }, 'GATEWAY_ASSERTION_KEYS.eu-central-1'],
     [{ DB_PIPELINE_CONNECT: 'maybe' }, 'DB_PIPELINE_CONNECT'],
     [{ DATABASE_TIMEOUT_MS: '5' }, 'DATABASE_TIMEOUT_MS'],
     [{ REGION_DATABASES: { 'eu-central-1': { primary: SECRET_URL } }, REGION_STANDBY_DATABASES: { 'eu-central-1': { url: SECRET_URL, zone: 'us' } } }, 'REGION_STANDBY_DATABASES.eu-central-1.zone'],

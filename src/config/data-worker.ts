@@ -9,7 +9,8 @@
 import { z } from 'zod';
 import { buildDatabases, databaseEnvFields, regionDatabaseSchema, standbyDatabaseSchema, type DatabaseDriverConfig, type RegionDatabase } from './databases.ts';
 import { jsonish } from './env-values.ts';
-import { assertionSecret, regionName, resilienceEnvFields, zoneName } from './shared-fields.ts';
+import { assertionKeysSchema, type AssertionKeyConfig } from './assertion-keys.ts';
+import { regionName, resilienceEnvFields, zoneName } from './shared-fields.ts';
 import { ConfigError, type ResilienceConfig } from './index.ts';
 
 const dataWorkerSchema = z.object({
@@ -17,7 +18,8 @@ const dataWorkerSchema = z.object({
   DATA_REGION: regionName,
   /** The region's residency zone (defaults to its name); a standby database must state the same zone. */
   DATA_ZONE: zoneName.optional(),
-  GATEWAY_ASSERTION_SECRET: assertionSecret,
+  /** `{ "<DATA_REGION>": [{kid, secret}, …] }`: the region's key ring, the one the edge signs this region's requests with. */
+  GATEWAY_ASSERTION_KEYS: assertionKeysSchema,
   REGION_DATABASES: jsonish(z.record(z.string(), regionDatabaseSchema)).optional(),
   REGION_STANDBY_DATABASES: jsonish(z.record(z.string(), standbyDatabaseSchema)).optional(),
   ...databaseEnvFields,
@@ -27,7 +29,8 @@ const dataWorkerSchema = z.object({
 export interface DataWorkerConfig {
   readonly region: string;
   readonly zone: string;
-  readonly assertionSecret: string;
+  /** The region's assertion key ring (secret). */
+  readonly assertionKeys: readonly AssertionKeyConfig[];
   /** Absent: this region has no database, and every data route answers 404. */
   readonly database?: RegionDatabase;
   readonly databaseDriver: DatabaseDriverConfig;
@@ -49,6 +52,10 @@ export function parseDataWorkerConfig(env: Record<string, unknown>): DataWorkerC
   for (const key of ['REGION_DATABASES', 'REGION_STANDBY_DATABASES'] as const) {
     for (const r of Object.keys(e[key] ?? {})) if (r !== e.DATA_REGION) issues.push(`${key}.${r}: is not this data Worker's region (DATA_REGION)`);
   }
+  // Another region's key would let this Worker's secrets vouch for that region: only its own ring.
+  for (const r of Object.keys(e.GATEWAY_ASSERTION_KEYS)) if (r !== e.DATA_REGION) issues.push(`GATEWAY_ASSERTION_KEYS.${r}: is not this data Worker's region (DATA_REGION)`);
+  const ring = Object.hasOwn(e.GATEWAY_ASSERTION_KEYS, e.DATA_REGION) ? e.GATEWAY_ASSERTION_KEYS[e.DATA_REGION]! : undefined;
+  if (!ring) issues.push(`GATEWAY_ASSERTION_KEYS.${e.DATA_REGION}: missing: the key ring of this data Worker's region`);
   const standby = e.REGION_STANDBY_DATABASES?.[e.DATA_REGION];
   if (standby && standby.zone !== zone) issues.push(`REGION_STANDBY_DATABASES.${e.DATA_REGION}.zone: must be the region's zone (${zone}): failover may not leave it`);
   const databaseDriver: DatabaseDriverConfig = {
@@ -72,7 +79,7 @@ export function parseDataWorkerConfig(env: Record<string, unknown>): DataWorkerC
     config: {
       region: e.DATA_REGION,
       zone,
-      assertionSecret: e.GATEWAY_ASSERTION_SECRET,
+      assertionKeys: ring!,
       database: databases.get(e.DATA_REGION),
       databaseDriver,
       resilience: {

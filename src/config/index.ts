@@ -7,33 +7,17 @@
  */
 import { z } from 'zod';
 import { booleanish, jsonish, numberish } from './env-values.ts';
+import { assertionKeysSchema, checkAssertionKeys, type AssertionKeyConfig } from './assertion-keys.ts';
 import { BINDING_NAME } from './databases.ts';
-import { assertionSecret, regionName, resilienceEnvFields, zoneName } from './shared-fields.ts';
+import { buildCors, corsEnvFields, type CorsConfig } from './cors.ts';
+import { LOOPBACK_HOSTS, originUrl } from './origin.ts';
+import { regionName, resilienceEnvFields, zoneName } from './shared-fields.ts';
 
 export type { DatabaseDriverConfig, DatabaseEndpoint, RegionDatabase, TransportName } from './databases.ts';
+export { MAX_CORS_ORIGINS, type CorsConfig } from './cors.ts';
+export type { AssertionKeyConfig } from './assertion-keys.ts';
 
 export const SUPPORTED_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'] as const;
-
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
-/** An origin is scheme://host[:port] and nothing else; plain http only to loopback (the local world). */
-const originUrl = z.string().transform((s, ctx) => {
-  let u: URL;
-  try {
-    u = new URL(s);
-  } catch {
-    ctx.addIssue({ code: 'custom', message: 'must be an absolute URL' });
-    return z.NEVER;
-  }
-  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && LOOPBACK_HOSTS.has(u.hostname))) {
-    ctx.addIssue({ code: 'custom', message: 'must be https (plain http is allowed only for loopback hosts)' });
-  }
-  if (u.username || u.password) ctx.addIssue({ code: 'custom', message: 'must not carry credentials' });
-  if ((u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) {
-    ctx.addIssue({ code: 'custom', message: 'must be an origin only (no path, query or fragment)' });
-  }
-  return u.origin;
-});
 
 const httpUrl = z.string().transform((s, ctx) => {
   try {
@@ -115,7 +99,7 @@ const envSchema = z
     REGION_CLAIM: z.string().min(1).default('tenant_region'),
     CENTRAL_ORIGIN: originUrl,
     REGIONS: jsonish(z.record(regionName, regionSchema)).refine((r) => Object.keys(r).length > 0, 'at least one region is required'),
-    GATEWAY_ASSERTION_SECRET: assertionSecret,
+    GATEWAY_ASSERTION_KEYS: assertionKeysSchema,
     FORWARD_AUTHORIZATION: booleanish.default(false),
     // Observability and operations (src/observability, src/health); docs/observe.md.
     SERVER_TIMING: booleanish.default(true),
@@ -139,6 +123,8 @@ const envSchema = z
     CONTROL_PLANE_WS_PROXY: wsProxyHostPort.optional(),
     RELOCATION_REFRESH_SECONDS: numberish(1, 3600).default(5),
     RELOCATION_WINDOW_SECONDS: numberish(60, 30 * 86400).default(86400),
+    // Browsers on other origins (src/cors).
+    ...corsEnvFields,
   })
   .superRefine((env, ctx) => {
     if (!env.JWKS_URL && !env.JWT_PUBLIC_KEYS) {
@@ -151,6 +137,7 @@ const envSchema = z
       if (!(region in env.REGIONS)) ctx.addIssue({ code: 'custom', path: ['DATA_WORKERS', region], message: 'is not a configured region (see REGIONS)' });
     }
     checkResidency(env, ctx);
+    checkAssertionKeys(env.GATEWAY_ASSERTION_KEYS, Object.keys(env.REGIONS), ctx);
   });
 
 /**
@@ -237,7 +224,8 @@ export interface GatewayConfig {
   readonly rateLimitRetryAfterSeconds: number;
   readonly centralOrigin: string;
   readonly regions: ReadonlyMap<string, RegionConfig>;
-  readonly assertionSecret: string;
+  /** Identity-assertion key rings by audience (each region, and `central`); the first key signs. */
+  readonly assertionKeys: ReadonlyMap<string, readonly AssertionKeyConfig[]>;
   readonly forwardAuthorization: boolean;
   readonly observability: {
     /** Add `Server-Timing` (verify, upstream, total) to responses. */
@@ -264,6 +252,8 @@ export interface GatewayConfig {
   readonly controlPlaneDb?: DbEndpoint;
   readonly relocation: { readonly refreshSeconds: number; readonly windowSeconds: number };
   readonly resilience: ResilienceConfig;
+  /** Undefined: CORS off (no origin allowed). */
+  readonly cors?: CorsConfig;
 }
 
 export interface DbEndpoint {
@@ -286,6 +276,10 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
   // Renamed, not aliased: one knob with one meaning, and an old deploy is told instead of silently losing its value.
   if (env.DB_CONNECT_TIMEOUT_MS !== undefined) {
     return { ok: false, error: new ConfigError(['DB_CONNECT_TIMEOUT_MS: was renamed to DATABASE_TIMEOUT_MS']) };
+  }
+  // One secret for every region was the weakness the per-region key rings replace: refused, not ignored.
+  if (env.GATEWAY_ASSERTION_SECRET !== undefined) {
+    return { ok: false, error: new ConfigError(['GATEWAY_ASSERTION_SECRET: was replaced by GATEWAY_ASSERTION_KEYS (one key per region and one for central)']) };
   }
   const moved = MOVED_TO_DATA_WORKERS.filter((k) => env[k] !== undefined);
   if (moved.length > 0) {
@@ -339,7 +333,7 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
     rateLimitRetryAfterSeconds: e.RATE_LIMIT_RETRY_AFTER_SECONDS,
     centralOrigin: e.CENTRAL_ORIGIN,
     regions,
-    assertionSecret: e.GATEWAY_ASSERTION_SECRET,
+    assertionKeys: new Map(Object.entries(e.GATEWAY_ASSERTION_KEYS)),
     forwardAuthorization: e.FORWARD_AUTHORIZATION,
     observability: {
       serverTiming: e.SERVER_TIMING,
@@ -368,6 +362,7 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
       breakerFailureThreshold: e.BREAKER_FAILURE_THRESHOLD,
       breakerCooldownMs: e.BREAKER_COOLDOWN_MS,
     },
+    cors: buildCors(e),
   };
   return { ok: true, config };
 }

@@ -9,7 +9,6 @@ export const REGION_NAME = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
 export const regionName = z.string().regex(REGION_NAME, 'region names are lowercase words joined by "-"').max(64);
 /** A residency zone (eu, us, apac, ...): data of a region's tenants may be served only inside it. */
 export const zoneName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'zone names are short lowercase words (eu, us, apac)');
-export const assertionSecret = z.string().min(32, 'must be at least 32 characters (a secret shared with the origins)');
 
 export const resilienceEnvFields = {
   /**

@@ -14,7 +14,7 @@ import { DATA_READINESS_PATH } from '../data-worker/paths.ts';
 import { GatewayError } from '../errors/index.ts';
 import { outboundRequestHeaders } from '../forward/headers.ts';
 import type { GatewayEnv } from '../gateway-env/index.ts';
-import { IDENTITY_HEADERS, signAssertion, type Identity } from '../identity-assertion/index.ts';
+import { identityRequest, IDENTITY_HEADERS, signAssertion, type AssertionKey, type Identity } from '../identity-assertion/index.ts';
 import { outgoingTraceparent, timed } from '../observability/index.ts';
 import { retryAfter, type Resilience } from '../resilience/index.ts';
 
@@ -29,12 +29,12 @@ export interface DataWorkerBinding {
 }
 
 /** The identity headers and their assertion over method, path and query (what the data Worker verifies). */
-async function setSignedIdentity(headers: Headers, method: string, pathAndQuery: string, id: Identity, key: CryptoKey): Promise<void> {
+async function setSignedIdentity(headers: Headers, method: string, pathAndQuery: string, id: Identity, key: AssertionKey): Promise<void> {
   headers.set(IDENTITY_HEADERS.requestId, id.requestId);
   headers.set(IDENTITY_HEADERS.tenantId, id.tenantId);
   headers.set(IDENTITY_HEADERS.userId, id.userId);
   headers.set(IDENTITY_HEADERS.region, id.region);
-  headers.set(IDENTITY_HEADERS.assertion, await signAssertion(key, method, pathAndQuery, id));
+  headers.set(IDENTITY_HEADERS.assertion, await signAssertion(identityRequest(method, pathAndQuery, id), key));
 }
 
 const breakerKey = (region: string) => `data-worker:${region}`;
@@ -43,7 +43,8 @@ export interface DataWorkerCall {
   binding: DataWorkerBinding;
   region: string;
   identity: Identity;
-  key: CryptoKey;
+  /** The region's signing key: the data Worker verifies with its region's ring. */
+  key: AssertionKey;
   resilience: Resilience;
   timeoutMs: number;
   trace?: { traceparent: string; tracestate: string | undefined };
@@ -94,7 +95,7 @@ export function dataWorkerBinding(env: Record<string, unknown>, bindings: Readon
 /** Runs after requireTenant: the tenant and its region come from the verified token only. */
 export function toDataWorker(): MiddlewareHandler<GatewayEnv> {
   return async (c) => {
-    const { config, assertionKey, resilience } = c.get('runtime');
+    const { config, assertionKeys, resilience } = c.get('runtime');
     const tenant = c.get('tenant');
     const requestId = c.get('requestId');
     const obs = c.get('obs');
@@ -110,7 +111,7 @@ export function toDataWorker(): MiddlewareHandler<GatewayEnv> {
         binding,
         region: tenant.region.name,
         identity: { tenantId: tenant.tenantId, userId: tenant.userId, region: tenant.region.name, requestId },
-        key: assertionKey,
+        key: assertionKeys.get(tenant.region.name)!,
         resilience,
         timeoutMs: config.dataWorkerTimeoutMs,
         trace: { traceparent: outgoingTraceparent(obs.trace), tracestate: obs.trace.tracestate },
@@ -129,7 +130,7 @@ export function toDataWorker(): MiddlewareHandler<GatewayEnv> {
 }
 
 /** For the edge's /readyz: the data Worker's own report of its databases, asked with a signed probe. */
-export async function probeDataWorker(binding: DataWorkerBinding, region: string, key: CryptoKey, requestId: string, signal: AbortSignal): Promise<Array<{ kind: string; ok: boolean; detail: string; lagSeconds?: number }>> {
+export async function probeDataWorker(binding: DataWorkerBinding, region: string, key: AssertionKey, requestId: string, signal: AbortSignal): Promise<Array<{ kind: string; ok: boolean; detail: string; lagSeconds?: number }>> {
   const identity: Identity = { tenantId: 'readiness-probe', userId: 'readiness-probe', region, requestId };
   const headers = new Headers();
   await setSignedIdentity(headers, 'GET', DATA_READINESS_PATH, identity, key);

@@ -9,7 +9,7 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import { parseDataWorkerConfig } from '../config/data-worker.ts';
 import { GatewayError, onError } from '../errors/index.ts';
-import { IDENTITY_HEADERS, importAssertionKey, verifyAssertion, type Identity } from '../identity-assertion/index.ts';
+import { identityFromHeaders, identityRequest, importKeyRing, verifyAssertion, IDENTITY_HEADERS, type AssertionKeyRing, type Identity } from '../identity-assertion/index.ts';
 import { mountDataRoutes, SOURCE_HEADER, type DataEnv, type DataRuntime } from '../query/index.ts';
 import { createResilience } from '../resilience/index.ts';
 import { DATA_READINESS_PATH } from './paths.ts';
@@ -25,7 +25,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 interface DataWorkerRuntime {
   readonly data: DataRuntime;
-  readonly assertionKey: CryptoKey;
+  readonly assertionKeys: AssertionKeyRing;
 }
 
 type RuntimeResult = { ok: true; runtime: DataWorkerRuntime } | { ok: false; fields: string };
@@ -43,7 +43,7 @@ function runtimeFor(env: Record<string, unknown>): Promise<RuntimeResult> {
       }
       const { config } = parsed;
       const data: DataRuntime = { region: config.region, database: config.database, driver: config.databaseDriver, resilience: createResilience(config.resilience) };
-      return { ok: true, runtime: { data, assertionKey: await importAssertionKey(config.assertionSecret) } };
+      return { ok: true, runtime: { data, assertionKeys: await importKeyRing(config.assertionKeys) } };
     })();
     runtimes.set(env, r);
   }
@@ -51,11 +51,12 @@ function runtimeFor(env: Record<string, unknown>): Promise<RuntimeResult> {
 }
 
 /** The signed identity, checked: 401 without a valid assertion, 403 for another region's tenant. */
-async function verifiedCaller(req: Request, key: CryptoKey, region: string): Promise<Identity> {
-  const h = (name: string) => req.headers.get(name) ?? '';
-  const id: Identity = { tenantId: h(IDENTITY_HEADERS.tenantId), userId: h(IDENTITY_HEADERS.userId), region: h(IDENTITY_HEADERS.region), requestId: h(IDENTITY_HEADERS.requestId) };
+async function verifiedCaller(req: Request, ring: AssertionKeyRing, region: string): Promise<Identity> {
+  const id = identityFromHeaders(req.headers);
   const url = new URL(req.url);
-  const check = await verifyAssertion(key, req.headers.get(IDENTITY_HEADERS.assertion), req.method, url.pathname + url.search, id);
+  // Signed with the key of the asserted region: only this region's ring can verify it, so a request
+  // signed for another region already fails here (unknown_key); the region check below is the second wall.
+  const check = await verifyAssertion(req.headers.get(IDENTITY_HEADERS.assertion), identityRequest(req.method, url.pathname + url.search, id), ring);
   if (!check.ok) throw new GatewayError('invalid_token', `identity assertion: ${check.reason}`);
   if (!TENANT_ID.test(id.tenantId) || !USER_ID.test(id.userId)) throw new GatewayError('invalid_token', 'identity assertion: malformed identity');
   // Signed, but for another region: this Worker holds only its own region's data and never serves another's.
@@ -69,7 +70,7 @@ export function createDataApp(): Hono<DataEnv> {
   app.notFound((c) => onError(new GatewayError('not_found', `${c.req.method} ${new URL(c.req.url).pathname}`), c));
 
   // Keyed by the isolate's data runtime, so two environments in one isolate (tests) never share a key.
-  const assertionKeys = new WeakMap<DataRuntime, CryptoKey>();
+  const assertionKeys = new WeakMap<DataRuntime, AssertionKeyRing>();
   app.use('*', async (c, next) => {
     const sent = c.req.header(IDENTITY_HEADERS.requestId);
     c.set('requestId', sent && REQUEST_ID.test(sent) ? sent : crypto.randomUUID());
@@ -78,7 +79,7 @@ export function createDataApp(): Hono<DataEnv> {
       const r = await runtimeFor(c.env);
       if (!r.ok) throw new GatewayError('config_invalid', `data Worker config: ${r.fields} invalid`);
       c.set('data', r.runtime.data);
-      assertionKeys.set(r.runtime.data, r.runtime.assertionKey);
+      assertionKeys.set(r.runtime.data, r.runtime.assertionKeys);
       await next();
     } finally {
       // One line per request, from an explicit field list (never a URL, a value or a token).

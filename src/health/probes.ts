@@ -119,15 +119,16 @@ const controlPlaneProbe: ProbeFactory = ({ config }) => {
  * shared by both checks. Not critical: /api traffic does not depend on them, and one region's database must
  * not take the whole gateway out of rotation; the status page shows them per region.
  */
-const regionDatabaseProbes: ProbeFactory = ({ config, assertionKey }, env) =>
+const regionDatabaseProbes: ProbeFactory = ({ config, assertionKeys }, env) =>
   [...config.dataWorkers.keys()].flatMap((region): Probe[] => {
     const binding = dataWorkerBinding(env, config.dataWorkers, region);
-    if (!binding) return [];
+    const key = assertionKeys.get(region);
+    if (!binding || !key) return [];
     const reports = new WeakMap<AbortSignal, Promise<Array<{ kind: string; ok: boolean; detail: string; lagSeconds?: number }> | { error: string }>>();
     const report = ({ signal, requestId }: ProbeContext) => {
       let r = reports.get(signal);
       if (!r) {
-        r = probeDataWorker(binding, region, assertionKey, requestId, signal).catch(() => ({ error: signal.aborted ? 'timeout' : 'unreachable' }));
+        r = probeDataWorker(binding, region, key, requestId, signal).catch(() => ({ error: signal.aborted ? 'timeout' : 'unreachable' }));
         reports.set(signal, r);
       }
       return r;

@@ -8,7 +8,7 @@ import type { Context, Hono, MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
 import type { DatabaseDriverConfig, DatabaseEndpoint, RegionDatabase } from '../config/index.ts';
 import { choose, jitterDelay, retryAfter, type CircuitBreaker, type FailureKind, type Resilience } from '../resilience/index.ts';
-import { GatewayError } from '../errors/index.ts';
+import { GatewayError, MALFORMED_JSON_MESSAGE } from '../errors/index.ts';
 import { BOOKMARK_HEADER, CAUGHT_UP, CURRENT_LSN, parseBookmark, SOURCE_HEADER } from './bookmark.ts';
 import { encodeCursor } from './cursor.ts';
 import { runTransaction, type Execution } from './driver.ts';
@@ -77,10 +77,10 @@ async function readJsonBody(c: DataContext): Promise<Record<string, unknown>> {
   try {
     parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes));
   } catch {
-    throw new GatewayError('invalid_request', 'body is not JSON', 'The body is not valid JSON.');
+    throw new GatewayError('invalid_request', 'body is not JSON', MALFORMED_JSON_MESSAGE);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new GatewayError('invalid_request', 'body is not an object', 'The body must be a JSON object.');
+    throw new GatewayError('invalid_request', 'body is not an object', MALFORMED_JSON_MESSAGE);
   }
   return parsed as Record<string, unknown>;
 }

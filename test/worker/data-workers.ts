@@ -12,7 +12,7 @@ import { bindings } from './helpers.ts';
 /** Settings that belong to the data Workers; everything else in an env override goes to the edge. */
 const DATA_WORKER_KEYS = new Set(['REGION_DATABASES', 'REGION_STANDBY_DATABASES', 'DB_USE_SECURE_WEBSOCKET', 'DB_PIPELINE_CONNECT', 'DB_RETRY_AFTER_SECONDS', 'DATABASE_TIMEOUT_MS', 'DATA_ZONE']);
 /** Read by both kinds of Worker. */
-const SHARED_KEYS = new Set(['BREAKER_FAILURE_THRESHOLD', 'BREAKER_COOLDOWN_MS', 'UPSTREAM_RETRIES', 'RETRY_JITTER_MS', 'GATEWAY_ASSERTION_SECRET']);
+const SHARED_KEYS = new Set(['BREAKER_FAILURE_THRESHOLD', 'BREAKER_COOLDOWN_MS', 'UPSTREAM_RETRIES', 'RETRY_JITTER_MS']);
 
 export const bindingName = (region: string) => `DATA_${region.toUpperCase().replaceAll('-', '_')}`;
 
@@ -42,7 +42,7 @@ const parsed = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v) as Re
  */
 export function edgeWithDataWorkers(overrides: Record<string, unknown> = {}, hyperdrives: Record<string, unknown> = {}): Record<string, unknown> {
   const edge: Record<string, unknown> = { ...bindings };
-  const data: Record<string, unknown> = { GATEWAY_ASSERTION_SECRET: bindings.GATEWAY_ASSERTION_SECRET, DB_USE_SECURE_WEBSOCKET: 'false', ...hyperdrives };
+  const data: Record<string, unknown> = { DB_USE_SECURE_WEBSOCKET: 'false', ...hyperdrives };
   for (const [k, v] of Object.entries(overrides)) {
     if (DATA_WORKER_KEYS.has(k)) data[k] = v;
     else edge[k] = v;
@@ -51,9 +51,11 @@ export function edgeWithDataWorkers(overrides: Record<string, unknown> = {}, hyp
   const regions = Object.keys(parsed(edge.REGIONS) ?? {});
   const dbs = parsed(data.REGION_DATABASES) ?? {};
   const standbys = parsed(data.REGION_STANDBY_DATABASES) ?? {};
+  const keyRings = parsed(edge.GATEWAY_ASSERTION_KEYS) ?? {};
   const workers: Record<string, string> = {};
   for (const region of regions) {
-    const own: Record<string, unknown> = { ...data, DATA_REGION: region };
+    // Each data Worker holds only its own region's key ring, as deployed.
+    const own: Record<string, unknown> = { ...data, DATA_REGION: region, GATEWAY_ASSERTION_KEYS: { [region]: keyRings[region] } };
     delete own.REGION_DATABASES;
     delete own.REGION_STANDBY_DATABASES;
     if (dbs[region]) own.REGION_DATABASES = { [region]: dbs[region] };

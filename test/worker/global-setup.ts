@@ -4,6 +4,7 @@
  * region. Their URLs and the test signing keys reach the Worker as bindings.
  */
 import type { IncomingMessage } from 'node:http';
+import { CENTRAL_AUDIENCE, newAssertionKeys } from '../../src/identity-assertion/index.ts';
 import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { TestProject } from 'vitest/node';
@@ -17,7 +18,6 @@ import { startFaultLab } from '../support/fault-origin.ts';
 import { startRecordingOrigin, type RecordingOrigin } from '../support/recording-origin.ts';
 
 export const REGION_NAMES = ['us-east-1', 'eu-central-1', 'ap-southeast-2'] as const;
-const ASSERTION_SECRET = 'test-assertion-secret-0123456789abcdef';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -55,6 +55,19 @@ function hostileResponses(req: IncomingMessage): { status: number; headers?: Rec
             'tracker=1; Domain=.evil.example; Path=/',
             'scoped=1; Domain=gateway.test; Path=/',
           ],
+        },
+        body: '{}',
+      };
+    case '/api/__hostile/cors':
+      // An origin doing its own (wide open) CORS: the gateway's allowlist must still decide.
+      return {
+        status: 200,
+        headers: {
+          'access-control-allow-origin': '*',
+          'access-control-allow-credentials': 'true',
+          'access-control-allow-methods': 'TRACE',
+          'access-control-expose-headers': 'x-internal',
+          'content-type': 'application/json',
         },
         body: '{}',
       };
@@ -159,13 +172,15 @@ export default async function setup(project: TestProject) {
   // Controllable origins and JWKS servers for the fault tests (test/worker/faults).
   const lab = await startFaultLab(() => jwks);
 
+  const assertionKeys = newAssertionKeys([...REGION_NAMES, CENTRAL_AUDIENCE]);
   project.provide('gatewayBindings', {
     JWT_ISSUER: 'https://central.test',
     JWT_AUDIENCE: 'edge-tenant-router',
     JWKS_URL: `${central.url}/.well-known/jwks.json`,
     CENTRAL_ORIGIN: central.url,
     REGIONS: JSON.stringify(regions),
-    GATEWAY_ASSERTION_SECRET: ASSERTION_SECRET,
+    // One key ring per region and central (src/identity-assertion); tests read it to verify what origins saw.
+    GATEWAY_ASSERTION_KEYS: JSON.stringify(assertionKeys),
     TEST_PRIVATE_JWKS: JSON.stringify({ keys: [esPriv, edPriv] }),
     TEST_ORIGINS: JSON.stringify(Object.fromEntries(origins.map((o) => [o.name, o.url]))),
     TEST_HUNG_ORIGIN: `http://127.0.0.1:${(hung.address() as AddressInfo).port}`,
@@ -189,7 +204,8 @@ export default async function setup(project: TestProject) {
       scriptPath,
       bindings: {
         DATA_REGION: region,
-        GATEWAY_ASSERTION_SECRET: ASSERTION_SECRET,
+        // Only its own region's key ring, the one the edge signs its requests with.
+        GATEWAY_ASSERTION_KEYS: JSON.stringify({ [region]: assertionKeys[region] }),
         REGION_DATABASES: JSON.stringify({ [region]: { primary: { hyperdrive: 'HYPERDRIVE' }, role: 'gateway' } }),
       },
       hyperdrives: { HYPERDRIVE: data.info.hyperdrives[`HD_PGLITE_${region.toUpperCase().replaceAll('-', '_')}`]! },

@@ -7,27 +7,31 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createDataApp } from '../../../src/data-worker/app.ts';
-import { IDENTITY_HEADERS, importAssertionKey, signAssertion, type Identity } from '../../../src/identity-assertion/index.ts';
+import { identityRequest, IDENTITY_HEADERS, importAssertionKey, signAssertion, type AssertionKey, type Identity } from '../../../src/identity-assertion/index.ts';
 import { bindings, egressFor, errorBody, newMarker, ORIGINS } from '../helpers.ts';
 import { adminFor, adminQuery, DATA, newTenant } from './support.ts';
 
 const EU = 'eu-central-1';
 const US = 'us-east-1';
 const app = createDataApp();
-const key = await importAssertionKey(bindings.GATEWAY_ASSERTION_SECRET!);
+const RINGS = JSON.parse(bindings.GATEWAY_ASSERTION_KEYS!) as Record<string, Array<{ kid: string; secret: string }>>;
+const OWN_RING = { [EU]: RINGS[EU] };
+const key = await importAssertionKey(RINGS[EU]![0]!.kid, RINGS[EU]![0]!.secret);
+/** The us-east-1 key: what the edge signs a us-east-1 tenant's request with. */
+const usKey = await importAssertionKey(RINGS[US]![0]!.kid, RINGS[US]![0]!.secret);
 
 /** eu-central-1's data Worker whose database "proxy" is a recording origin: any connection shows up under `marker`. */
 function recordingWorkerEnv(marker: string): Record<string, unknown> {
   const host = new URL(ORIGINS['us-east-1']!).host;
   return {
     DATA_REGION: EU,
-    GATEWAY_ASSERTION_SECRET: bindings.GATEWAY_ASSERTION_SECRET,
+    GATEWAY_ASSERTION_KEYS: OWN_RING,
     DB_USE_SECURE_WEBSOCKET: 'false',
     REGION_DATABASES: { [EU]: { primary: { url: 'postgres://gateway:s3cret-pw@db.internal.example:5432/app', wsProxy: `${host}/${marker}` } } },
   };
 }
 /** eu-central-1's data Worker on its real PGlite database. */
-const realEnv = { DATA_REGION: EU, GATEWAY_ASSERTION_SECRET: bindings.GATEWAY_ASSERTION_SECRET, DB_USE_SECURE_WEBSOCKET: 'false', REGION_DATABASES: { [EU]: (DATA.pglite.regionDatabases as Record<string, unknown>)[EU] } };
+const realEnv = { DATA_REGION: EU, GATEWAY_ASSERTION_KEYS: OWN_RING, DB_USE_SECURE_WEBSOCKET: 'false', REGION_DATABASES: { [EU]: (DATA.pglite.regionDatabases as Record<string, unknown>)[EU] } };
 
 async function call(env: Record<string, unknown>, method: string, path: string, headers: Record<string, string>, body?: string): Promise<Response> {
   const ctx = createExecutionContext();
@@ -36,13 +40,13 @@ async function call(env: Record<string, unknown>, method: string, path: string, 
   return res;
 }
 
-async function signed(method: string, path: string, id: Identity, signingKey = key): Promise<Record<string, string>> {
+async function signed(method: string, path: string, id: Identity, signingKey: AssertionKey = key): Promise<Record<string, string>> {
   return {
     [IDENTITY_HEADERS.tenantId]: id.tenantId,
     [IDENTITY_HEADERS.userId]: id.userId,
     [IDENTITY_HEADERS.region]: id.region,
     [IDENTITY_HEADERS.requestId]: id.requestId,
-    [IDENTITY_HEADERS.assertion]: await signAssertion(signingKey, method, path, id),
+    [IDENTITY_HEADERS.assertion]: await signAssertion(identityRequest(method, path, id), signingKey),
   };
 }
 
@@ -54,11 +58,12 @@ describe('a data Worker refuses before any query', { timeout: 30_000 }, () => {
     ['an assertion over another path', async () => signed('GET', '/data/pages/00000000-0000-7000-8000-000000000000', identity())],
     ['an assertion for another tenant', async () => ({ ...(await signed('GET', '/data/pages', identity({ tenantId: 'ws_b' }))), [IDENTITY_HEADERS.tenantId]: 'ws_a' })],
     ['an assertion for another method', async () => signed('POST', '/data/pages', identity())],
-    ['an assertion signed with another key', async () => signed('GET', '/data/pages', identity(), await importAssertionKey('another-secret-of-at-least-32-chars!!'))],
+    ['an assertion signed with another key of the same id', async () => signed('GET', '/data/pages', identity(), await importAssertionKey(key.kid, 'another-secret-of-at-least-32-chars!!'))],
+    ["an assertion signed with another region's key", async () => signed('GET', '/data/pages', identity(), usKey)],
     ['an expired assertion', async () => {
       const id = identity();
       const h = await signed('GET', '/data/pages', id);
-      return { ...h, [IDENTITY_HEADERS.assertion]: await signAssertion(key, 'GET', '/data/pages', id, Math.floor(Date.now() / 1000) - 120) };
+      return { ...h, [IDENTITY_HEADERS.assertion]: await signAssertion(identityRequest('GET', '/data/pages', id), key, Math.floor(Date.now() / 1000) - 120) };
     }],
   ];
   it.each(cases)('%s: 401, nothing reaches the database', async (_name, make) => {
@@ -69,7 +74,7 @@ describe('a data Worker refuses before any query', { timeout: 30_000 }, () => {
     expect(await egressFor(marker)).toEqual([]);
   });
 
-  it('a validly signed request for a tenant of another region: 403, nothing reaches the database', async () => {
+  it('a request signed with its own ring but naming a tenant of another region: 403, nothing reaches the database', async () => {
     const marker = newMarker();
     const res = await call(recordingWorkerEnv(marker), 'GET', '/data/pages', await signed('GET', '/data/pages', identity({ region: US })));
     expect(res.status).toBe(403);

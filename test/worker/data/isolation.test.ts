@@ -16,7 +16,7 @@ const EU = 'eu-central-1';
 
 function gatewayConfig(backend: BackendName) {
   const dbs = DATA[backend]!.regionDatabases as Record<string, unknown>;
-  const parsed = parseDataWorkerConfig({ ...HYPERDRIVES, DATA_REGION: EU, GATEWAY_ASSERTION_SECRET: (env as Record<string, string>).GATEWAY_ASSERTION_SECRET, DB_USE_SECURE_WEBSOCKET: 'false', REGION_DATABASES: { [EU]: dbs[EU] } });
+  const parsed = parseDataWorkerConfig({ ...HYPERDRIVES, DATA_REGION: EU, GATEWAY_ASSERTION_KEYS: { [EU]: JSON.parse((env as Record<string, string>).GATEWAY_ASSERTION_KEYS!)[EU] }, DB_USE_SECURE_WEBSOCKET: 'false', REGION_DATABASES: { [EU]: dbs[EU] } });
   if (!parsed.ok) throw parsed.error;
   return { db: parsed.config.database!, driver: parsed.config.databaseDriver };
 }

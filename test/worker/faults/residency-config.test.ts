@@ -55,7 +55,7 @@ describe('residency zones in config', () => {
     const r = parseDataWorkerConfig({
       DATA_REGION: 'eu-central-1',
       DATA_ZONE: 'eu',
-      GATEWAY_ASSERTION_SECRET: 'x'.repeat(32),
+      GATEWAY_ASSERTION_KEYS: { 'eu-central-1': [{ kid: 'eu-1', secret: 'x'.repeat(32) }] },
       REGION_DATABASES: JSON.stringify({ 'eu-central-1': { primary: 'postgres://u:secretpw@eu-db.example.com/app' } }),
       REGION_STANDBY_DATABASES: JSON.stringify({ 'eu-central-1': { url: 'postgres://u:secretpw@us-db.example.com/app', zone: 'us' } }),
     });
