@@ -11,7 +11,7 @@
  * in /admin/regions as counts.
  */
 import { Hono, type MiddlewareHandler } from 'hono';
-import type { GatewayEnv } from '../app.ts';
+import type { GatewayEnv } from '../gateway-env/index.ts';
 import { requireAdmin } from '../admin-auth/index.ts';
 import { inTransaction } from '../control-db/index.ts';
 import { errorResponse, GatewayError, toGatewayError } from '../errors/index.ts';

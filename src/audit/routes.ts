@@ -5,7 +5,7 @@
  */
 import type { Hono } from 'hono';
 import { requireAdmin } from '../admin-auth/index.ts';
-import type { GatewayEnv } from '../app.ts';
+import type { GatewayEnv } from '../gateway-env/index.ts';
 import { GatewayError } from '../errors/index.ts';
 import { AUDIT_DEFAULT_ROWS, AUDIT_MAX_ROWS, auditLog } from './index.ts';
 

@@ -9,7 +9,7 @@
  *     called (over it → 413, nothing sent), then sent with its now-known length.
  */
 import type { MiddlewareHandler } from 'hono';
-import type { GatewayEnv } from '../app.ts';
+import type { GatewayEnv } from '../gateway-env/index.ts';
 import { errorResponse, GatewayError } from '../errors/index.ts';
 
 const DECIMAL = /^\d{1,16}$/;

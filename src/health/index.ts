@@ -7,7 +7,7 @@
  * Neither says more than a load balancer needs: no URLs, no error text.
  */
 import type { Context } from 'hono';
-import type { GatewayEnv } from '../app.ts';
+import type { GatewayEnv } from '../gateway-env/index.ts';
 import { getRuntime } from '../runtime/index.ts';
 import { cachedReadiness } from './probes.ts';
 

@@ -7,7 +7,7 @@
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
-import type { GatewayEnv } from '../app.ts';
+import type { GatewayEnv } from '../gateway-env/index.ts';
 import { requestIdFrom } from '../request-id/index.ts';
 import { datasetFrom, writeMetrics } from './metrics.ts';
 import { logLine, redactDetail, redactPath, round, serverTimingValue, type Observation, type RequestRecord } from './record.ts';

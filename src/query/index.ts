@@ -6,10 +6,11 @@
  */
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
-import type { GatewayEnv } from '../app.ts';
+import type { GatewayEnv } from '../gateway-env/index.ts';
 import type { DatabaseEndpoint, RegionDatabase } from '../config/index.ts';
 import { choose, jitterDelay, retryAfter, type CircuitBreaker, type FailureKind } from '../resilience/index.ts';
 import { GatewayError } from '../errors/index.ts';
+import { timed } from '../observability/index.ts';
 import type { TenantContext } from '../tenant/index.ts';
 import { BOOKMARK_HEADER, CAUGHT_UP, CURRENT_LSN, parseBookmark, SOURCE_HEADER } from './bookmark.ts';
 import { encodeCursor } from './cursor.ts';
@@ -227,6 +228,16 @@ function handler(route: DataRoute): MiddlewareHandler<GatewayEnv> {
 }
 
 /** Mounts every data route behind the given authentication middleware. */
+/**
+ * Mounts the route table behind `requireTenant`. Logged as upstream kind `database`, named by region,
+ * with the time spent in the handler (its queries) as upstream time.
+ */
 export function mountDataRoutes(app: Hono<GatewayEnv>, requireTenant: MiddlewareHandler<GatewayEnv>): void {
-  for (const route of DATA_ROUTES) app.on(route.method, route.path, requireTenant, handler(route));
+  const observed: MiddlewareHandler<GatewayEnv> = (c, next) =>
+    requireTenant(c, async () => {
+      const obs = c.get('obs');
+      obs.upstream = { kind: 'database', name: c.get('tenant').region.name };
+      await timed(obs, 'upstreamMs', next);
+    });
+  for (const route of DATA_ROUTES) app.on(route.method, route.path, observed, handler(route));
 }

@@ -8,7 +8,7 @@
  * A missing binding fails closed (config_invalid) rather than silently not limiting.
  */
 import type { MiddlewareHandler } from 'hono';
-import type { GatewayEnv } from '../app.ts';
+import type { GatewayEnv } from '../gateway-env/index.ts';
 import { readUpTo } from '../body-limit/index.ts';
 import { GatewayError } from '../errors/index.ts';
 

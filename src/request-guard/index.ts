@@ -10,7 +10,7 @@
  * and turned `\` into `/` before the Worker sees the URL; this guard refuses what is left.
  */
 import type { MiddlewareHandler } from 'hono';
-import type { GatewayEnv } from '../app.ts';
+import type { GatewayEnv } from '../gateway-env/index.ts';
 import { GatewayError } from '../errors/index.ts';
 
 export const ALLOWED_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);

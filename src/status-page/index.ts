@@ -10,7 +10,7 @@
  */
 import type { Context, Hono } from 'hono';
 import { requireAdmin } from '../admin-auth/index.ts';
-import type { GatewayEnv } from '../app.ts';
+import type { GatewayEnv } from '../gateway-env/index.ts';
 import { cachedReadiness } from '../health/index.ts';
 import { BUCKET_SECONDS, WINDOW_BUCKETS, type RecentTraffic } from '../observability/recent.ts';
 import { STATUS_CSS, STATUS_HTML, STATUS_JS } from './assets.ts';

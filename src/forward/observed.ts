@@ -1,0 +1,19 @@
+import { outgoingTraceparent, timed, type Observation } from '../observability/index.ts';
+import type { GatewayContext } from '../gateway-env/index.ts';
+import type { Upstream } from '../upstream/index.ts';
+import { forward, type ForwardOptions } from './index.ts';
+
+export type ObservedForwardOptions = Omit<ForwardOptions, 'requestId' | 'trace' | 'onServed'> & { upstream: Upstream };
+
+/** Forwards the context's request, recording the upstream and its latency, and carrying the trace to the origin. */
+export function forwardObserved(c: GatewayContext, opts: ObservedForwardOptions): Promise<Response> {
+  const obs = c.get('obs');
+  const upstream: NonNullable<Observation['upstream']> = { kind: opts.upstream.kind, name: opts.upstream.name };
+  obs.upstream = upstream;
+  const trace = { traceparent: outgoingTraceparent(obs.trace), tracestate: obs.trace.tracestate };
+  const onServed = (s: { origin: string; attempts: number }) => {
+    upstream.target = s.origin;
+    upstream.attempts = s.attempts;
+  };
+  return timed(obs, 'upstreamMs', () => forward(c.req.raw, new URL(c.req.url), { ...opts, requestId: c.get('requestId'), trace, onServed }));
+}

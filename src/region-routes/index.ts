@@ -1,0 +1,29 @@
+/**
+ * `/api/*`: a tenant's request forwarded to its home region's app stack (HTTP or
+ * WebSocket), with the identity derived from the verified token, signed.
+ */
+import type { MiddlewareHandler } from 'hono';
+import { forwardObserved } from '../forward/observed.ts';
+import type { GatewayEnv } from '../gateway-env/index.ts';
+import { timed } from '../observability/index.ts';
+import { regionUpstream } from '../upstream/index.ts';
+import { forwardWebSocket, isWebSocketUpgrade } from '../websocket/index.ts';
+
+/** Runs after requireTenant (and the body limit): the tenant is resolved and verified. */
+export function toRegion(): MiddlewareHandler<GatewayEnv> {
+  return (c) => {
+    const { config, assertionKey, resilience } = c.get('runtime');
+    const tenant = c.get('tenant');
+    const requestId = c.get('requestId');
+    // What the origin will trust, signed: derived from the verified token only.
+    const identity = { value: { tenantId: tenant.tenantId, userId: tenant.userId, region: tenant.region.name, requestId }, key: assertionKey };
+    if (isWebSocketUpgrade(c.req.raw)) {
+      const obs = c.get('obs');
+      obs.upstream = { kind: 'region', name: tenant.region.name };
+      return timed(obs, 'upstreamMs', () =>
+        forwardWebSocket(c.req.raw, new URL(c.req.url), { upstream: regionUpstream(tenant.region), forwardAuthorization: config.forwardAuthorization, identity }),
+      );
+    }
+    return forwardObserved(c, { upstream: regionUpstream(tenant.region), resilience, forwardAuthorization: config.forwardAuthorization, identity });
+  };
+}

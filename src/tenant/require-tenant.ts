@@ -1,0 +1,48 @@
+import type { MiddlewareHandler } from 'hono';
+import type { JWTPayload } from 'jose';
+import { afterResponse, auditLog } from '../audit/index.ts';
+import { background, type GatewayContext, type GatewayEnv } from '../gateway-env/index.ts';
+import { timed } from '../observability/index.ts';
+import { checkRelocation } from '../relocation/index.ts';
+import { extractBearer, rejectionToError, verifyAccessToken } from '../token/index.ts';
+import { resolveTenant } from './index.ts';
+
+/** Verifies the bearer token and resolves the tenant; on any failure nothing leaves the gateway. */
+export function requireTenant(): MiddlewareHandler<GatewayEnv> {
+  return async (c, next) => {
+    const { config, keySet, verifiedTokens, relocations } = c.get('runtime');
+    const extracted = extractBearer(c.req.header('authorization'), config.jwt.maxTokenBytes);
+    if (!extracted.ok) throw rejectionToError(extracted.reason, `authorization header: ${extracted.reason}`);
+    const verified = await timed(c.get('obs'), 'verifyMs', () =>
+      verifiedTokens.verify(extracted.token, keySet, () => verifyAccessToken(extracted.token, keySet, config.jwt)),
+    );
+    if (!verified.ok) throw rejectionToError(verified.reason, verified.detail, keySet.retryAfterSeconds());
+    const regionTag = c.req.header('x-tenant-region') ?? null;
+    const resolved = resolveTenant(verified.claims, config, regionTag);
+    if (!resolved.ok) {
+      if (resolved.error.code === 'region_mismatch' || resolved.error.code === 'region_unknown') {
+        await afterResponse(c, auditCrossRegionDenial(c, verified.claims, resolved.error.code, regionTag));
+      }
+      throw resolved.error;
+    }
+    // A token minted before its tenant moved names the old region: refuse it (one Map lookup per request).
+    await checkRelocation(relocations, resolved.tenant.tenantId, resolved.tenant.region.name, (p) => background(c, p));
+    c.set('tenant', resolved.tenant);
+    await next();
+  };
+}
+
+/** A verified caller asking for a region its token does not grant: a privileged-action attempt, audited. */
+function auditCrossRegionDenial(c: GatewayContext, claims: JWTPayload, code: string, regionTag: string | null): Promise<void> {
+  const { config } = c.get('runtime');
+  const str = (v: unknown) => (typeof v === 'string' ? v.slice(0, 128) : null);
+  return auditLog(config).write({
+    actor: str(claims.sub) ?? 'anonymous',
+    actorKind: 'tenant_user',
+    action: 'tenant.region_denied',
+    target: str(claims[config.jwt.tenantClaim]) ?? undefined,
+    result: 'denied',
+    requestId: c.get('requestId'),
+    detail: { code, tokenRegion: str(claims[config.jwt.regionClaim]), requestedRegion: regionTag?.slice(0, 128) ?? null },
+  });
+}
