@@ -1,5 +1,5 @@
 import { outgoingTraceparent, timed, type Observation } from '../observability/index.ts';
-import type { GatewayContext } from '../gateway-env/index.ts';
+import { requestUrl, type GatewayContext } from '../gateway-env/index.ts';
 import type { Upstream } from '../upstream/index.ts';
 import { forward, type ForwardOptions } from './index.ts';
 
@@ -15,5 +15,5 @@ export function forwardObserved(c: GatewayContext, opts: ObservedForwardOptions)
     upstream.target = s.origin;
     upstream.attempts = s.attempts;
   };
-  return timed(obs, 'upstreamMs', () => forward(c.req.raw, new URL(c.req.url), { ...opts, requestId: c.get('requestId'), trace, onServed }));
+  return timed(obs, 'upstreamMs', () => forward(c.req.raw, requestUrl(c), { ...opts, requestId: c.get('requestId'), trace, onServed }));
 }

@@ -26,7 +26,7 @@ export function requireTenant(): MiddlewareHandler<GatewayEnv> {
       throw resolved.error;
     }
     // A token minted before its tenant moved names the old region: refuse it (one Map lookup per request).
-    await checkRelocation(relocations, resolved.tenant.tenantId, resolved.tenant.region.name, (p) => background(c, p));
+    if (relocations) await checkRelocation(relocations, resolved.tenant.tenantId, resolved.tenant.region.name, (p) => background(c, p));
     c.set('tenant', resolved.tenant);
     await next();
   };
