@@ -171,9 +171,10 @@ export function rewriteResponseHeaders(headers: Headers, ctx?: ResponseContext):
   let cookies = false;
   for (const name of headers.keys()) {
     const rule = responseRuleOf(name);
-    if (rule === 'drop' || named?.has(fold(name))) (drop ??= []).push(name);
+    // Set-Cookie is re-added cookie by cookie below whatever Connection says (as it always was).
+    if (rule === 'set-cookie') cookies = true;
+    else if (rule === 'drop' || named?.has(fold(name))) (drop ??= []).push(name);
     else if (rule === 'location') location = ctx !== undefined;
-    else if (rule === 'set-cookie') cookies = true;
   }
   if (drop) for (const name of drop) headers.delete(name);
   if (location) {
