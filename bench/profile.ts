@@ -4,7 +4,7 @@
  * saturation while the sampling profiler runs, and prints self time grouped by
  * source (src/<folder>, hono, jose, zod, runtime/native) and the top functions.
  *
- *   npm run bench:profile [-- --seconds 5 --cache-size 4096 --bundle path/to/index.js]
+ *   npm run bench:profile [-- --seconds 5 --cache-size 4096 --bundle path/to/index.js --path /api/pages]
  *
  * The bundle is one file (worker.js to V8), so samples are attributed to source modules by
  * the `// src/...` and `// node_modules/...` markers esbuild writes before each module.
@@ -38,7 +38,7 @@ interface Node {
 function moduleMap(bundle: string): (line: number) => string | undefined {
   const starts: Array<[number, string]> = [];
   bundle.split('\n').forEach((l, i) => {
-    const m = /^\/\/ ((?:src|bench|node_modules)\/\S+)$/.exec(l);
+    const m = /^\/\/ (?:\.\.\/)*((?:src|bench|node_modules)\/\S+)$/.exec(l);
     if (m) starts.push([i, m[1]!]);
   });
   return (line) => {
@@ -92,6 +92,9 @@ async function main(): Promise<void> {
     REGIONS: JSON.stringify({ 'eu-central-1': { origin: origin.url } }),
     GATEWAY_ASSERTION_SECRET: 'bench-assertion-secret-0123456789abcdef',
     JWT_VERIFIED_CACHE_SIZE: argOf('cache-size', '4096'),
+    // For bench/workers/hot-path.ts given as --bundle (its /stage/<mode> paths); unused by the gateway.
+    ORIGIN: origin.url,
+    BENCH_TOKEN: token,
   };
   writeFileSync(
     join(OUT, 'workerd.capnp'),
@@ -115,7 +118,7 @@ const config :Workerd.Config = (
   await waitForPort(port, 30_000, workerd);
   await waitForPort(inspector, 30_000, workerd);
   const url = `http://127.0.0.1:${port}`;
-  await runWrk({ url, token, connections: 4, durationSeconds: 2, cpus: CLIENT_CPUS }); // warm-up
+  await runWrk({ url, path: argOf('path', '/api/pages'), token, connections: 4, durationSeconds: 2, cpus: CLIENT_CPUS }); // warm-up
 
   const targets = (await (await fetch(`http://127.0.0.1:${inspector}/json`)).json()) as Array<{ webSocketDebuggerUrl: string }>;
   const ws = new WebSocket(targets[0]!.webSocketDebuggerUrl);
@@ -138,7 +141,7 @@ const config :Workerd.Config = (
   await send('Profiler.enable');
   await send('Profiler.setSamplingInterval', { interval: 100 });
   await send('Profiler.start');
-  const load = await runWrk({ url, token, connections: 32, durationSeconds: SECONDS, cpus: CLIENT_CPUS });
+  const load = await runWrk({ url, path: argOf('path', '/api/pages'), token, connections: 32, durationSeconds: SECONDS, cpus: CLIENT_CPUS });
   const { profile } = (await send('Profiler.stop')) as { profile: { nodes: Node[]; startTime: number; endTime: number } };
   ws.close();
   await stopAll();

@@ -44,6 +44,8 @@ const opts = {
 };
 
 const log = (s: string) => process.stderr.write(s + '\n');
+/** Rounds of the stage table (each stage driven for 3 s per round, the order flipped every round). */
+const STAGE_ROUNDS = SMOKE ? 1 : 5;
 
 function ensureTools(): void {
   const missing = ['haproxy', 'wrk'].filter((t) => !which(t));
@@ -183,7 +185,7 @@ async function main(): Promise<void> {
     log('[bench] token verification CPU per algorithm');
     tokenCpu = await benchTokenCpu(workerd.url('hot-path'), workerd.child, { perRun: SMOKE ? 50 : 400, rounds: SMOKE ? 1 : 5, log });
     log('[bench] hot path in cumulative stages (server CPU per request at saturation)');
-    stages = await benchStages(workerd.url('hot-path'), workerd.child, { token, rounds: SMOKE ? 1 : 3, durationSeconds: SMOKE ? 1 : 3, clientCpus: CLIENT_CPUS, log });
+    stages = await benchStages(workerd.url('hot-path'), workerd.child, { token, rounds: STAGE_ROUNDS, durationSeconds: SMOKE ? 1 : 3, clientCpus: CLIENT_CPUS, log });
   }
 
   let geo: GeoResult | undefined;
@@ -230,12 +232,12 @@ async function main(): Promise<void> {
   if (stages) {
     report.push('');
     report.push('## Where the gateway\'s CPU goes (cumulative stages, each served by workerd and driven by wrk at saturation; server CPU per request)');
-    report.push('| stage | CPU µs/request | requests per CPU-second | added by this stage (µs) |');
-    report.push('| --- | ---: | ---: | ---: |');
-    stages.forEach((s, i) => {
-      const prev = s.mode === 'gateway-nocache' ? stages!.find((x) => x.mode === 'gateway')! : stages![i - 1];
-      report.push(`| ${s.label} | ${s.cpuUs.toFixed(0)} | ${(1e6 / s.cpuUs).toFixed(0)} | ${prev ? (s.cpuUs - prev.cpuUs).toFixed(0) : '—'} |`);
-    });
+    report.push(`(median of ${STAGE_ROUNDS} rounds, min–max across rounds beside it; "added" is the median of each round's difference to the stage it adds to)`);
+    report.push('| stage | CPU µs/request (median) | min–max | requests per CPU-second | added by this stage (µs) |');
+    report.push('| --- | ---: | ---: | ---: | ---: |');
+    for (const s of stages) {
+      report.push(`| ${s.label} | ${s.cpuUs.toFixed(0)} | ${s.minUs.toFixed(0)}–${s.maxUs.toFixed(0)} | ${(1e6 / s.cpuUs).toFixed(0)} | ${s.addedUs === undefined ? '—' : s.addedUs.toFixed(0)} |`);
+    }
   }
   if (geo) {
     report.push('');
