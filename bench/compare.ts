@@ -13,6 +13,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CENTRAL_AUDIENCE, newAssertionKeys } from '../src/identity-assertion/index.ts';
 import { startOrigin } from './lib/haproxy.ts';
 import { AUDIENCE, ISSUER, makeKeys, mintToken } from './lib/keys.ts';
 import { CLIENT_CPUS, cpuNs, median, SERVER_CPUS, stopAll } from './lib/proc.ts';
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
     JWT_ALGORITHMS: ['ES256', 'EdDSA'],
     CENTRAL_ORIGIN: origin.url,
     REGIONS: Object.fromEntries(regionNames.map((n) => [n, { origin: origin.url }])),
-    GATEWAY_ASSERTION_SECRET: 'bench-assertion-secret-0123456789abcdef',
+    GATEWAY_ASSERTION_KEYS: newAssertionKeys([...regionNames, CENTRAL_AUDIENCE]),
   };
   const workers: WorkerSpec[] = [
     { name: 'passthrough', modulePath: join(ROOT, 'bench/workers/passthrough.js'), bindings: { ORIGIN: origin.url } },

@@ -12,6 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { CENTRAL_AUDIENCE, newAssertionKeys } from '../src/identity-assertion/index.ts';
 import { fileURLToPath } from 'node:url';
 import { startOrigin } from './lib/haproxy.ts';
 import { AUDIENCE, ISSUER, makeKeys, mintToken } from './lib/keys.ts';
@@ -90,7 +91,7 @@ async function main(): Promise<void> {
     JWT_PUBLIC_KEYS: JSON.stringify({ keys: [keys.publicJwk] }),
     CENTRAL_ORIGIN: origin.url,
     REGIONS: JSON.stringify({ 'eu-central-1': { origin: origin.url } }),
-    GATEWAY_ASSERTION_SECRET: 'bench-assertion-secret-0123456789abcdef',
+    GATEWAY_ASSERTION_KEYS: JSON.stringify(newAssertionKeys(['eu-central-1', CENTRAL_AUDIENCE])),
     JWT_VERIFIED_CACHE_SIZE: argOf('cache-size', '4096'),
     // For bench/workers/hot-path.ts given as --bundle (its /stage/<mode> paths); unused by the gateway.
     ORIGIN: origin.url,
