@@ -8,12 +8,11 @@
  *
  *   npm run bench:compare [-- --rounds 7 --duration 3 --bundle main=/tmp/main/index.js]
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CENTRAL_AUDIENCE, newAssertionKeys } from '../src/identity-assertion/index.ts';
+import { argOf, buildBundle, gatewayBindings } from './lib/build.ts';
 import { startOrigin } from './lib/haproxy.ts';
 import { AUDIENCE, ISSUER, makeKeys, mintToken } from './lib/keys.ts';
 import { CLIENT_CPUS, cpuNs, median, SERVER_CPUS, stopAll } from './lib/proc.ts';
@@ -22,10 +21,6 @@ import { runWrk } from './lib/wrk.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT = join(ROOT, 'bench', 'out', 'compare');
-const argOf = (n: string, d: string) => {
-  const i = process.argv.indexOf(`--${n}`);
-  return i === -1 ? d : process.argv[i + 1]!;
-};
 const ROUNDS = Number(argOf('rounds', '5'));
 const DURATION = Number(argOf('duration', '3'));
 const extra = process.argv.flatMap((a, i) => (a === '--bundle' ? [process.argv[i + 1]!] : [])).map((s) => {
@@ -33,12 +28,7 @@ const extra = process.argv.flatMap((a, i) => (a === '--bundle' ? [process.argv[i
   return { name: s.slice(0, eq), path: resolve(s.slice(eq + 1)) };
 });
 
-function build(name: string, config?: string): string {
-  const outdir = join(OUT, 'build', name);
-  const r = spawnSync('npx', ['wrangler', 'deploy', '--dry-run', '--outdir', outdir, ...(config ? ['--config', config] : [])], { cwd: ROOT, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`wrangler build of ${name} failed:\n${r.stdout}${r.stderr}`);
-  return join(outdir, config ? `${name}.js` : 'index.js');
-}
+const build = (name: string, config?: string) => buildBundle(ROOT, join(OUT, 'build'), name, config);
 
 async function main(): Promise<void> {
   rmSync(OUT, { recursive: true, force: true });
@@ -49,15 +39,7 @@ async function main(): Promise<void> {
   const token = await mintToken(keys, {});
   const origin = await startOrigin(OUT, CLIENT_CPUS);
   const regionNames = ['us-east-1', 'eu-central-1', 'ap-southeast-2'];
-  const bindings = {
-    JWT_ISSUER: ISSUER,
-    JWT_AUDIENCE: AUDIENCE,
-    JWT_PUBLIC_KEYS: { keys: [keys.publicJwk] },
-    JWT_ALGORITHMS: ['ES256', 'EdDSA'],
-    CENTRAL_ORIGIN: origin.url,
-    REGIONS: Object.fromEntries(regionNames.map((n) => [n, { origin: origin.url }])),
-    GATEWAY_ASSERTION_KEYS: newAssertionKeys([...regionNames, CENTRAL_AUDIENCE]),
-  };
+  const bindings = gatewayBindings(keys, origin.url, regionNames);
   const workers: WorkerSpec[] = [
     { name: 'passthrough', modulePath: join(ROOT, 'bench/workers/passthrough.js'), bindings: { ORIGIN: origin.url } },
     { name: 'hono-jose', modulePath: hono, bindings: { JWK: JSON.stringify(keys.publicJwk), ISSUER, AUDIENCE, REGIONS: Object.fromEntries(regionNames.map((n) => [n, origin.url])) } },

@@ -14,6 +14,7 @@ import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import { join, resolve } from 'node:path';
 import { CENTRAL_AUDIENCE, newAssertionKeys } from '../src/identity-assertion/index.ts';
 import { fileURLToPath } from 'node:url';
+import { argOf } from './lib/build.ts';
 import { startOrigin } from './lib/haproxy.ts';
 import { AUDIENCE, ISSUER, makeKeys, mintToken } from './lib/keys.ts';
 import { CLIENT_CPUS, freePort, SERVER_CPUS, startChild, stopAll, waitForPort } from './lib/proc.ts';
@@ -22,10 +23,6 @@ import { runWrk } from './lib/wrk.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT = join(ROOT, 'bench', 'out', 'profile');
-const argOf = (n: string, d: string) => {
-  const i = process.argv.indexOf(`--${n}`);
-  return i === -1 ? d : process.argv[i + 1]!;
-};
 const SECONDS = Number(argOf('seconds', '5'));
 
 interface Node {
