@@ -1,7 +1,7 @@
 /**
  * `npm run bench` — the gateway measured against its peers, in one run, as ratios.
  *
- *   npm run bench                 full run (about 6 minutes on 2 cores)
+ *   npm run bench                 full run (about 8–10 minutes on 2 cores)
  *   npm run bench -- --smoke      harness check in well under a minute (numbers meaningless)
  *   options: --rounds N --duration S --rate R --connections C --no-forwarding --no-geo --no-token --no-db
  *
