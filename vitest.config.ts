@@ -1,6 +1,17 @@
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Small-limit rate limiters for the tenant-limit tests (test/worker/tenant-limits), beside
+ * wrangler.toml's own: a test points TENANT_RATE_LIMITS / ADMIN_RATE_LIMIT at them.
+ */
+export const TEST_RATE_LIMITERS = {
+  TEST_TENANT_RATE_LIMITER: { namespace_id: '9101', simple: { limit: 6, period: 10 as const } },
+  TEST_TENANT_DATA_RATE_LIMITER: { namespace_id: '9102', simple: { limit: 6, period: 10 as const } },
+  TEST_USER_RATE_LIMITER: { namespace_id: '9103', simple: { limit: 3, period: 10 as const } },
+  TEST_ADMIN_RATE_LIMITER: { namespace_id: '9104', simple: { limit: 3, period: 60 as const } },
+};
+
 export default defineConfig({
   test: {
     // Logs of passing tests are noise (every request logs a line); a failing test still shows its own.
@@ -11,7 +22,7 @@ export default defineConfig({
         plugins: [
           cloudflareTest(({ inject }) => ({
             wrangler: { configPath: './wrangler.toml' },
-            miniflare: { bindings: { ...inject('gatewayBindings'), ...inject('globalViewBindings') } },
+            miniflare: { bindings: { ...inject('gatewayBindings'), ...inject('globalViewBindings') }, ratelimits: TEST_RATE_LIMITERS },
           })),
         ],
         test: {

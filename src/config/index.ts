@@ -8,8 +8,10 @@
 import { z } from 'zod';
 import { booleanish, jsonish, numberish } from './env-values.ts';
 import { buildDatabases, databaseEnvFields, regionDatabaseSchema, standbyDatabaseSchema, type DatabaseDriverConfig, type RegionDatabase } from './databases.ts';
+import { buildTrafficLimits, trafficLimitEnvFields, type TrafficLimitsConfig } from './traffic-limits.ts';
 
 export type { DatabaseDriverConfig, DatabaseEndpoint, RegionDatabase } from './databases.ts';
+export type { ClassLimits, RatePolicy, RouteClass, TrafficLimitsConfig } from './traffic-limits.ts';
 
 export const SUPPORTED_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'] as const;
 
@@ -152,6 +154,8 @@ const envSchema = z
     CONTROL_PLANE_WS_PROXY: wsProxyHostPort.optional(),
     RELOCATION_REFRESH_SECONDS: numberish(1, 3600).default(5),
     RELOCATION_WINDOW_SECONDS: numberish(60, 30 * 86400).default(86400),
+    // Per-tenant rate limits and in-flight bound (src/tenant-limits); see traffic-limits.ts.
+    ...trafficLimitEnvFields,
   })
   .superRefine((env, ctx) => {
     if (!env.JWKS_URL && !env.JWT_PUBLIC_KEYS) {
@@ -276,6 +280,7 @@ export interface GatewayConfig {
   readonly controlPlaneDb?: DbEndpoint;
   readonly relocation: { readonly refreshSeconds: number; readonly windowSeconds: number };
   readonly resilience: ResilienceConfig;
+  readonly trafficLimits: TrafficLimitsConfig;
 }
 
 export interface DbEndpoint {
@@ -382,6 +387,7 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
       breakerFailureThreshold: e.BREAKER_FAILURE_THRESHOLD,
       breakerCooldownMs: e.BREAKER_COOLDOWN_MS,
     },
+    trafficLimits: buildTrafficLimits(e),
   };
   return { ok: true, config };
 }
