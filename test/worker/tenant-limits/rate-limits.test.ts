@@ -165,7 +165,8 @@ describe('route classes have their own budgets', () => {
       await inOneWindow(10, async () => {
         // A real tenant row, so the write would succeed if it got through.
         const tenant = await newTenant(backend, 'eu-central-1');
-        const headers = { ...(await bearer(tenant, 'eu-central-1')), 'content-type': 'application/json' };
+        const auth = await bearer(tenant, 'eu-central-1');
+        const headers = { ...auth, 'content-type': 'application/json' };
         const env = { TENANT_RATE_LIMITS: JSON.stringify(LIMITS) };
         for (let i = 0; i < TENANT_LIMIT; i++) {
           const res = await callData(backend, '/data/pages', { headers }, env);
@@ -179,7 +180,7 @@ describe('route classes have their own budgets', () => {
         expectLimitHeaders(res, 'data-tenant', TENANT_LIMIT, 10);
         const rows = await adminQuery(adminFor(backend, 'eu-central-1'), 'SELECT id FROM pages WHERE title = $1', [title]);
         expect(rows).toEqual([]);
-        expect((await send(gw, apiGet(headers.authorization!.slice(7)), [EU])).res.status).toBe(200);
+        expect((await send(gw, apiGet(auth.authorization!.slice(7)), [EU])).res.status).toBe(200);
       });
     });
   }
