@@ -9,7 +9,7 @@
  * The binding counts in fixed windows aligned to the wall clock: a scenario that straddled a
  * window boundary runs again with fresh tenants (no timing assertions).
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { errorBody, mintToken, ORIGINS } from '../helpers.ts';
 import { expectRejected, gatewayWith, JWKS_URL, req, send, warmGateway, type Gateway } from '../security/support.ts';
 import { adminFor, adminQuery, availableBackends, bearer, callData, newTenant } from '../data/support.ts';
@@ -107,6 +107,35 @@ describe('per tenant, api class', () => {
       }
       for (let i = 0; i < TENANT_LIMIT; i++) expect((await send(gw, apiGet(good), [EU])).res.status, `valid request ${i + 1}`).toBe(200);
     });
+  });
+});
+
+describe('a limited request is logged and counted under its tenant', () => {
+  it('its log line names the tenant and rate_limited, and /admin/status.json lists the tenant with its 429s', async () => {
+    const tenant = `ws_counted_${uid()}`;
+    const token = await tenantToken(tenant);
+    const lines: string[] = [];
+    const spy = vi.spyOn(console, 'warn').mockImplementation((...args: unknown[]) => void lines.push(args.map(String).join(' ')));
+    let limited = 0;
+    try {
+      for (let i = 0; i < 2 * TENANT_LIMIT + 1; i++) if ((await send(gw, apiGet(token), [EU])).res.status === 429) limited++;
+    } finally {
+      spy.mockRestore();
+    }
+    expect(limited).toBeGreaterThanOrEqual(1);
+    type Line = { tenant?: string; region?: string; status?: number; upstream?: unknown; error?: { code: string; detail?: string } };
+    const logged = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line).filter((l) => l.error?.code === 'rate_limited');
+    expect(logged.length).toBe(limited);
+    for (const l of logged) {
+      expect(l).toMatchObject({ tenant, region: 'eu-central-1', status: 429, error: { detail: 'tenant rate limit (api)' } });
+      expect(l.upstream, 'a limited request has no upstream').toBeUndefined();
+    }
+
+    const admin = await mintToken({ claims: { sub: `status-${uid()}`, role: 'admin' } });
+    const res = await gw(req('/admin/status.json', { headers: { authorization: `Bearer ${admin}` } }));
+    expect(res.status).toBe(200);
+    const status = (await res.json()) as { limitedTenants: Array<{ tenant: string; rateLimited: number; busy: number }> };
+    expect(status.limitedTenants.find((t) => t.tenant === tenant)).toMatchObject({ rateLimited: limited, busy: 0 });
   });
 });
 
