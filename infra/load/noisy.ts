@@ -8,8 +8,9 @@
  * Targets (violations → the CLI exits non-zero):
  *   - the other tenants get no 429 and no 503, with or without the flood;
  *   - their p99 with the flood is within 20 % (or 5 ms, whichever is larger) of their p99 without;
- *   - the noisy tenant is limited (429s with Retry-After and RateLimit fields) and sends at least
- *     ten times any other tenant's rate.
+ *   - the noisy tenant is limited (429 with Retry-After and RateLimit fields once it is past its
+ *     budget, 503 tenant_busy for connections past the in-flight bound) and sends at least ten
+ *     times any other tenant's rate.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -28,16 +29,19 @@ export interface NoisyOptions {
   /** Connections the noisy tenant floods with. */
   noisyConcurrency: number;
   noisyRegion: string;
+  /** The in-flight bound for this run: below the noisy tenant's connections, so 503 tenant_busy shows too. */
+  maxInFlight: number;
   log: (msg: string) => void;
 }
 
 export const NOISY_DEFAULTS: NoisyOptions = {
-  durationMs: 40_000,
+  durationMs: 80_000,
   phases: 8,
   tenantsPerRegion: 3,
-  perTenantRps: 4,
-  noisyConcurrency: 2,
+  perTenantRps: 2,
+  noisyConcurrency: 8,
   noisyRegion: 'eu-central-1',
+  maxInFlight: 4,
   log: () => {},
 };
 
@@ -69,7 +73,8 @@ export interface NoisyReport {
   noisyRegion: string;
   limit: string;
   others: Record<Condition, ConditionStats>;
-  noisy: { requests: number; rps: number; statuses: Record<string, number>; limited: number; limitedWithoutHeaders: number };
+  noisy: { requests: number; rps: number; statuses: Record<string, number>; limited: number; busy: number; limitedWithoutHeaders: number };
+  maxInFlight: number;
   loadAverage: number[];
   violations: string[];
 }
@@ -94,7 +99,7 @@ export function noisyViolations(r: Pick<NoisyReport, 'others' | 'noisy'>): strin
     const allowed = Math.max(q * (1 + P99_TOLERANCE), q + P99_FLOOR_MS);
     if (f > allowed) out.push(`other tenants' p99 with the flood ${f.toFixed(1)} ms > ${allowed.toFixed(1)} ms allowed (without: ${q.toFixed(1)} ms)`);
   }
-  if (r.noisy.limited === 0) out.push('the noisy tenant was never limited (no 429)');
+  if (r.noisy.limited + r.noisy.busy === 0) out.push('the noisy tenant was never limited (no 429, no 503 tenant_busy)');
   if (r.noisy.limitedWithoutHeaders > 0) out.push(`${r.noisy.limitedWithoutHeaders} of the noisy tenant's 429s lacked Retry-After or RateLimit fields`);
   const maxOther = Math.max(r.others.quiet.maxTenantRps, r.others.flood.maxTenantRps);
   if (r.noisy.rps < MIN_NOISE_FACTOR * maxOther) out.push(`the noisy tenant sent ${r.noisy.rps.toFixed(0)} req/s, less than ${MIN_NOISE_FACTOR} × the busiest other tenant (${maxOther.toFixed(1)} req/s)`);
@@ -122,7 +127,7 @@ export async function runNoisy(partial: Partial<NoisyOptions> = {}): Promise<Noi
   if (opts.phases < 2 || opts.phases % 2 !== 0) throw new Error('--phases must be an even number ≥ 2');
   const sandboxDir = await mkdtemp(join(tmpdir(), 'etr-noisy-'));
   opts.log('starting the local world');
-  const world: World = await startWorld({ sandboxDir, gatewayLogLevel: 'error' });
+  const world: World = await startWorld({ sandboxDir, gatewayLogLevel: 'error', gatewayVars: { TENANT_MAX_IN_FLIGHT: String(opts.maxInFlight) } });
   try {
     return await drive(world, opts);
   } finally {
@@ -199,6 +204,10 @@ async function drive(world: World, opts: NoisyOptions): Promise<NoisyReport> {
   });
 
   const phaseMs = opts.durationMs / opts.phases;
+  // Phases start on a rate-limit window boundary (the binding's windows are aligned to the clock),
+  // so a 10 s flood phase meets exactly one window's budget.
+  const period = LOCAL_TENANT_RATE_LIMITS.api.tenant.period * 1000;
+  await sleep(period - (Date.now() % period));
   for (let p = 0; p < opts.phases; p++) {
     cond = p % 2 === 0 ? 'quiet' : 'flood';
     if (cond === 'flood') {
@@ -251,7 +260,8 @@ async function drive(world: World, opts: NoisyOptions): Promise<NoisyReport> {
     noisyRegion: opts.noisyRegion,
     limit: `api ${LOCAL_TENANT_RATE_LIMITS.api.tenant.limit} per ${LOCAL_TENANT_RATE_LIMITS.api.tenant.period} s per tenant`,
     others: { quiet: stats('quiet'), flood: stats('flood') },
-    noisy: { requests, rps: elapsed > 0 ? (requests * 1000) / elapsed : 0, statuses, limited: statuses['429'] ?? 0, limitedWithoutHeaders },
+    noisy: { requests, rps: elapsed > 0 ? (requests * 1000) / elapsed : 0, statuses, limited: statuses['429'] ?? 0, busy: statuses['503'] ?? 0, limitedWithoutHeaders },
+    maxInFlight: opts.maxInFlight,
     loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
     violations: [],
   };
@@ -264,7 +274,7 @@ const ms = (v: number | null) => (v === null ? '-' : `${v.toFixed(1)} ms`);
 /** The comparison table the CLI prints (and the README shows). */
 export function formatNoisyReport(r: NoisyReport): string {
   const lines = [
-    `noisy neighbour: ${r.tenants} tenants at ${r.perTenantRps} req/s each in all regions, 1 noisy tenant in ${r.noisyRegion}; ${r.durationMs / 1000} s in ${r.phases} alternating phases; limit ${r.limit}; load average ${r.loadAverage.join(' ')}`,
+    `noisy neighbour: ${r.tenants} tenants at ${r.perTenantRps} req/s each in all regions, 1 noisy tenant in ${r.noisyRegion}; ${r.durationMs / 1000} s in ${r.phases} alternating phases; limit ${r.limit}, in-flight bound ${r.maxInFlight}; load average ${r.loadAverage.join(' ')}`,
     '',
     '| other tenants | requests | success | p50 | p99 | 429 / 503 |',
     '|---|---|---|---|---|---|',
@@ -278,14 +288,14 @@ export function formatNoisyReport(r: NoisyReport): string {
   lines.push('');
   if (q !== null) lines.push(`p99 allowed with the flood: ${Math.max(q * (1 + P99_TOLERANCE), q + P99_FLOOR_MS).toFixed(1)} ms (20 % or 5 ms over ${q.toFixed(1)} ms, whichever is larger)`);
   const statuses = Object.entries(r.noisy.statuses).map(([k, n]) => `${n} × ${k}`).join(', ');
-  lines.push(`noisy tenant: ${r.noisy.requests} requests (${r.noisy.rps.toFixed(0)} req/s while flooding): ${statuses}; 429s: ${r.noisy.limited}`);
+  lines.push(`noisy tenant: ${r.noisy.requests} requests (${r.noisy.rps.toFixed(0)} req/s while flooding): ${statuses}; 429s: ${r.noisy.limited}, 503 tenant_busy: ${r.noisy.busy}`);
   const otherErrors = Object.entries({ ...r.others.quiet.errors, ...r.others.flood.errors });
   if (otherErrors.length) lines.push(`other tenants' non-2xx answers: quiet ${JSON.stringify(r.others.quiet.errors)}, flood ${JSON.stringify(r.others.flood.errors)}`);
   lines.push(r.violations.length ? `TARGETS MISSED (${r.violations.length}):\n  ${r.violations.join('\n  ')}` : 'targets met: no 429/503 for the other tenants, their p99 within bounds, the noisy tenant limited');
   return lines.join('\n');
 }
 
-/** `npm run load -- --noisy [--duration 40 --phases 8 --tenants-per-region 3 --rps 4 --noisy-concurrency 2 --json]`; returns the exit code. */
+/** `npm run load -- --noisy [--duration 80 --phases 8 --tenants-per-region 3 --rps 2 --noisy-concurrency 8 --max-in-flight 4 --json]`; returns the exit code. */
 export async function noisyCli(args: string[]): Promise<number> {
   const { parseArgs } = await import('node:util');
   const { values } = parseArgs({
@@ -297,6 +307,7 @@ export async function noisyCli(args: string[]): Promise<number> {
       rps: { type: 'string', default: String(NOISY_DEFAULTS.perTenantRps) },
       'noisy-concurrency': { type: 'string', default: String(NOISY_DEFAULTS.noisyConcurrency) },
       'noisy-region': { type: 'string', default: NOISY_DEFAULTS.noisyRegion },
+      'max-in-flight': { type: 'string', default: String(NOISY_DEFAULTS.maxInFlight) },
       json: { type: 'boolean', default: false },
     },
   });
@@ -312,6 +323,7 @@ export async function noisyCli(args: string[]): Promise<number> {
     perTenantRps: positive('rps', values.rps),
     noisyConcurrency: Math.floor(positive('noisy-concurrency', values['noisy-concurrency'])),
     noisyRegion: values['noisy-region']!,
+    maxInFlight: Math.floor(positive('max-in-flight', values['max-in-flight'])),
     log: (m) => console.error(`[load --noisy] ${m}`),
   });
   console.log(values.json ? JSON.stringify(report, null, 2) : formatNoisyReport(report));
