@@ -57,6 +57,11 @@ async function main(): Promise<void> {
     REGIONS: JSON.stringify({ 'eu-central-1': { origin: origin.url } }),
     GATEWAY_ASSERTION_SECRET: 'bench-assertion-secret-0123456789abcdef',
     JWT_VERIFIED_CACHE_SIZE: argOf('cache-size', '4096'),
+    // Bare workerd has no Rate Limiting binding, and one bench tenant at wrk's rate would be over any
+    // limit: rate limits off; the in-flight bound stays on the path, above wrk's connections.
+    TENANT_RATE_LIMITS: 'off',
+    ADMIN_RATE_LIMIT: 'off',
+    TENANT_MAX_IN_FLIGHT: '10000',
   };
   writeFileSync(
     join(OUT, 'workerd.capnp'),

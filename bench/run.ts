@@ -131,6 +131,11 @@ async function main(): Promise<void> {
     CENTRAL_ORIGIN: origin.url,
     REGIONS: regions,
     GATEWAY_ASSERTION_SECRET: 'bench-assertion-secret-0123456789abcdef',
+    // Bare workerd has no Rate Limiting binding, and one bench tenant at wrk's rate would be over any
+    // limit: rate limits off; the in-flight bound stays on the path, above wrk's connections.
+    TENANT_RATE_LIMITS: 'off',
+    ADMIN_RATE_LIMIT: 'off',
+    TENANT_MAX_IN_FLIGHT: '10000',
   };
   const workerd = await startWorkerd(
     OUT,
