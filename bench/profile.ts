@@ -93,6 +93,11 @@ async function main(): Promise<void> {
     // For bench/workers/hot-path.ts given as --bundle (its /stage/<mode> paths); unused by the gateway.
     ORIGIN: origin.url,
     BENCH_TOKEN: token,
+    // Bare workerd has no Rate Limiting binding, and one bench tenant at wrk's rate would be over any
+    // limit: rate limits off; the in-flight bound stays on the path, above wrk's connections.
+    TENANT_RATE_LIMITS: 'off',
+    ADMIN_RATE_LIMIT: 'off',
+    TENANT_MAX_IN_FLIGHT: '10000',
   };
   writeFileSync(
     join(OUT, 'workerd.capnp'),

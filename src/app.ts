@@ -20,6 +20,8 @@ import { requestGuard } from './request-guard/index.ts';
 import { withRuntime } from './runtime/middleware.ts';
 import { statusRoutes } from './status-page/index.ts';
 import { requireTenant } from './tenant/require-tenant.ts';
+import { tenantLimits, TenantInFlight } from './tenant-limits/index.ts';
+import { isWebSocketUpgrade } from './websocket/index.ts';
 
 /**
  * `recent` holds the per-isolate traffic the status page shows; the app is built
@@ -41,9 +43,16 @@ export function createApp(recent: RecentTraffic = new RecentTraffic()): Hono<Gat
   auditRoutes(app);
   centralRoutes(app);
   app.route('/admin', adminRoutes());
+  // Tenant limits count verified tenants only, and refuse before any subrequest or query.
+  const inFlight = new TenantInFlight();
   // Direct data path: the tenant's regional Postgres, queried from the edge.
-  mountDataRoutes(app, requireTenant());
+  const dataTenant = requireTenant();
+  const dataLimits = tenantLimits({ routeClass: 'data', inFlight });
+  mountDataRoutes(app, (c, next) => dataTenant(c, async () => {
+    await dataLimits(c, next);
+  }));
   // The body limit runs after the token check: an unauthenticated body is never read.
-  app.all('/api/*', requireTenant(), bodyLimit(), toRegion());
+  const apiClass = (req: Request) => (isWebSocketUpgrade(req) ? 'websocket-upgrade' : 'api');
+  app.all('/api/*', requireTenant(), tenantLimits({ routeClass: apiClass, inFlight }), bodyLimit(), toRegion());
   return app;
 }

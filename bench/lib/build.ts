@@ -23,6 +23,11 @@ export function gatewayBindings(keys: BenchKeys, origin: string, regionNames: re
     CENTRAL_ORIGIN: origin,
     REGIONS: Object.fromEntries(regionNames.map((n) => [n, { origin }])),
     GATEWAY_ASSERTION_KEYS: newAssertionKeys([...regionNames, CENTRAL_AUDIENCE]),
+    // Bare workerd has no Rate Limiting binding, and one bench tenant at wrk's rate would be over any
+    // limit: rate limits off; the in-flight bound stays on the path, above wrk's connections.
+    TENANT_RATE_LIMITS: 'off',
+    ADMIN_RATE_LIMIT: 'off',
+    TENANT_MAX_IN_FLIGHT: '10000',
   };
 }
 

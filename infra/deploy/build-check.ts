@@ -49,7 +49,11 @@ const { unstable_readConfig } = await import('wrangler');
 // A computed specifier keeps the Worker's config module out of the Node-side type check (it is not erasable-only).
 const configModule = '../../src/config/index.ts';
 const { parseConfig } = (await import(configModule)) as {
-  parseConfig(env: Record<string, unknown>): { ok: true } | { ok: false; error: { issues: string[] } };
+  parseConfig(env: Record<string, unknown>): { ok: true; config: { trafficLimits: unknown } } | { ok: false; error: { issues: string[] } };
+};
+const trafficModule = '../../src/config/traffic-limits.ts';
+const { rateLimitBindingMismatches } = (await import(trafficModule)) as {
+  rateLimitBindingMismatches(limits: unknown, bindings: ReadonlyArray<{ name: string; simple?: { limit: number; period: number } }>): string[];
 };
 
 let failed = false;
@@ -61,6 +65,13 @@ for (const env of envs) {
   if (!parsed.ok) {
     console.error(`build:check: ${env}: [vars] invalid:\n  ${parsed.error.issues.join('\n  ')}`);
     failed = true;
+  } else {
+    // The binding's limit lives in [[ratelimits]]; the policy that names it must say the same.
+    const mismatches = rateLimitBindingMismatches(parsed.config.trafficLimits, wc.ratelimits);
+    if (mismatches.length > 0) {
+      console.error(`build:check: ${env}: rate limits disagree with [[ratelimits]]:\n  ${mismatches.join('\n  ')}`);
+      failed = true;
+    }
   }
   const outdir = join(root, 'dist', env);
   rmSync(outdir, { recursive: true, force: true });

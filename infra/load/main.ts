@@ -1,10 +1,15 @@
 /**
  * `npm run load [-- --duration 60 --clients 96 --tenants-per-region 8 --kill ap-southeast-2 --standby]`
+ * `npm run load -- --noisy [...]`: the noisy-neighbour run instead (see noisy.ts).
  * Starts a fresh local world (PGlite, or PostgreSQL with LOCAL_PG_URL), runs the load test
  * (see run.ts), prints the report and exits non-zero on any violation.
  */
 import { parseArgs } from 'node:util';
+import { noisyCli } from './noisy.ts';
 import { DEFAULTS, runLoad } from './run.ts';
+
+// `--noisy`: the noisy-neighbour run, with its own options and report (noisy.ts).
+if (process.argv.includes('--noisy')) process.exit(await noisyCli(process.argv.slice(2).filter((a) => a !== '--noisy')));
 
 const { values } = parseArgs({
   options: {
