@@ -4,6 +4,7 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import { forwardObserved } from '../forward/observed.ts';
+import { regionRefusal } from '../relocation/region-refusal.ts';
 import type { GatewayEnv } from '../gateway-env/index.ts';
 import { timed } from '../observability/index.ts';
 import { regionUpstream } from '../upstream/index.ts';
@@ -11,7 +12,7 @@ import { forwardWebSocket, isWebSocketUpgrade } from '../websocket/index.ts';
 
 /** Runs after requireTenant (and the body limit): the tenant is resolved and verified. */
 export function toRegion(): MiddlewareHandler<GatewayEnv> {
-  return (c) => {
+  return async (c) => {
     const { config, assertionKey, resilience } = c.get('runtime');
     const tenant = c.get('tenant');
     const requestId = c.get('requestId');
@@ -24,6 +25,13 @@ export function toRegion(): MiddlewareHandler<GatewayEnv> {
         forwardWebSocket(c.req.raw, new URL(c.req.url), { upstream: regionUpstream(tenant.region), forwardAuthorization: config.forwardAuthorization, identity }),
       );
     }
-    return forwardObserved(c, { upstream: regionUpstream(tenant.region), resilience, forwardAuthorization: config.forwardAuthorization, identity });
+    const res = await forwardObserved(c, { upstream: regionUpstream(tenant.region), resilience, forwardAuthorization: config.forwardAuthorization, identity });
+    // The region itself says the tenant is not (or not yet) there: answer in the gateway's error model.
+    const refused = regionRefusal(res);
+    if (refused) {
+      await res.body?.cancel();
+      throw refused;
+    }
+    return res;
   };
 }
