@@ -139,6 +139,7 @@ export async function moveTenant(opts: MoveOptions): Promise<MoveResult> {
     const moveId = randomUUID();
     const src = await connect(opts.regionUrls[from]!);
     const dst = await connect(opts.regionUrls[to]!);
+    const ctl = opts.controllerUrl ? await connect(opts.controllerUrl) : undefined;
     let flipped = false;
     try {
       // 1. Fence.
@@ -219,9 +220,9 @@ export async function moveTenant(opts: MoveOptions): Promise<MoveResult> {
       flipped = true;
       await step('flipped', t);
 
-      // 4 and 5.
+      // 4 and 5, on the connections already open (each new one costs a round trip or three while writes are fenced).
       try {
-        await switchAndArrive(opts, from, relocationId, want.sum, lockMs, step);
+        await switchAndArrive(opts, from, relocationId, want.sum, lockMs, step, { src, dst, ctl });
       } catch (err) {
         throw new MoveError(
           `moved to ${to} and the control plane flipped, but switching the regions failed (${(err as Error).message}); ` +
@@ -240,6 +241,7 @@ export async function moveTenant(opts: MoveOptions): Promise<MoveResult> {
     } finally {
       await src.end().catch(() => {});
       await dst.end().catch(() => {});
+      await ctl?.end().catch(() => {});
     }
   } finally {
     await central.end().catch(() => {});
@@ -257,11 +259,12 @@ async function switchAndArrive(
   checksum: string,
   lockMs: number,
   step: (s: MoveStep, before: number) => Promise<void>,
+  open?: { src: pg.Client; dst: pg.Client; ctl: pg.Client | undefined },
 ): Promise<boolean> {
   const { tenant, to } = opts;
-  const ctl = opts.controllerUrl ? await connect(opts.controllerUrl) : undefined;
-  const src = await connect(opts.regionUrls[from]!);
-  const dst = await connect(opts.regionUrls[to]!);
+  const ctl = open ? open.ctl : opts.controllerUrl ? await connect(opts.controllerUrl) : undefined;
+  const src = open?.src ?? (await connect(opts.regionUrls[from]!));
+  const dst = open?.dst ?? (await connect(opts.regionUrls[to]!));
   let did = false;
   try {
     if (ctl) {
@@ -316,8 +319,11 @@ async function switchAndArrive(
     if (ctl) await ctl.query('ROLLBACK').catch(() => {});
     throw err;
   } finally {
-    await ctl?.end().catch(() => {});
-    await src.end().catch(() => {});
-    await dst.end().catch(() => {});
+    // Connections the caller opened are the caller's to close.
+    if (!open) {
+      await ctl?.end().catch(() => {});
+      await src.end().catch(() => {});
+      await dst.end().catch(() => {});
+    }
   }
 }

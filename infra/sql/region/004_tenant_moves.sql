@@ -68,19 +68,29 @@ GRANT EXECUTE ON FUNCTION tenant_guard(text, boolean) TO app_rw;
 -- The same rule for every write to pages, including writes that skip the
 -- guard (an operator's, or one through the controller's global.pages): a
 -- write for a tenant that is moving or has moved fails; it never lands in a
--- copy the move has already taken or deleted. The move itself clears its
--- marker first in the transactions that delete the old copy and insert the new.
+-- copy the move has already taken or deleted. Once per statement and tenant
+-- (transition tables), not per row: a move's own bulk delete and insert stay
+-- cheap. The move clears its marker first in the transactions that delete the
+-- old copy and insert the new one.
 CREATE FUNCTION pages_residency_check() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
-  t text := CASE WHEN TG_OP = 'DELETE' THEN OLD.tenant_id ELSE NEW.tenant_id END;
+  t text;
 BEGIN
-  PERFORM tenant_guard(t, true);
-  IF TG_OP = 'UPDATE' AND NEW.tenant_id IS DISTINCT FROM OLD.tenant_id THEN
-    PERFORM tenant_guard(OLD.tenant_id, true);
+  FOR t IN SELECT DISTINCT tenant_id FROM changed LOOP
+    PERFORM tenant_guard(t, true);
+  END LOOP;
+  IF TG_OP = 'UPDATE' THEN
+    FOR t IN SELECT DISTINCT tenant_id FROM changed_before LOOP
+      PERFORM tenant_guard(t, true);
+    END LOOP;
   END IF;
-  RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+  RETURN NULL;
 END
 $$;
-CREATE TRIGGER pages_residency_check BEFORE INSERT OR UPDATE OR DELETE ON pages
-  FOR EACH ROW EXECUTE FUNCTION pages_residency_check();
+CREATE TRIGGER pages_residency_insert AFTER INSERT ON pages
+  REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION pages_residency_check();
+CREATE TRIGGER pages_residency_update AFTER UPDATE ON pages
+  REFERENCING OLD TABLE AS changed_before NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION pages_residency_check();
+CREATE TRIGGER pages_residency_delete AFTER DELETE ON pages
+  REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION pages_residency_check();
