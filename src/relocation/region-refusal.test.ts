@@ -28,7 +28,7 @@ describe('regionRefusal', () => {
   });
 
   it('keeps a sane Retry-After on tenant_moving whatever the region sent', () => {
-    for (const [sent, kept] of [['3', '3'], ['soon', '1'], ['99999', '1']]) {
+    for (const [sent, kept] of [['3', '3'], ['soon', '1'], ['99999', '1']] as const) {
       expect(regionRefusal(answer(503, { [RESIDENCY_HEADER]: 'moving', 'retry-after': sent }))?.headers).toEqual({ 'retry-after': kept });
     }
   });
