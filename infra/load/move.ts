@@ -18,15 +18,13 @@
  *     sampled moment: between the regions' own sums taken just before and after it;
  *   - the control plane recorded every move, and no move state is left in any region.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { signAdminToken } from '../auth/tokens.ts';
 import { DEFAULT_LOCAL_PG_URL } from '../db/reachable.ts';
 import { uuidv7 } from '../region/uuid-v7.ts';
 import { moveTenant } from '../tenant-move/move.ts';
-import { startWorld, type World } from '../world.ts';
+import type { World } from '../world.ts';
+import { inFreshWorld, json, signUpTenants, sleep } from './common.ts';
 import { lostOrMisplacedWrites, type PageRow } from './checks.ts';
 import { miscounts, residencesOf, servedOutsideResidence, shortReads, wrongRefusal, type Ack, type CountSample, type ListRead, type Served } from './move-checks.ts';
 
@@ -77,6 +75,7 @@ export interface MoveRecord {
   to: string;
   pages: number;
   fencedMs: number;
+  barrierWaitMs: number;
   /** After the old region's switch commit returned. */
   leftAt: number;
   /** Before the new region's arrival transaction began. */
@@ -106,37 +105,18 @@ export interface MoveLoadReport {
   violations: string[];
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function json(res: Response): Promise<unknown> {
-  const text = await res.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
-
 export async function runMoveLoad(partial: Partial<MoveLoadOptions> = {}): Promise<MoveLoadReport> {
   const opts: MoveLoadOptions = { ...MOVE_DEFAULTS, ...partial };
   if (opts.clients < 2 * opts.movingTenants) throw new Error(`--clients must be at least 2 per moving tenant (${2 * opts.movingTenants})`);
-  const sandboxDir = await mkdtemp(join(tmpdir(), 'etr-load-move-'));
   opts.log('starting the local world on PostgreSQL');
-  const world = await startWorld({
-    sandboxDir,
-    dbMode: 'postgres',
+  const worldOptions = {
+    dbMode: 'postgres' as const,
     pgUrl: opts.pgUrl,
-    gatewayLogLevel: 'error',
+    gatewayLogLevel: 'error' as const,
     // Loaded on the first request, never refreshed during the run: the regions must refuse stale tokens themselves.
     gatewayVars: { RELOCATION_REFRESH_SECONDS: '3600', UPSTREAM_TIMEOUT_MS: '5000' },
-  });
-  try {
-    return await drive(world, opts);
-  } finally {
-    opts.log('stopping the local world');
-    await world.stop();
-    await rm(sandboxDir, { recursive: true, force: true });
-  }
+  };
+  return inFreshWorld('etr-load-move-', worldOptions, opts.log, (world) => drive(world, opts));
 }
 
 async function drive(world: World, opts: MoveLoadOptions): Promise<MoveLoadReport> {
@@ -151,20 +131,7 @@ async function drive(world: World, opts: MoveLoadOptions): Promise<MoveLoadRepor
   };
 
   // Tenants sign up through the gateway, a few per region.
-  const runId = Date.now().toString(36);
-  const tenants: Tenant[] = [];
-  for (const region of regions) {
-    for (let i = 0; i < opts.tenantsPerRegion; i++) {
-      const res = await fetch(`${gateway}/auth/signup`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ email: `move-${runId}-${region}-${i}@example.test`, password: 'load-test-password', workspace: `move ${region} ${i}`, region }),
-      });
-      const body = (await json(res)) as { token?: string; tenant_id?: string };
-      if (res.status !== 201 || !body.token || !body.tenant_id) throw new Error(`signup in ${region} failed: ${res.status} ${JSON.stringify(body)}`);
-      tenants.push({ id: body.tenant_id, home: region, token: body.token, region, moving: false });
-    }
-  }
+  const tenants: Tenant[] = (await signUpTenants(gateway, regions, opts.tenantsPerRegion, 'move')).map((t) => ({ ...t, home: t.region, moving: false }));
   // Moving tenants come from different regions, in turn.
   const moving: Tenant[] = [];
   for (let i = 0; moving.length < opts.movingTenants && i < tenants.length; i++) {
@@ -335,9 +302,9 @@ async function drive(world: World, opts: MoveLoadOptions): Promise<MoveLoadRepor
           to,
           onStep: (s, when) => void (at[s] = when),
         });
-        moves.push({ tenant: t.id, from, to, pages: r.pages, fencedMs: r.fencedMs, leftAt: at.switched!.after, arrivedAt: at.arrived!.before });
+        moves.push({ tenant: t.id, from, to, pages: r.pages, fencedMs: r.fencedMs, barrierWaitMs: r.barrierWaitMs, leftAt: at.switched!.after, arrivedAt: at.arrived!.before });
         where.set(t.id, to);
-        log(`moved ${t.id} ${from} → ${to}: ${r.pages} pages, writes fenced ${r.fencedMs.toFixed(0)} ms`);
+        log(`moved ${t.id} ${from} → ${to}: ${r.pages} pages, writes fenced ${r.fencedMs.toFixed(0)} ms (${r.barrierWaitMs.toFixed(0)} ms of it waiting for global queries)`);
       } catch (err) {
         violate(`moving ${t.id} ${from} → ${to} failed: ${(err as Error).message}`);
       }
@@ -403,7 +370,7 @@ export function formatMoveReport(r: MoveLoadReport): string {
   for (const [k, v] of Object.entries(r.tallies).sort()) lines.push(`| ${k} | ${v.requests} | ${v.served} | ${v.relocated} | ${v.moving} | ${v.other} |`);
   lines.push('');
   lines.push(`acknowledged writes ${r.acknowledgedWrites}, 2xx list reads checked ${r.listReads}, token refreshes after 409 ${r.tokenRefreshes}, global-view samples ${r.samples}`);
-  for (const m of r.moves) lines.push(`  moved ${m.tenant} ${m.from} → ${m.to}: ${m.pages} pages, fenced ${m.fencedMs.toFixed(0)} ms`);
+  for (const m of r.moves) lines.push(`  moved ${m.tenant} ${m.from} → ${m.to}: ${m.pages} pages, fenced ${m.fencedMs.toFixed(0)} ms (of which ${m.barrierWaitMs.toFixed(0)} ms waiting for global queries)`);
   lines.push(
     r.violations.length
       ? `VIOLATIONS (${r.violations.length}):\n  ${r.violations.slice(0, 50).join('\n  ')}`

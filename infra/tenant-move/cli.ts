@@ -46,7 +46,7 @@ try {
   process.stdout.write(
     r.resumed
       ? `finished an interrupted move of ${r.tenant}: ${r.from} tombstoned, ${r.to} serves it\n`
-      : `moved ${r.tenant} ${r.from} → ${r.to}: ${r.pages} pages, checksum ${r.checksum}, writes fenced ${r.fencedMs.toFixed(0)} ms\n` +
+      : `moved ${r.tenant} ${r.from} → ${r.to}: ${r.pages} pages, checksum ${r.checksum}, writes fenced ${r.fencedMs.toFixed(0)} ms (${r.barrierWaitMs.toFixed(0)} ms of it waiting for global queries)\n` +
           `tokens issued before the move now get 409 tenant_relocated (from ${r.from} itself: tombstone of relocation ${r.relocationId}); clients get a fresh one from central\n`,
   );
 } catch (err) {

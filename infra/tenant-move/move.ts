@@ -66,6 +66,8 @@ export interface MoveResult {
   relocationId: string;
   /** Time the tenant's writes were refused (fence commit to arrival). */
   fencedMs: number;
+  /** Part of fencedMs spent waiting for running global queries to release the move barrier. */
+  barrierWaitMs: number;
   /** True when only steps 4 and 5 of an earlier, already flipped move were done. */
   resumed: boolean;
 }
@@ -130,8 +132,8 @@ export async function moveTenant(opts: MoveOptions): Promise<MoveResult> {
       if (!last || last.from_region === to || !opts.regionUrls[last.from_region]) throw new MoveError(`tenant ${tenant} already lives in ${to}`);
       const t0 = performance.now();
       const did = await switchAndArrive(opts, last.from_region, last.id, last.checksum, lockMs, step);
-      if (!did) throw new MoveError(`tenant ${tenant} already lives in ${to}`);
-      return { tenant, from: last.from_region, to, pages: Number(last.pages), checksum: last.checksum, relocationId: last.id, fencedMs: performance.now() - t0, resumed: true };
+      if (!did.changed) throw new MoveError(`tenant ${tenant} already lives in ${to}`);
+      return { tenant, from: last.from_region, to, pages: Number(last.pages), checksum: last.checksum, relocationId: last.id, fencedMs: performance.now() - t0, barrierWaitMs: did.barrierWaitMs, resumed: true };
     }
 
     const from = ws.region;
@@ -221,15 +223,16 @@ export async function moveTenant(opts: MoveOptions): Promise<MoveResult> {
       await step('flipped', t);
 
       // 4 and 5, on the connections already open (each new one costs a round trip or three while writes are fenced).
+      let barrierWaitMs: number;
       try {
-        await switchAndArrive(opts, from, relocationId, want.sum, lockMs, step, { src, dst, ctl });
+        ({ barrierWaitMs } = await switchAndArrive(opts, from, relocationId, want.sum, lockMs, step, { src, dst, ctl }));
       } catch (err) {
         throw new MoveError(
           `moved to ${to} and the control plane flipped, but switching the regions failed (${(err as Error).message}); ` +
             'the tenant gets 409/503 until the move is run again, which finishes it',
         );
       }
-      return { tenant, from, to, pages: Number(want.n), checksum: want.sum, relocationId, fencedMs: performance.now() - fenceStart, resumed: false };
+      return { tenant, from, to, pages: Number(want.n), checksum: want.sum, relocationId, fencedMs: performance.now() - fenceStart, barrierWaitMs, resumed: false };
     } catch (err) {
       if (!flipped) {
         // The old region stays authoritative: lift the fence, drop the staged copy.
@@ -250,7 +253,7 @@ export async function moveTenant(opts: MoveOptions): Promise<MoveResult> {
 
 /**
  * Steps 4 and 5 under the controller's move barrier; each step is skipped when already done, so an
- * interrupted move can be finished. Returns whether anything was left to do.
+ * interrupted move can be finished. Returns whether anything was left to do, and the barrier wait.
  */
 async function switchAndArrive(
   opts: MoveOptions,
@@ -260,12 +263,13 @@ async function switchAndArrive(
   lockMs: number,
   step: (s: MoveStep, before: number) => Promise<void>,
   open?: { src: pg.Client; dst: pg.Client; ctl: pg.Client | undefined },
-): Promise<boolean> {
+): Promise<{ changed: boolean; barrierWaitMs: number }> {
   const { tenant, to } = opts;
   const ctl = open ? open.ctl : opts.controllerUrl ? await connect(opts.controllerUrl) : undefined;
   const src = open?.src ?? (await connect(opts.regionUrls[from]!));
   const dst = open?.dst ?? (await connect(opts.regionUrls[to]!));
   let did = false;
+  let barrierWaitMs = 0;
   try {
     if (ctl) {
       await ctl.query('BEGIN');
@@ -274,7 +278,9 @@ async function switchAndArrive(
         throw new MoveError('the controller has no global.move_barrier: run npm run controller:build first');
       }
       // Waits for running global queries; new ones wait for us.
+      const w = performance.now();
       await ctl.query('LOCK TABLE global.move_barrier, ONLY global.pages IN ACCESS EXCLUSIVE MODE');
+      barrierWaitMs = performance.now() - w;
     }
     let t = Date.now();
     const switched = await tx(src, lockMs, async () => {
@@ -314,7 +320,7 @@ async function switchAndArrive(
     if (arrived) await step('arrived', t);
     did ||= arrived;
     if (ctl) await ctl.query('COMMIT');
-    return did;
+    return { changed: did, barrierWaitMs };
   } catch (err) {
     if (ctl) await ctl.query('ROLLBACK').catch(() => {});
     throw err;
