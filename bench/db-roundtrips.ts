@@ -70,7 +70,7 @@ async function run(dbMode: 'pglite' | 'postgres'): Promise<Array<Record<string, 
       JWKS_URL: world.state.jwksUrl,
       CENTRAL_ORIGIN: world.centralUrl,
       REGIONS: JSON.stringify(regions),
-      GATEWAY_ASSERTION_SECRET: world.state.assertionSecret,
+      GATEWAY_ASSERTION_KEYS: JSON.stringify(world.state.assertionKeys),
       REGION_DATABASES: JSON.stringify(databases),
       DB_USE_SECURE_WEBSOCKET: 'false',
     };

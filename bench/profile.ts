@@ -7,6 +7,7 @@
  *   npm run bench:profile [-- --seconds 5 --cache-size 4096]
  */
 import { spawnSync } from 'node:child_process';
+import { CENTRAL_AUDIENCE, newAssertionKeys } from '../src/identity-assertion/index.ts';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
     JWT_PUBLIC_KEYS: JSON.stringify({ keys: [keys.publicJwk] }),
     CENTRAL_ORIGIN: origin.url,
     REGIONS: JSON.stringify({ 'eu-central-1': { origin: origin.url } }),
-    GATEWAY_ASSERTION_SECRET: 'bench-assertion-secret-0123456789abcdef',
+    GATEWAY_ASSERTION_KEYS: JSON.stringify(newAssertionKeys(['eu-central-1', CENTRAL_AUDIENCE])),
     JWT_VERIFIED_CACHE_SIZE: argOf('cache-size', '4096'),
   };
   writeFileSync(

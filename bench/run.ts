@@ -10,6 +10,7 @@
  * missing, and otherwise says exactly what to install.
  */
 import { spawnSync } from 'node:child_process';
+import { CENTRAL_AUDIENCE, newAssertionKeys } from '../src/identity-assertion/index.ts';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -130,7 +131,7 @@ async function main(): Promise<void> {
     JWT_ALGORITHMS: ['ES256', 'EdDSA'],
     CENTRAL_ORIGIN: origin.url,
     REGIONS: regions,
-    GATEWAY_ASSERTION_SECRET: 'bench-assertion-secret-0123456789abcdef',
+    GATEWAY_ASSERTION_KEYS: newAssertionKeys([...regionNames, CENTRAL_AUDIENCE]),
   };
   const workerd = await startWorkerd(
     OUT,

@@ -1,6 +1,6 @@
 /**
  * .sandbox/state.json: where everything of a running local world is, for tests,
- * `npm run token` and humans. Contains the signing key and the assertion secret,
+ * `npm run token` and humans. Contains the signing key and the assertion keys,
  * so it is written 0600 and only ever under the git-ignored sandbox directory.
  */
 import { chmod, mkdir, mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
@@ -34,7 +34,8 @@ export interface WorldState {
   issuer: string;
   audience: string;
   jwksUrl: string;
-  assertionSecret: string;
+  /** GATEWAY_ASSERTION_KEYS: a key ring per region and for central (secrets). */
+  assertionKeys: Record<string, { kid: string; secret: string }[]>;
   regions: Record<string, RegionEndpoints>;
   central: DatabaseEndpoints & { region: string };
   /** The controller node (global view), postgres mode only: as superuser, and as the reporting role the gateway uses. */

@@ -40,7 +40,11 @@ describe('startWorld without the gateway (PGlite)', () => {
     expect((await stat(world.statePath)).mode & 0o777).toBe(0o600);
     expect(state).toMatchObject({ gatewayUrl: null, dbMode: 'pglite', audience: 'edge-tenant-router', issuer: state.centralUrl });
     expect(state.jwksUrl).toBe(`${state.centralUrl}/.well-known/jwks.json`);
-    expect(state.assertionSecret).toHaveLength(48);
+    // One distinct key per region and for central: no region's key can vouch for another.
+    expect(Object.keys(state.assertionKeys).sort()).toEqual(['ap-southeast-2', 'central', 'eu-central-1', 'us-east-1']);
+    const secrets = Object.values(state.assertionKeys).flatMap((ring) => ring.map((k) => k.secret));
+    expect(new Set(secrets).size).toBe(4);
+    for (const s of secrets) expect(s).toHaveLength(64);
     expect(state.signingKey).toMatchObject({ kty: 'EC', alg: 'ES256', kid: expect.any(String), d: expect.any(String) });
     expect(Object.keys(state.regions)).toEqual(['us-east-1', 'eu-central-1', 'ap-southeast-2']);
     const urls = [state.centralUrl, state.central.databaseUrl, state.central.wsProxyUrl, ...Object.values(state.regions).flatMap((r) => [r.originUrl, r.databaseUrl, r.wsProxyUrl])];

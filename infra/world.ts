@@ -11,9 +11,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Hono } from 'hono';
-import { importAssertionKey } from '../src/identity-assertion/index.ts';
+import { CENTRAL_AUDIENCE, importKeyRing, newAssertionKeys } from '../src/identity-assertion/index.ts';
 import { AUDIENCE, createTokenSigner, generateSigningKey } from './auth/tokens.ts';
 import { createCentralApp } from './central/app.ts';
+import { parseCentralConfig, type CentralConfigInput } from './central/config.ts';
 import { migrate } from './db/migrate.ts';
 import { startPgliteDatabase, startPostgresDatabase, type ProvisionedDb } from './db/provision.ts';
 import type { Db } from './db/types.ts';
@@ -51,8 +52,8 @@ export interface WorldOptions {
   ports?: Partial<Record<string, number>>;
   /** Initial latency of every ws proxy (see WsProxy.setLatency). */
   wsLatencyMs?: number | Partial<Latency>;
-  /** Default: 48 random characters. */
-  assertionSecret?: string;
+  /** GATEWAY_ASSERTION_KEYS; default: a fresh random key per region and for central. */
+  assertionKeys?: Record<string, { kid: string; secret: string }[]>;
   /**
    * Build the controller node (global view for /admin, infra/controller) on the
    * same server. Default: on in 'postgres' mode; impossible on PGlite (no postgres_fdw).
@@ -75,6 +76,8 @@ export interface WorldOptions {
    * database, listed as the region's standby (in its zone) in the gateway's REGIONS.
    */
   regionStandbys?: readonly string[];
+  /** Central's settings (infra/central/config.ts); default: development, with the cheaper development password hashing. */
+  central?: Partial<CentralConfigInput>;
 }
 
 export interface DatabaseHandle {
@@ -227,17 +230,19 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     }
 
     // Regional app stacks.
-    const assertionSecret = options.assertionSecret ?? randomBytes(36).toString('base64url');
-    const assertionKey = await importAssertionKey(assertionSecret);
+    // One key per region and one for central: each app holds only its own ring.
+    const assertionKeys = options.assertionKeys ?? newAssertionKeys([...regions, CENTRAL_AUDIENCE]);
+    const ringOf = (name: string) => importKeyRing(assertionKeys[name] ?? []);
     const origins: Record<string, HttpService> = {};
     const appControl: Record<string, Pick<RegionHandle, 'stopApp' | 'startApp'>> = {};
     const standbys: Record<string, HttpService> = {};
     for (const region of regions) {
-      const app = createRegionApp({ region, db: dbs[region]!.db, assertionKey });
+      const assertionKeys = await ringOf(region);
+      const app = createRegionApp({ region, db: dbs[region]!.db, assertionKeys });
       const onRequest = options.onRegionRequest;
       const handler: typeof app.fetch = onRequest ? (req, ...rest) => (onRequest(region, req, 'primary'), app.fetch(req, ...rest)) : app.fetch;
       if (options.regionStandbys?.includes(region)) {
-        const standby = createRegionApp({ region, db: dbs[region]!.db, assertionKey });
+        const standby = createRegionApp({ region, db: dbs[region]!.db, assertionKeys });
         const standbyHandler: typeof app.fetch = onRequest ? (req, ...rest) => (onRequest(region, req, 'standby'), standby.fetch(req, ...rest)) : standby.fetch;
         const svc = await serveHttp(standbyHandler, { port: 0 });
         cleanups.push({ what: `${region} standby app`, run: () => svc.close() });
@@ -261,7 +266,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
 
     // Central app: its URL is the token issuer, so the app is built once it listens.
     const signingKey = await generateSigningKey();
-    let centralApp: Hono | undefined;
+    let centralApp: ReturnType<typeof createCentralApp> | undefined;
     const central = await onPort(ports.central, (port) => serveHttp((req, env) => centralApp!.fetch(req, env), { port }));
     cleanups.push({ what: 'central app', run: () => central.close() });
     const signer = await createTokenSigner(signingKey, { issuer: central.url, audience: AUDIENCE });
@@ -269,6 +274,8 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       db: dbs.central!.db,
       regionDbs: Object.fromEntries(regions.map((r) => [r, dbs[r]!.db])),
       signer,
+      gatewayKeys: await ringOf(CENTRAL_AUDIENCE),
+      config: parseCentralConfig({ environment: 'development', passwordHashing: 'development', ...options.central }),
     });
 
     // The gateway.
@@ -291,7 +298,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
               }),
             ),
           ),
-          GATEWAY_ASSERTION_SECRET: assertionSecret,
+          GATEWAY_ASSERTION_KEYS: JSON.stringify(assertionKeys),
           // Direct data path (/data/*): each region's database through its ws proxy. On real
           // PostgreSQL the gateway logs in as the non-privileged `gateway` role (trust auth:
           // no pipelined password); PGlite has one superuser session, so every transaction
@@ -350,7 +357,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       issuer: central.url,
       audience: AUDIENCE,
       jwksUrl: `${central.url}/.well-known/jwks.json`,
-      assertionSecret,
+      assertionKeys,
       regions: Object.fromEntries(
         regions.map((r) => [r, { originUrl: origins[r]!.url, databaseUrl: dbs[r]!.url, wsProxyUrl: proxies[r]!.url }]),
       ),

@@ -112,7 +112,7 @@ async function stage(mode: string, env: Record<string, unknown>): Promise<Respon
   }
   const rt = await getRuntime(env);
   if (!rt.ok) return new Response('config', { status: 500 });
-  const { config, keySet, verifiedTokens, assertionKey, resilience } = rt.runtime;
+  const { config, keySet, verifiedTokens, assertionKeys, resilience } = rt.runtime;
   let identity = { tenantId: 'ws_bench', userId: 'bench-user', region: 'eu-central-1', requestId: requestIdFrom(req.headers) };
   let region = config.regions.get('eu-central-1')!;
   if (mode === 'verified') {
@@ -132,7 +132,7 @@ async function stage(mode: string, env: Record<string, unknown>): Promise<Respon
     requestId: identity.requestId,
     forwardAuthorization: false,
     resilience,
-    identity: mode === 'forward' ? undefined : { value: identity, key: assertionKey },
+    identity: mode === 'forward' ? undefined : { value: identity, key: assertionKeys.get(region.name)! },
   });
 }
 

@@ -17,8 +17,11 @@ import { gzipSync } from 'node:zlib';
 /** Workers Free plan limit on the compressed Worker (the paid plan allows 10 MiB). */
 const MAX_GZIP_BYTES = 3 * 1024 * 1024;
 
-/** Secrets are never in wrangler.toml; validation uses placeholders of a valid shape. */
-const SECRET_PLACEHOLDERS: Record<string, string> = { GATEWAY_ASSERTION_SECRET: 'x'.repeat(32) };
+/** Secrets are never in wrangler.toml; validation uses placeholders of a valid shape (a distinct assertion key per region and central). */
+const secretPlaceholders = (vars: Record<string, unknown>): Record<string, unknown> => {
+  const regions = vars.REGIONS && typeof vars.REGIONS === 'object' ? Object.keys(vars.REGIONS) : [];
+  return { GATEWAY_ASSERTION_KEYS: Object.fromEntries([...regions, 'central'].map((r, i) => [r, [{ kid: `placeholder-${i}`, secret: String(i).repeat(32) }]])) };
+};
 
 const root = join(import.meta.dirname, '..', '..');
 const wranglerBin = join(root, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
@@ -53,7 +56,7 @@ let failed = false;
 const rows: string[][] = [];
 for (const env of envs) {
   const wc = unstable_readConfig({ config: join(root, 'wrangler.toml'), env });
-  const parsed = parseConfig({ ...SECRET_PLACEHOLDERS, ...(wc.vars as Record<string, unknown>) });
+  const parsed = parseConfig({ ...secretPlaceholders(wc.vars as Record<string, unknown>), ...(wc.vars as Record<string, unknown>) });
   const metrics = wc.analytics_engine_datasets.find((d: { binding: string }) => d.binding === 'METRICS')?.dataset ?? 'none';
   if (!parsed.ok) {
     console.error(`build:check: ${env}: [vars] invalid:\n  ${parsed.error.issues.join('\n  ')}`);

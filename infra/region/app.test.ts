@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { IDENTITY_HEADERS, importAssertionKey, signAssertion, type Identity } from '../../src/identity-assertion/index.ts';
+import { IDENTITY_HEADERS, identityRequest, importAssertionKey, importKeyRing, signAssertion, type AssertionKey, type Identity } from '../../src/identity-assertion/index.ts';
 import { migrate } from '../db/migrate.ts';
 import { startPgliteDatabase, type ProvisionedDb } from '../db/provision.ts';
 import { createRegionApp } from './app.ts';
@@ -8,11 +8,13 @@ import { createRegionApp } from './app.ts';
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 60_000 });
 
 const SECRET = 'region-app-test-secret-0123456789abcdefghij';
+const NEXT_SECRET = 'region-app-next-secret-0123456789abcdefghij';
+const US_SECRET = 'us-east-1-app-secret-0123456789abcdefghijkl';
 const REGION = 'eu-central-1';
 
 describe('region app', () => {
   let db: ProvisionedDb;
-  let key: CryptoKey;
+  let key: AssertionKey;
   let app: ReturnType<typeof createRegionApp>;
   const alice: Identity = { tenantId: 'ws_aaaaaaaaaa', userId: 'u-alice', region: REGION, requestId: 'req-1' };
   const bob: Identity = { tenantId: 'ws_bbbbbbbbbb', userId: 'u-bob', region: REGION, requestId: 'req-2' };
@@ -24,7 +26,7 @@ describe('region app', () => {
       [IDENTITY_HEADERS.userId]: id.userId,
       [IDENTITY_HEADERS.region]: id.region,
       [IDENTITY_HEADERS.requestId]: id.requestId,
-      [IDENTITY_HEADERS.assertion]: await signAssertion(key, method, signedPath, id),
+      [IDENTITY_HEADERS.assertion]: await signAssertion(identityRequest(method, signedPath, id), key),
       'content-type': 'application/json',
     };
     return app.request(path, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
@@ -34,8 +36,8 @@ describe('region app', () => {
     db = await startPgliteDatabase();
     await migrate(db.db, 'region');
     await db.db.query("INSERT INTO tenants (id, name) VALUES ('ws_aaaaaaaaaa', 'A'), ('ws_bbbbbbbbbb', 'B')");
-    key = await importAssertionKey(SECRET);
-    app = createRegionApp({ region: REGION, db: db.db, assertionKey: key });
+    key = await importAssertionKey('eu-1', SECRET);
+    app = createRegionApp({ region: REGION, db: db.db, assertionKeys: await importKeyRing([{ kid: 'eu-1', secret: SECRET }]) });
   });
   afterAll(() => db.close());
 
@@ -48,18 +50,62 @@ describe('region app', () => {
   });
 
   it('refuses an assertion made with another secret, for another path, or for another tenant', async () => {
-    const otherKey = await importAssertionKey('another-secret-0123456789abcdefghijklmn');
-    const forged = await signAssertion(otherKey, 'GET', '/api/pages', alice);
+    const otherKey = await importAssertionKey('eu-1', 'another-secret-0123456789abcdefghijklmn');
+    const forged = await signAssertion(identityRequest('GET', '/api/pages', alice), otherKey);
     const h = (a: string, id = alice) => ({
       'x-tenant-id': id.tenantId, 'x-user-id': id.userId, 'x-tenant-region': id.region, 'x-request-id': id.requestId, 'x-gateway-assertion': a,
     });
     expect((await app.request('/api/pages', { headers: h(forged) })).status).toBe(401);
-    const forOtherPath = await signAssertion(key, 'GET', '/api/whoami', alice);
+    const forOtherPath = await signAssertion(identityRequest('GET', '/api/whoami', alice), key);
     expect((await app.request('/api/pages', { headers: h(forOtherPath) })).status).toBe(401);
-    const forAlice = await signAssertion(key, 'GET', '/api/pages', alice);
+    const forAlice = await signAssertion(identityRequest('GET', '/api/pages', alice), key);
     expect((await app.request('/api/pages', { headers: h(forAlice, bob) })).status).toBe(401);
-    const old = await signAssertion(key, 'GET', '/api/pages', alice, Math.floor(Date.now() / 1000) - 600);
+    const old = await signAssertion(identityRequest('GET', '/api/pages', alice), key, Math.floor(Date.now() / 1000) - 600);
     expect((await app.request('/api/pages', { headers: h(old) })).status).toBe(401);
+  });
+
+  it("refuses an assertion signed with another region's key, even one naming this region", async () => {
+    // A region's key leaking (here: us-east-1's) must not vouch for eu-central-1's tenants.
+    const usKey = await importAssertionKey('eu-1', US_SECRET);
+    const h = async (k: AssertionKey, id: Identity) => ({
+      'x-tenant-id': id.tenantId, 'x-user-id': id.userId, 'x-tenant-region': id.region, 'x-request-id': id.requestId,
+      'x-gateway-assertion': await signAssertion(identityRequest('GET', '/api/pages', id), k),
+    });
+    expect((await app.request('/api/pages', { headers: await h(usKey, alice) })).status).toBe(401);
+    // An assertion made with this region's key for another audience does not verify here either.
+    const forUs = await signAssertion({ ...identityRequest('GET', '/api/pages', alice), audience: 'us-east-1' }, key);
+    expect((await app.request('/api/pages', { headers: { ...(await h(key, alice)), 'x-gateway-assertion': forUs } })).status).toBe(401);
+  });
+
+  it('refuses timestamps further in the future than the clock skew, and malformed or unknown-kid assertions', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const at = async (t: number, k = key) => ({
+      'x-tenant-id': alice.tenantId, 'x-user-id': alice.userId, 'x-tenant-region': alice.region, 'x-request-id': alice.requestId,
+      'x-gateway-assertion': await signAssertion(identityRequest('GET', '/api/pages', alice), k, t),
+    });
+    expect((await app.request('/api/pages', { headers: await at(now + 3) })).status).toBe(200);
+    for (const t of [now + 6, now + 30, now + 600, now + 10 ** 9]) {
+      const res = await app.request('/api/pages', { headers: await at(t) });
+      expect(res.status, `t = now + ${t - now}`).toBe(401);
+      expect((await res.json()).error.message).toContain('future');
+    }
+    const unknownKid = await importAssertionKey('eu-9', SECRET);
+    expect((await (await app.request('/api/pages', { headers: await at(now, unknownKid) })).json()).error.message).toContain('unknown_key');
+  });
+
+  it('accepts both keys of its ring during a rotation, and only those', async () => {
+    const next = await importAssertionKey('eu-2', NEXT_SECRET);
+    const rotating = createRegionApp({ region: REGION, db: db.db, assertionKeys: await importKeyRing([{ kid: 'eu-2', secret: NEXT_SECRET }, { kid: 'eu-1', secret: SECRET }]) });
+    const headers = async (k: AssertionKey) => ({
+      'x-tenant-id': alice.tenantId, 'x-user-id': alice.userId, 'x-tenant-region': alice.region, 'x-request-id': alice.requestId,
+      'x-gateway-assertion': await signAssertion(identityRequest('GET', '/api/pages', alice), k),
+    });
+    expect((await rotating.request('/api/pages', { headers: await headers(key) })).status).toBe(200);
+    expect((await rotating.request('/api/pages', { headers: await headers(next) })).status).toBe(200);
+    // The app that has not been given the next key yet refuses it; a kid is bound to its own secret.
+    expect((await app.request('/api/pages', { headers: await headers(next) })).status).toBe(401);
+    const swapped = await importAssertionKey('eu-1', NEXT_SECRET);
+    expect((await rotating.request('/api/pages', { headers: await headers(swapped) })).status).toBe(401);
   });
 
   it('accepts a gateway-signed request and echoes the identity', async () => {
@@ -69,9 +115,17 @@ describe('region app', () => {
   });
 
   it('refuses identity asserted for another region', async () => {
+    // Signed for us-east-1 (its audience): the assertion itself does not verify here.
     const res = await asGateway({ ...alice, region: 'us-east-1' }, 'GET', '/api/pages');
-    expect(res.status).toBe(421);
-    expect((await res.json()).error.code).toBe('wrong_region');
+    expect(res.status).toBe(401);
+    expect((await res.json()).error.code).toBe('gateway_assertion_required');
+    // Signed for this region's audience but naming another region: verified, and still refused.
+    const odd = await signAssertion({ ...identityRequest('GET', '/api/pages', { ...alice, region: 'us-east-1' }), audience: REGION }, key);
+    const res2 = await app.request('/api/pages', {
+      headers: { 'x-tenant-id': alice.tenantId, 'x-user-id': alice.userId, 'x-tenant-region': 'us-east-1', 'x-request-id': alice.requestId, 'x-gateway-assertion': odd },
+    });
+    expect(res2.status).toBe(421);
+    expect((await res2.json()).error.code).toBe('wrong_region');
   });
 
   it('creates, reads, lists, updates and deletes pages', async () => {
@@ -124,7 +178,7 @@ describe('region app', () => {
     ['POST', '/api/pages', { body: 'no title' }, /^title\b/],
     ['POST', '/api/pages', { title: '' }, /^title\b/],
     ['POST', '/api/pages', { title: 'x', body: 7 }, /^body\b/],
-    ['POST', '/api/pages', '{oops', /^body must be a JSON object/],
+    ['POST', '/api/pages', '{oops', /^The body must be a JSON object\.$/],
     ['PATCH', '/api/pages/0190a000-0000-7000-8000-000000000000', {}, /^title or body\b/],
     ['GET', '/api/pages?limit=0', undefined, /^limit\b/],
     ['GET', '/api/pages?limit=101', undefined, /^limit\b/],
@@ -161,5 +215,24 @@ describe('region app', () => {
     // Other tenants are untouched.
     expect((await asGateway(alice, 'GET', '/api/pages')).status).toBe(200);
     expect((await db.db.query("SELECT 1 FROM pages WHERE tenant_id = 'ws_cccccccccc'")).rowCount).toBe(0);
+  });
+
+  it("answers every error in the gateway's shape, with the gateway's request id and Cache-Control: no-store", async () => {
+    const responses = [
+      await app.request('/api/pages'), // no assertion: 401
+      await asGateway(alice, 'GET', '/api/pages/0190a000-0000-7000-8000-000000000000'), // 404
+      await asGateway(alice, 'POST', '/api/pages', '{oops'), // 400
+      await asGateway({ ...alice, region: 'us-east-1' }, 'GET', '/api/pages'), // 401 or 421
+      await app.request('/nowhere', { headers: { 'x-request-id': 'req-1' } }), // route 404
+    ];
+    for (const res of responses) {
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      const { error } = await res.json();
+      expect(Object.keys(error).sort()).toEqual(['code', 'message', 'requestId']);
+      expect(error.requestId).toBe(res.headers.get('x-request-id'));
+    }
+    // The gateway's id when it sent one (alice's requests carry req-1).
+    expect(responses.slice(1).map((r) => r.headers.get('x-request-id'))).toEqual(['req-1', 'req-1', 'req-1', 'req-1']);
   });
 });

@@ -4,6 +4,7 @@
  */
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import type { AssertionKeyRing } from '../../src/identity-assertion/index.ts';
 import type { Db } from '../db/types.ts';
 import { errorResponse, HttpError, invalid, notFound, onError } from '../http/errors.ts';
 import { residencyAnswer } from '../../src/relocation/residency.ts';
@@ -15,8 +16,8 @@ import { UUID_RE } from './uuid-v7.ts';
 export interface RegionDeps {
   region: string;
   db: Db;
-  /** From importAssertionKey(GATEWAY_ASSERTION_SECRET). */
-  assertionKey: CryptoKey;
+  /** This region's own assertion key ring (importKeyRing of its GATEWAY_ASSERTION_KEYS entry). */
+  assertionKeys: AssertionKeyRing;
 }
 
 const TITLE = { max: 200, trim: true };
@@ -32,7 +33,7 @@ function listLimit(raw: string | undefined): number {
   return n;
 }
 
-export function createRegionApp({ region, db, assertionKey }: RegionDeps): Hono<IdentityEnv> {
+export function createRegionApp({ region, db, assertionKeys }: RegionDeps): Hono<IdentityEnv> {
   const pages = pageStore(db, region);
   const app = new Hono<IdentityEnv>();
   const otherErrors = onError(`region ${region}`);
@@ -46,7 +47,7 @@ export function createRegionApp({ region, db, assertionKey }: RegionDeps): Hono<
 
   app.get('/healthz', (c) => c.json({ ok: true, service: 'region', region }));
 
-  app.use('/api/*', requireGatewayIdentity(assertionKey, region));
+  app.use('/api/*', requireGatewayIdentity(assertionKeys, region));
   app.use('/api/*', bodyLimit({ maxSize: 1024 * 1024, onError: () => { throw new HttpError(413, 'payload_too_large', 'body too large'); } }));
 
   // What this origin received, for tests and debugging (identity is already verified here).

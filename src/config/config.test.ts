@@ -46,7 +46,15 @@ describe('config', () => {
     [{ REGIONS: {} }, 'REGIONS'],
     [{ REGIONS: '{not json' }, 'REGIONS'],
     [{ REGIONS: { 'eu-central-1': { origin: 'https://eu.example.com', oops: 1 } } }, 'REGIONS.eu-central-1'],
-    [{ GATEWAY_ASSERTION_SECRET: 'short' }, 'GATEWAY_ASSERTION_SECRET'],
+    [{ GATEWAY_ASSERTION_SECRET: 'x'.repeat(40) }, 'GATEWAY_ASSERTION_SECRET'],
+    [{ GATEWAY_ASSERTION_KEYS: undefined }, 'GATEWAY_ASSERTION_KEYS'],
+    [{ GATEWAY_ASSERTION_KEYS: { ...valid.GATEWAY_ASSERTION_KEYS, 'eu-central-1': [{ kid: 'eu-1', secret: 'short' }] } }, 'GATEWAY_ASSERTION_KEYS.eu-central-1.0.secret'],
+    [{ GATEWAY_ASSERTION_KEYS: { ...valid.GATEWAY_ASSERTION_KEYS, 'eu-central-1': [{ kid: 'eu.1', secret: 'e'.repeat(32) }] } }, 'GATEWAY_ASSERTION_KEYS.eu-central-1.0.kid'],
+    [{ GATEWAY_ASSERTION_KEYS: { central: valid.GATEWAY_ASSERTION_KEYS.central } }, 'GATEWAY_ASSERTION_KEYS.eu-central-1'],
+    [{ GATEWAY_ASSERTION_KEYS: { 'eu-central-1': valid.GATEWAY_ASSERTION_KEYS['eu-central-1'] } }, 'GATEWAY_ASSERTION_KEYS.central'],
+    [{ GATEWAY_ASSERTION_KEYS: { ...valid.GATEWAY_ASSERTION_KEYS, central: [{ kid: 'c-1', secret: 'e'.repeat(32) }] } }, 'GATEWAY_ASSERTION_KEYS.central.0.secret'],
+    [{ GATEWAY_ASSERTION_KEYS: { ...valid.GATEWAY_ASSERTION_KEYS, central: [1, 2, 3].map((i) => ({ kid: `c-${i}`, secret: String(i).repeat(32) })) } }, 'GATEWAY_ASSERTION_KEYS.central'],
+    [{ GATEWAY_ASSERTION_KEYS: { ...valid.GATEWAY_ASSERTION_KEYS, central: [{ kid: 'c', secret: '1'.repeat(32) }, { kid: 'c', secret: '2'.repeat(32) }] } }, 'GATEWAY_ASSERTION_KEYS.central'],
     [{ JWT_ALGORITHMS: ['HS256'] }, 'JWT_ALGORITHMS.0'],
     [{ JWT_ALGORITHMS: ['none'] }, 'JWT_ALGORITHMS.0'],
     [{ JWKS_URL: undefined }, 'JWKS_URL'],
@@ -57,7 +65,8 @@ describe('config', () => {
   });
 
   it('never echoes a secret value in its errors', () => {
-    const issues = issuesOf({ ...valid, GATEWAY_ASSERTION_SECRET: 'sekrit-value' });
+    const issues = issuesOf({ ...valid, GATEWAY_ASSERTION_KEYS: { 'eu-central-1': [{ kid: 'eu-1', secret: 'sekrit-value' }], central: [{ kid: 'c', secret: 'sekrit-value-shared-by-two-rings!' }], x: [{ kid: 'x', secret: 'sekrit-value-shared-by-two-rings!' }] } });
+    expect(issues.length).toBeGreaterThan(1);
     expect(issues.join('\n')).not.toContain('sekrit-value');
   });
 

@@ -7,9 +7,11 @@
  */
 import { z } from 'zod';
 import { booleanish, jsonish, numberish } from './env-values.ts';
+import { assertionKeysSchema, checkAssertionKeys, type AssertionKeyConfig } from './assertion-keys.ts';
 import { buildDatabases, databaseEnvFields, regionDatabaseSchema, standbyDatabaseSchema, type DatabaseDriverConfig, type RegionDatabase } from './databases.ts';
 
 export type { DatabaseDriverConfig, DatabaseEndpoint, RegionDatabase } from './databases.ts';
+export type { AssertionKeyConfig } from './assertion-keys.ts';
 
 export const SUPPORTED_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'] as const;
 
@@ -130,7 +132,7 @@ const envSchema = z
     REGIONS: jsonish(
       z.record(z.string().regex(REGION_NAME, 'region names are lowercase words joined by "-"').max(64), regionSchema),
     ).refine((r) => Object.keys(r).length > 0, 'at least one region is required'),
-    GATEWAY_ASSERTION_SECRET: z.string().min(32, 'must be at least 32 characters (a secret shared with the origins)'),
+    GATEWAY_ASSERTION_KEYS: assertionKeysSchema,
     FORWARD_AUTHORIZATION: booleanish.default(false),
     // Observability and operations (src/observability, src/health); docs/observe.md.
     SERVER_TIMING: booleanish.default(true),
@@ -161,6 +163,7 @@ const envSchema = z
       ctx.addIssue({ code: 'custom', path: ['JWKS_MAX_STALENESS_SECONDS'], message: 'must be at least JWKS_CACHE_TTL_SECONDS' });
     }
     checkResidency(env, ctx);
+    checkAssertionKeys(env.GATEWAY_ASSERTION_KEYS, Object.keys(env.REGIONS), ctx);
   });
 
 /**
@@ -249,7 +252,8 @@ export interface GatewayConfig {
   readonly rateLimitRetryAfterSeconds: number;
   readonly centralOrigin: string;
   readonly regions: ReadonlyMap<string, RegionConfig>;
-  readonly assertionSecret: string;
+  /** Identity-assertion key rings by audience (each region, and `central`); the first key signs. */
+  readonly assertionKeys: ReadonlyMap<string, readonly AssertionKeyConfig[]>;
   readonly forwardAuthorization: boolean;
   readonly observability: {
     /** Add `Server-Timing` (verify, upstream, total) to responses. */
@@ -298,6 +302,10 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
   // Renamed, not aliased: one knob with one meaning, and an old deploy is told instead of silently losing its value.
   if (env.DB_CONNECT_TIMEOUT_MS !== undefined) {
     return { ok: false, error: new ConfigError(['DB_CONNECT_TIMEOUT_MS: was renamed to DATABASE_TIMEOUT_MS']) };
+  }
+  // One secret for every region was the weakness the per-region key rings replace: refused, not ignored.
+  if (env.GATEWAY_ASSERTION_SECRET !== undefined) {
+    return { ok: false, error: new ConfigError(['GATEWAY_ASSERTION_SECRET: was replaced by GATEWAY_ASSERTION_KEYS (one key per region and one for central)']) };
   }
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
@@ -353,7 +361,7 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
     rateLimitRetryAfterSeconds: e.RATE_LIMIT_RETRY_AFTER_SECONDS,
     centralOrigin: e.CENTRAL_ORIGIN,
     regions,
-    assertionSecret: e.GATEWAY_ASSERTION_SECRET,
+    assertionKeys: new Map(Object.entries(e.GATEWAY_ASSERTION_KEYS)),
     forwardAuthorization: e.FORWARD_AUTHORIZATION,
     observability: {
       serverTiming: e.SERVER_TIMING,

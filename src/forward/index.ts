@@ -2,7 +2,7 @@
  * Forwarding to an origin: same method, path and query, bodies streamed both ways
  * (never buffered), redirects returned to the client rather than followed.
  */
-import { IDENTITY_HEADERS, signAssertion, type Identity } from '../identity-assertion/index.ts';
+import { centralRequest, IDENTITY_HEADERS, identityRequest, signAssertion, type AssertionKey, type CentralClient, type Identity } from '../identity-assertion/index.ts';
 import { sendUpstream, type Resilience, type Served } from '../resilience/index.ts';
 import { targetUrl, type Upstream } from '../upstream/index.ts';
 import { inboundResponseHeaders, outboundRequestHeaders } from './headers.ts';
@@ -13,8 +13,10 @@ export interface ForwardOptions {
   forwardAuthorization: boolean;
   /** Deadlines, retries, circuit breakers and failover (per-isolate state). */
   resilience: Resilience;
-  /** Set for tenant requests: the identity derived from the verified token, and the key to sign it with. */
-  identity?: { value: Identity; key: CryptoKey };
+  /** Set for tenant requests: the identity derived from the verified token, and the region's key to sign it with. */
+  identity?: { value: Identity; key: AssertionKey };
+  /** Set for central requests: the client's address as the platform reported it, signed with central's key. */
+  central?: { value: CentralClient; key: AssertionKey };
   /** W3C trace context for the origin: replaces whatever the client sent. */
   trace?: { traceparent: string; tracestate: string | undefined };
   /** Told which origin (primary or a standby) answered: for the request's log line. */
@@ -35,10 +37,11 @@ export async function forward(req: Request, url: URL, opts: ForwardOptions): Pro
     headers.set(IDENTITY_HEADERS.tenantId, id.tenantId);
     headers.set(IDENTITY_HEADERS.userId, id.userId);
     headers.set(IDENTITY_HEADERS.region, id.region);
-    headers.set(
-      IDENTITY_HEADERS.assertion,
-      await signAssertion(opts.identity.key, req.method, target.pathname + target.search, id),
-    );
+    headers.set(IDENTITY_HEADERS.assertion, await signAssertion(identityRequest(req.method, target.pathname + target.search, id), opts.identity.key));
+  }
+  if (opts.central) {
+    headers.set(IDENTITY_HEADERS.clientIp, opts.central.value.clientIp);
+    headers.set(IDENTITY_HEADERS.assertion, await signAssertion(centralRequest(req.method, target.pathname + target.search, opts.central.value), opts.central.key));
   }
   const hasBody = req.method !== 'GET' && req.method !== 'HEAD' && req.body !== null;
   const res = await sendUpstream(opts.upstream, url, { method: req.method, headers, body: hasBody ? req.body : null }, opts.resilience, opts.onServed);

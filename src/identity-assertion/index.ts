@@ -1,24 +1,72 @@
 /**
- * The gateway's signed identity assertion: how a regional origin tells a request
- * that came through the gateway (with identity taken from a verified token) from
- * one that did not. Shared by the signer (the Worker) and the verifiers (origins),
- * so the canonical string can never drift between them.
+ * The gateway's signed identity assertion: how an origin (a regional app, a regional data
+ * Worker, the central app) tells a request that came through the gateway from one that did not.
+ * Shared by the signer (the Worker) and every verifier, so the canonical form never drifts.
  *
- * Header value: `v1.<unix seconds>.<base64url HMAC-SHA256>` over
- * "gw-identity-v1\n<t>\n<METHOD>\n<path?query>\n<tenant>\n<region>\n<user>\n<request id>".
- * It does not cover the body (bodies are streamed, never buffered); a captured
- * assertion is replayable only for the same method, path, query and identity
- * within the skew window.
+ * Keys: one HMAC-SHA256 key per audience (each region, and `central`), each with a key id.
+ * Whoever holds one region's key can vouch only for requests to that region: the audience is
+ * signed, and each region verifies with its own key ring. A ring holds at most two keys so a
+ * key rotates without downtime (verifiers accept both, the gateway signs with the first).
+ *
+ * Header value: `v2.<kid>.<unix seconds>.<base64url HMAC-SHA256>` over the JSON array
+ *   ["gw-assertion-v2", kid, t, METHOD, pathAndQuery, audience, [[name, value], ...sorted by name]]
+ * (JSON, so no value can be spelled to look like another field).
+ *
+ * Public API (small on purpose):
+ *   importAssertionKey(kid, secret) → AssertionKey          importKeyRing([{kid, secret}]) → AssertionKeyRing
+ *   signAssertion(request, key)     → header value           verifyAssertion(header, request, ring) → AssertionCheck
+ *   identityRequest(method, pathAndQuery, identity)          centralRequest(method, pathAndQuery, client)
+ *   identityFromHeaders(headers) / clientFromHeaders(headers)  (what a verifier reads back)
+ *
+ * Not covered: the body (bodies are streamed, never buffered). A captured assertion can be
+ * replayed, with any body, for the same method, path, query, audience and claims until it is
+ * ASSERTION_MAX_AGE_SECONDS old.
  */
+
+export const ASSERTION_HEADER = 'x-gateway-assertion';
 
 export const IDENTITY_HEADERS = {
   tenantId: 'x-tenant-id',
   userId: 'x-user-id',
   region: 'x-tenant-region',
   requestId: 'x-request-id',
-  assertion: 'x-gateway-assertion',
+  /** The client's address as the platform reported it to the gateway (CF-Connecting-IP). */
+  clientIp: 'x-gateway-client-ip',
+  assertion: ASSERTION_HEADER,
 } as const;
 
+/** The audience name of the central region's key ring (region names are lowercase words joined by "-"). */
+export const CENTRAL_AUDIENCE = 'central';
+/** One current key, plus the previous or next one during a rotation. */
+export const MAX_KEYS_PER_RING = 2;
+export const MIN_SECRET_LENGTH = 32;
+export const KEY_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** How long after signing an assertion is accepted (covers the origin's queueing and clock skew). */
+export const ASSERTION_MAX_AGE_SECONDS = 30;
+/** How far in the future a timestamp may be: clock skew only; anything beyond is refused. */
+export const ASSERTION_MAX_FUTURE_SKEW_SECONDS = 5;
+
+export interface AssertionKey {
+  readonly kid: string;
+  readonly key: CryptoKey;
+}
+
+/** Keys a verifier accepts, by key id; the first one is the one a signer uses. */
+export interface AssertionKeyRing {
+  readonly keys: readonly AssertionKey[];
+}
+
+/** What one assertion vouches for: the request line, who it is for, and named claims. */
+export interface AssertedRequest {
+  readonly method: string;
+  /** Path and query exactly as sent to the origin. */
+  readonly pathAndQuery: string;
+  /** A region name, or CENTRAL_AUDIENCE. */
+  readonly audience: string;
+  readonly claims: Readonly<Record<string, string>>;
+}
+
+/** A tenant request's identity, derived by the gateway from a verified token. */
 export interface Identity {
   tenantId: string;
   userId: string;
@@ -26,27 +74,64 @@ export interface Identity {
   requestId: string;
 }
 
-export type AssertionCheck =
-  | { ok: true }
-  | { ok: false; reason: 'missing' | 'malformed' | 'expired' | 'bad_signature' };
+/** A request to the central region: no token identity, but the client's address and the request id. */
+export interface CentralClient {
+  clientIp: string;
+  requestId: string;
+}
 
-export const MIN_SECRET_LENGTH = 32;
-export const DEFAULT_MAX_SKEW_SECONDS = 30;
+export type AssertionCheck =
+  | { ok: true; kid: string }
+  | { ok: false; reason: 'missing' | 'malformed' | 'unknown_key' | 'expired' | 'future' | 'bad_signature' };
 
 const encoder = new TextEncoder();
 
-export async function importAssertionKey(secret: string): Promise<CryptoKey> {
-  if (secret.length < MIN_SECRET_LENGTH) {
-    throw new Error(`assertion secret must be at least ${MIN_SECRET_LENGTH} characters`);
-  }
-  return crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
-    'sign',
-    'verify',
-  ]);
+export async function importAssertionKey(kid: string, secret: string): Promise<AssertionKey> {
+  if (!KEY_ID.test(kid)) throw new Error(`assertion key id must match ${KEY_ID}`);
+  if (secret.length < MIN_SECRET_LENGTH) throw new Error(`assertion secret must be at least ${MIN_SECRET_LENGTH} characters`);
+  const key = await crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+  return { kid, key };
 }
 
-function canonical(t: number, method: string, pathAndQuery: string, id: Identity): string {
-  return ['gw-identity-v1', String(t), method.toUpperCase(), pathAndQuery, id.tenantId, id.region, id.userId, id.requestId].join('\n');
+export async function importKeyRing(entries: readonly { kid: string; secret: string }[]): Promise<AssertionKeyRing> {
+  if (entries.length < 1 || entries.length > MAX_KEYS_PER_RING) throw new Error(`an assertion key ring holds 1 to ${MAX_KEYS_PER_RING} keys`);
+  if (new Set(entries.map((e) => e.kid)).size !== entries.length) throw new Error('assertion key ids in a ring must differ');
+  return { keys: await Promise.all(entries.map((e) => importAssertionKey(e.kid, e.secret))) };
+}
+
+export function identityRequest(method: string, pathAndQuery: string, id: Identity): AssertedRequest {
+  return {
+    method,
+    pathAndQuery,
+    audience: id.region,
+    claims: { region: id.region, request_id: id.requestId, tenant_id: id.tenantId, user_id: id.userId },
+  };
+}
+
+export function centralRequest(method: string, pathAndQuery: string, client: CentralClient): AssertedRequest {
+  return { method, pathAndQuery, audience: CENTRAL_AUDIENCE, claims: { client_ip: client.clientIp, request_id: client.requestId } };
+}
+
+type HeaderSource = { get(name: string): string | null | undefined };
+
+export function identityFromHeaders(h: HeaderSource): Identity {
+  return {
+    tenantId: h.get(IDENTITY_HEADERS.tenantId) ?? '',
+    userId: h.get(IDENTITY_HEADERS.userId) ?? '',
+    region: h.get(IDENTITY_HEADERS.region) ?? '',
+    requestId: h.get(IDENTITY_HEADERS.requestId) ?? '',
+  };
+}
+
+export function clientFromHeaders(h: HeaderSource): CentralClient {
+  return { clientIp: h.get(IDENTITY_HEADERS.clientIp) ?? '', requestId: h.get(IDENTITY_HEADERS.requestId) ?? '' };
+}
+
+function canonical(kid: string, t: number, r: AssertedRequest): string {
+  const claims = Object.keys(r.claims)
+    .sort()
+    .map((k) => [k, r.claims[k]]);
+  return JSON.stringify(['gw-assertion-v2', kid, t, r.method.toUpperCase(), r.pathAndQuery, r.audience, claims]);
 }
 
 function toBase64Url(bytes: ArrayBuffer): string {
@@ -55,41 +140,52 @@ function toBase64Url(bytes: ArrayBuffer): string {
   return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-function fromBase64Url(s: string): Uint8Array | null {
-  if (!/^[A-Za-z0-9_-]+$/.test(s)) return null;
+function fromBase64Url(s: string): Uint8Array<ArrayBuffer> {
   const bin = atob(s.replace(/-/g, '+').replace(/_/g, '/'));
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
 }
 
-export async function signAssertion(
-  key: CryptoKey,
-  method: string,
-  pathAndQuery: string,
-  id: Identity,
-  nowSeconds = Math.floor(Date.now() / 1000),
-): Promise<string> {
-  const mac = await crypto.subtle.sign('HMAC', key, encoder.encode(canonical(nowSeconds, method, pathAndQuery, id)));
-  return `v1.${nowSeconds}.${toBase64Url(mac)}`;
+export async function signAssertion(request: AssertedRequest, key: AssertionKey, nowSeconds = Math.floor(Date.now() / 1000)): Promise<string> {
+  const mac = await crypto.subtle.sign('HMAC', key.key, encoder.encode(canonical(key.kid, nowSeconds, request)));
+  return `v2.${key.kid}.${nowSeconds}.${toBase64Url(mac)}`;
+}
+
+// 43 characters: an unpadded base64url SHA-256 MAC; the last one carries only 4 bits (canonical spelling).
+const HEADER = /^v2\.([A-Za-z0-9_-]{1,64})\.(\d{1,12})\.([A-Za-z0-9_-]{42}[AEIMQUYcgkosw048])$/;
+
+export interface VerifyAssertionOptions {
+  nowSeconds?: number;
+  maxAgeSeconds?: number;
+  maxFutureSkewSeconds?: number;
 }
 
 export async function verifyAssertion(
-  key: CryptoKey,
   header: string | null | undefined,
-  method: string,
-  pathAndQuery: string,
-  id: Identity,
-  { nowSeconds = Math.floor(Date.now() / 1000), maxSkewSeconds = DEFAULT_MAX_SKEW_SECONDS } = {},
+  request: AssertedRequest,
+  ring: AssertionKeyRing,
+  { nowSeconds = Math.floor(Date.now() / 1000), maxAgeSeconds = ASSERTION_MAX_AGE_SECONDS, maxFutureSkewSeconds = ASSERTION_MAX_FUTURE_SKEW_SECONDS }: VerifyAssertionOptions = {},
 ): Promise<AssertionCheck> {
   if (!header) return { ok: false, reason: 'missing' };
-  const m = /^v1\.(\d{1,12})\.([A-Za-z0-9_-]{43})$/.exec(header);
+  const m = HEADER.exec(header);
   if (!m) return { ok: false, reason: 'malformed' };
-  const t = Number(m[1]);
-  if (Math.abs(nowSeconds - t) > maxSkewSeconds) return { ok: false, reason: 'expired' };
-  const sig = fromBase64Url(m[2]!);
-  if (!sig) return { ok: false, reason: 'malformed' };
+  const kid = m[1]!;
+  const key = ring.keys.find((k) => k.kid === kid);
+  if (!key) return { ok: false, reason: 'unknown_key' };
+  const t = Number(m[2]);
+  if (t - nowSeconds > maxFutureSkewSeconds) return { ok: false, reason: 'future' };
+  if (nowSeconds - t > maxAgeSeconds) return { ok: false, reason: 'expired' };
   // crypto.subtle.verify compares in constant time.
-  const valid = await crypto.subtle.verify('HMAC', key, sig, encoder.encode(canonical(t, method, pathAndQuery, id)));
-  return valid ? { ok: true } : { ok: false, reason: 'bad_signature' };
+  const valid = await crypto.subtle.verify('HMAC', key.key, fromBase64Url(m[3]!), encoder.encode(canonical(kid, t, request)));
+  return valid ? { ok: true, kid } : { ok: false, reason: 'bad_signature' };
+}
+
+/**
+ * Fresh key rings (one random 256-bit key each) for the given audiences, in the
+ * GATEWAY_ASSERTION_KEYS shape: for the local world, tests and benchmarks, never a deploy.
+ */
+export function newAssertionKeys(audiences: readonly string[]): Record<string, { kid: string; secret: string }[]> {
+  const hex = (n: number) => [...crypto.getRandomValues(new Uint8Array(n))].map((b) => b.toString(16).padStart(2, '0')).join('');
+  return Object.fromEntries(audiences.map((a) => [a, [{ kid: `${a}-${hex(4)}`, secret: hex(32) }]]));
 }

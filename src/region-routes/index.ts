@@ -13,11 +13,11 @@ import { forwardWebSocket, isWebSocketUpgrade } from '../websocket/index.ts';
 /** Runs after requireTenant (and the body limit): the tenant is resolved and verified. */
 export function toRegion(): MiddlewareHandler<GatewayEnv> {
   return async (c) => {
-    const { config, assertionKey, resilience } = c.get('runtime');
+    const { config, assertionKeys, resilience } = c.get('runtime');
     const tenant = c.get('tenant');
     const requestId = c.get('requestId');
     // What the origin will trust, signed: derived from the verified token only.
-    const identity = { value: { tenantId: tenant.tenantId, userId: tenant.userId, region: tenant.region.name, requestId }, key: assertionKey };
+    const identity = { value: { tenantId: tenant.tenantId, userId: tenant.userId, region: tenant.region.name, requestId }, key: assertionKeys.get(tenant.region.name)! };
     if (isWebSocketUpgrade(c.req.raw)) {
       const obs = c.get('obs');
       obs.upstream = { kind: 'region', name: tenant.region.name };

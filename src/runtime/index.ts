@@ -3,7 +3,7 @@
  * built once on the first request of an isolate and reused by every request after it.
  */
 import { ConfigError, parseConfig, type GatewayConfig } from '../config/index.ts';
-import { importAssertionKey } from '../identity-assertion/index.ts';
+import { importAssertionKey, type AssertionKey } from '../identity-assertion/index.ts';
 import { RelocationList } from '../relocation/index.ts';
 import { createResilience, type Resilience } from '../resilience/index.ts';
 import { KeySet, VerifiedTokenCache } from '../token/index.ts';
@@ -11,7 +11,8 @@ import { KeySet, VerifiedTokenCache } from '../token/index.ts';
 export interface Runtime {
   readonly config: GatewayConfig;
   readonly keySet: KeySet;
-  readonly assertionKey: CryptoKey;
+  /** The signing key (first of its ring) per audience: each region's name, and `central`. */
+  readonly assertionKeys: ReadonlyMap<string, AssertionKey>;
   /** Recently moved tenants (src/relocation); absent without CONTROL_PLANE_DATABASE_URL. */
   readonly relocations?: RelocationList;
   /** Circuit breakers and retry policy: per isolate, shared by its requests. */
@@ -37,7 +38,9 @@ async function build(env: Record<string, unknown>): Promise<RuntimeResult> {
       maxStalenessMs: config.jwt.jwksMaxStalenessSeconds * 1000,
       fetchTimeoutMs: config.jwt.jwksFetchTimeoutMs,
     });
-    const assertionKey = await importAssertionKey(config.assertionSecret);
+    const assertionKeys = new Map(
+      await Promise.all([...config.assertionKeys].map(async ([audience, ring]) => [audience, await importAssertionKey(ring[0]!.kid, ring[0]!.secret)] as const)),
+    );
     const verifiedTokens = new VerifiedTokenCache({
       maxEntries: config.jwt.verifiedCacheSize,
       clockToleranceSeconds: config.jwt.clockToleranceSeconds,
@@ -46,7 +49,7 @@ async function build(env: Record<string, unknown>): Promise<RuntimeResult> {
     const relocations = config.controlPlaneDb
       ? new RelocationList(config.controlPlaneDb, config.relocation.refreshSeconds * 1000, config.relocation.windowSeconds)
       : undefined;
-    return { ok: true, runtime: { config, keySet, assertionKey, resilience: createResilience(config.resilience), relocations, verifiedTokens } };
+    return { ok: true, runtime: { config, keySet, assertionKeys, resilience: createResilience(config.resilience), relocations, verifiedTokens } };
   } catch (err) {
     return { ok: false, error: new ConfigError([`JWT_PUBLIC_KEYS: ${(err as Error).message}`]) };
   }

@@ -6,7 +6,7 @@
  */
 import { GatewayError } from '../errors/index.ts';
 import { inboundResponseHeaders, outboundRequestHeaders } from '../forward/headers.ts';
-import { IDENTITY_HEADERS, signAssertion, type Identity } from '../identity-assertion/index.ts';
+import { IDENTITY_HEADERS, identityRequest, signAssertion, type AssertionKey, type Identity } from '../identity-assertion/index.ts';
 import { targetUrl, type Upstream } from '../upstream/index.ts';
 
 export function isWebSocketUpgrade(req: Request): boolean {
@@ -16,7 +16,7 @@ export function isWebSocketUpgrade(req: Request): boolean {
 export async function forwardWebSocket(
   req: Request,
   url: URL,
-  opts: { upstream: Upstream; forwardAuthorization: boolean; identity: { value: Identity; key: CryptoKey } },
+  opts: { upstream: Upstream; forwardAuthorization: boolean; identity: { value: Identity; key: AssertionKey } },
 ): Promise<Response> {
   if (req.method !== 'GET') throw new GatewayError('invalid_request', 'websocket upgrade must be GET', 'A WebSocket upgrade must be a GET.');
   const target = targetUrl(opts.upstream, url);
@@ -27,7 +27,7 @@ export async function forwardWebSocket(
   headers.set(IDENTITY_HEADERS.tenantId, id.tenantId);
   headers.set(IDENTITY_HEADERS.userId, id.userId);
   headers.set(IDENTITY_HEADERS.region, id.region);
-  headers.set(IDENTITY_HEADERS.assertion, await signAssertion(opts.identity.key, 'GET', target.pathname + target.search, id));
+  headers.set(IDENTITY_HEADERS.assertion, await signAssertion(identityRequest('GET', target.pathname + target.search, id), opts.identity.key));
   let res: Response;
   try {
     res = await fetch(target, { method: 'GET', headers, redirect: 'manual' });

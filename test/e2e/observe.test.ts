@@ -7,6 +7,7 @@
  *    playwright-core) shows regions and live numbers that change as traffic flows.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { CENTRAL_AUDIENCE, newAssertionKeys } from '../../src/identity-assertion/index.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
@@ -59,7 +60,7 @@ beforeAll(async () => {
     JWT_ALGORITHMS: '["ES256"]',
     CENTRAL_ORIGIN: origins.central.url,
     REGIONS: JSON.stringify(Object.fromEntries(REGION_NAMES.map((r) => [r, { origin: origins[r]!.url }]))),
-    GATEWAY_ASSERTION_SECRET: 'e2e-assertion-secret-0123456789abcdef',
+    GATEWAY_ASSERTION_KEYS: JSON.stringify(newAssertionKeys([...REGION_NAMES, CENTRAL_AUDIENCE])),
   };
   gwDir = mkdtempSync(join(tmpdir(), 'etr-observe-'));
   const envFile = join(gwDir, 'gateway.env');

@@ -4,6 +4,7 @@
  * region. Their URLs and the test signing keys reach the Worker as bindings.
  */
 import type { IncomingMessage } from 'node:http';
+import { CENTRAL_AUDIENCE, newAssertionKeys } from '../../src/identity-assertion/index.ts';
 import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { TestProject } from 'vitest/node';
@@ -157,7 +158,8 @@ export default async function setup(project: TestProject) {
     JWKS_URL: `${central.url}/.well-known/jwks.json`,
     CENTRAL_ORIGIN: central.url,
     REGIONS: JSON.stringify(regions),
-    GATEWAY_ASSERTION_SECRET: 'test-assertion-secret-0123456789abcdef',
+    // One key ring per region and central (src/identity-assertion); tests read it to verify what origins saw.
+    GATEWAY_ASSERTION_KEYS: JSON.stringify(newAssertionKeys([...REGION_NAMES, CENTRAL_AUDIENCE])),
     TEST_PRIVATE_JWKS: JSON.stringify({ keys: [esPriv, edPriv] }),
     TEST_ORIGINS: JSON.stringify(Object.fromEntries(origins.map((o) => [o.name, o.url]))),
     TEST_HUNG_ORIGIN: `http://127.0.0.1:${(hung.address() as AddressInfo).port}`,

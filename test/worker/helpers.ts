@@ -2,6 +2,7 @@
 import { env } from 'cloudflare:test';
 import { importJWK, SignJWT, type JWTPayload } from 'jose';
 import { createApp } from '../../src/app.ts';
+import { importKeyRing, type AssertionKeyRing } from '../../src/identity-assertion/index.ts';
 
 export const bindings = env as unknown as Record<string, string>;
 export const ORIGINS: Record<string, string> = JSON.parse(bindings.TEST_ORIGINS!);
@@ -25,6 +26,11 @@ export async function mintToken(opts: MintOptions = {}): Promise<string> {
   if (!opts.omit?.includes('aud') && opts.claims?.aud === undefined) jwt.setAudience(bindings.JWT_AUDIENCE!);
   if (!opts.omit?.includes('exp')) jwt.setExpirationTime(opts.expiresIn ?? '5m');
   return jwt.sign(key);
+}
+
+/** The verifying key ring an origin for `audience` (a region, or 'central') holds, from the test bindings. */
+export function assertionRing(audience: string): Promise<AssertionKeyRing> {
+  return importKeyRing(JSON.parse(bindings.GATEWAY_ASSERTION_KEYS!)[audience]);
 }
 
 /** One app per module keeps per-isolate state (key set cache) as in production. */

@@ -20,7 +20,7 @@ it('sends a GET to the standby when the primary refuses the connection', async (
   expect(seen?.url).toBe('/api/pages?x=1');
   expect(seen?.headers['x-tenant-id']).toBe('ws_alpha');
   expect(seen?.headers['x-tenant-region']).toBe('eu-central-1');
-  expect(seen?.headers['x-gateway-assertion']).toMatch(/^v1\./);
+  expect(seen?.headers['x-gateway-assertion']).toMatch(/^v2\./);
 });
 
 it('sends a timed-out GET to the standby, never twice to the slow primary', async () => {

@@ -1,7 +1,7 @@
 /** The gateway doing its job: central routes to central, tenant routes to the tenant's region, intact. */
 import { describe, expect, it } from 'vitest';
-import { importAssertionKey, verifyAssertion } from '../../../src/identity-assertion/index.ts';
-import { bindings, callGateway, egressFor, mintToken, newMarker } from '../helpers.ts';
+import { centralRequest, identityRequest, verifyAssertion } from '../../../src/identity-assertion/index.ts';
+import { assertionRing, bindings, callGateway, egressFor, mintToken, newMarker } from '../helpers.ts';
 
 const bearer = async (claims?: Record<string, unknown>, kid?: string) => ({ authorization: `Bearer ${await mintToken({ claims, kid })}` });
 
@@ -10,6 +10,11 @@ describe('central routes', () => {
     ['POST', '/auth/signup'],
     ['POST', '/auth/login'],
     ['POST', '/auth/token'],
+    ['POST', '/auth/refresh'],
+    ['POST', '/auth/logout'],
+    ['GET', '/auth/workspaces'],
+    ['POST', '/auth/workspaces'],
+    ['POST', '/auth/workspaces/ws_0123456789/members'],
     ['GET', '/.well-known/jwks.json'],
   ])('%s %s goes to the central origin without a token', async (method, path) => {
     const marker = newMarker();
@@ -21,10 +26,33 @@ describe('central routes', () => {
     if (body) expect(seen[0]!.body).toBe(body);
   });
 
-  it('forwards the caller token to central for /auth/token (refresh needs it)', async () => {
+  it("signs central requests with central's own key: the platform's client address and the request id", async () => {
+    const marker = newMarker();
+    await callGateway(`/auth/login?m=${marker}`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'x-request-id': marker, 'content-type': 'application/json', 'cf-connecting-ip': '203.0.113.9', 'x-forwarded-for': '10.9.9.9' },
+    });
+    const [seen] = await egressFor(marker);
+    const h = seen!.headers as Record<string, string>;
+    expect(h['x-gateway-client-ip']).toBe('203.0.113.9');
+    const signed = centralRequest('POST', seen!.url, { clientIp: '203.0.113.9', requestId: h['x-request-id']! });
+    const ring = await assertionRing('central');
+    expect(await verifyAssertion(h['x-gateway-assertion'], signed, ring)).toMatchObject({ ok: true });
+    // Another client address, or a region's key ring: refused.
+    expect(await verifyAssertion(h['x-gateway-assertion'], centralRequest('POST', seen!.url, { clientIp: '10.9.9.9', requestId: h['x-request-id']! }), ring)).toMatchObject({ ok: false });
+    expect(await verifyAssertion(h['x-gateway-assertion'], signed, await assertionRing('eu-central-1'))).toMatchObject({ ok: false });
+  });
+
+  it.each([
+    ['POST', '/auth/token'],
+    ['GET', '/auth/workspaces'],
+    ['POST', '/auth/workspaces'],
+    ['POST', '/auth/workspaces/ws_0123456789/members'],
+  ])('forwards the caller token to central for %s %s (central checks it)', async (method, path) => {
     const marker = newMarker();
     const auth = await bearer();
-    await callGateway('/auth/token', { method: 'POST', headers: { ...auth, 'x-request-id': marker } });
+    await callGateway(path, { method, headers: { ...auth, 'x-request-id': marker } });
     const [seen] = await egressFor(marker);
     expect(seen!.headers.authorization).toBe(auth.authorization);
   });
@@ -55,12 +83,15 @@ describe('tenant routes', () => {
     expect(seen!.origin).toBe('us-east-1');
     const h = seen!.headers as Record<string, string>;
     expect([h['x-tenant-id'], h['x-user-id'], h['x-tenant-region'], h['x-request-id']]).toEqual(['ws_beta', 'user-7', 'us-east-1', marker]);
-    const key = await importAssertionKey(bindings.GATEWAY_ASSERTION_SECRET!);
+    const ring = await assertionRing('us-east-1');
     const identity = { tenantId: 'ws_beta', userId: 'user-7', region: 'us-east-1', requestId: marker };
-    expect(await verifyAssertion(key, h['x-gateway-assertion'], 'GET', seen!.url, identity)).toEqual({ ok: true });
-    // The same assertion is worthless for another tenant or another path.
-    expect(await verifyAssertion(key, h['x-gateway-assertion'], 'GET', seen!.url, { ...identity, tenantId: 'ws_other' })).toMatchObject({ ok: false });
-    expect(await verifyAssertion(key, h['x-gateway-assertion'], 'DELETE', seen!.url, identity)).toMatchObject({ ok: false });
+    expect(await verifyAssertion(h['x-gateway-assertion'], identityRequest('GET', seen!.url, identity), ring)).toEqual({ ok: true, kid: ring.keys[0]!.kid });
+    // The same assertion is worthless for another tenant, another method, or at another region (its own key ring).
+    expect(await verifyAssertion(h['x-gateway-assertion'], identityRequest('GET', seen!.url, { ...identity, tenantId: 'ws_other' }), ring)).toMatchObject({ ok: false });
+    expect(await verifyAssertion(h['x-gateway-assertion'], identityRequest('DELETE', seen!.url, identity), ring)).toMatchObject({ ok: false });
+    const euRing = await assertionRing('eu-central-1');
+    expect(await verifyAssertion(h['x-gateway-assertion'], { ...identityRequest('GET', seen!.url, identity), audience: 'eu-central-1' }, euRing)).toEqual({ ok: false, reason: 'unknown_key' });
+    expect(await verifyAssertion(h['x-gateway-assertion'], identityRequest('GET', seen!.url, identity), await assertionRing('central'))).toMatchObject({ ok: false });
   });
 
   it('does not forward the Authorization header unless configured to', async () => {

@@ -26,7 +26,7 @@ describe('/healthz', () => {
   });
 
   it('is 503 when the config is invalid, naming no value', async () => {
-    const res = await callGateway('/healthz', {}, { REGIONS: 'not json', GATEWAY_ASSERTION_SECRET: 'short' });
+    const res = await callGateway('/healthz', {}, { REGIONS: 'not json', GATEWAY_ASSERTION_KEYS: '{"eu-central-1":[{"kid":"k","secret":"short"}]}' });
     expect(res.status).toBe(503);
     const text = await res.text();
     expect(JSON.parse(text)).toEqual({ status: 'unhealthy', config: 'invalid' });

@@ -5,8 +5,8 @@
  * control characters in header values. The origin's echo shows exactly what it received.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { verifyAssertion, importAssertionKey } from '../../../src/identity-assertion/index.ts';
-import { bindings } from '../helpers.ts';
+import { identityRequest, verifyAssertion } from '../../../src/identity-assertion/index.ts';
+import { assertionRing, bindings } from '../helpers.ts';
 import { bearer, expectRejected, REGION_ORIGINS, req, send, signRaw, validClaims, warmGateway, type Gateway } from './support.ts';
 
 let gw: Gateway;
@@ -69,14 +69,12 @@ describe('identity and forwarding headers from the client never reach the origin
     for (const v of SPOOF_VALUES) expect(raw, `origin saw spoofed ${v}`).not.toContain(v);
     for (const name of Object.keys(echo.headers)) expect(name).not.toContain('_');
     // The assertion the origin sees is the gateway's own, and it verifies.
-    const key = await importAssertionKey(bindings.GATEWAY_ASSERTION_SECRET!);
-    const check = await verifyAssertion(key, echo.headers['x-gateway-assertion'], 'GET', '/api/pages', {
-      tenantId: 'ws_alpha',
-      userId: 'user-1',
-      region: 'eu-central-1',
-      requestId: echo.headers['x-request-id']!,
-    });
-    expect(check).toEqual({ ok: true });
+    const check = await verifyAssertion(
+      echo.headers['x-gateway-assertion'],
+      identityRequest('GET', '/api/pages', { tenantId: 'ws_alpha', userId: 'user-1', region: 'eu-central-1', requestId: echo.headers['x-request-id']! }),
+      await assertionRing('eu-central-1'),
+    );
+    expect(check).toMatchObject({ ok: true });
   });
 
   it('the Authorization header itself is not forwarded to a region', async () => {
@@ -144,7 +142,7 @@ describe('hop-by-hop headers and headers named in Connection', () => {
     );
     expect(echo.headers['x-tenant-id']).toBe('ws_alpha');
     expect(echo.headers['x-user-id']).toBe('user-1');
-    expect(echo.headers['x-gateway-assertion']).toMatch(/^v1\.\d+\./);
+    expect(echo.headers['x-gateway-assertion']).toMatch(/^v2\.[A-Za-z0-9_-]+\.\d+\./);
   });
 });
 

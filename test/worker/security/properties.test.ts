@@ -141,7 +141,7 @@ describe('3. any client headers → the origin sees exactly the verified identit
         expect(seen.headers['x-tenant-id']).toBe(id.tenant);
         expect(seen.headers['x-user-id']).toBe(id.sub);
         expect(seen.headers['x-tenant-region']).toBe(id.region);
-        expect(seen.headers['x-gateway-assertion']).toMatch(/^v1\.\d+\.[A-Za-z0-9_-]{43}$/);
+        expect(seen.headers['x-gateway-assertion']).toMatch(/^v2\.[A-Za-z0-9_-]{1,64}\.\d+\.[A-Za-z0-9_-]{43}$/);
         for (const name of Object.keys(seen.headers)) expect(name.includes('_')).toBe(false);
         for (const h of ['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-real-ip', 'true-client-ip', 'x-original-url', 'authorization']) {
           expect(seen.headers[h], h).toBeUndefined();

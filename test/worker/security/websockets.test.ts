@@ -52,7 +52,7 @@ describe('valid token → passed through to the home region only', () => {
       expect(seen[0]!.headers['x-tenant-id']).toBe('ws_sock');
       expect(seen[0]!.headers['x-user-id']).toBe('user-ws');
       expect(seen[0]!.headers['x-tenant-region']).toBe(region);
-      expect(seen[0]!.headers['x-gateway-assertion']).toMatch(/^v1\.\d+\./);
+      expect(seen[0]!.headers['x-gateway-assertion']).toMatch(/^v2\.[A-Za-z0-9_-]+\.\d+\./);
       expect(seen[0]!.headers.authorization).toBeUndefined();
       for (const other of Object.keys(REGION_ORIGINS).filter((n) => n !== region)) {
         expect((await originRequests(other)).filter((r) => r.headers['x-request-id'] === rid)).toEqual([]);
