@@ -4,15 +4,15 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import { forwardObserved } from '../forward/observed.ts';
-import { regionRefusal } from '../relocation/region-refusal.ts';
-import type { GatewayEnv } from '../gateway-env/index.ts';
+import { requestUrl, type GatewayEnv } from '../gateway-env/index.ts';
+import { unlessRefused } from '../relocation/region-refusal.ts';
 import { timed } from '../observability/index.ts';
 import { regionUpstream } from '../upstream/index.ts';
 import { forwardWebSocket, isWebSocketUpgrade } from '../websocket/index.ts';
 
 /** Runs after requireTenant (and the body limit): the tenant is resolved and verified. */
 export function toRegion(): MiddlewareHandler<GatewayEnv> {
-  return async (c) => {
+  return (c) => {
     const { config, assertionKeys, resilience } = c.get('runtime');
     const tenant = c.get('tenant');
     const requestId = c.get('requestId');
@@ -22,16 +22,10 @@ export function toRegion(): MiddlewareHandler<GatewayEnv> {
       const obs = c.get('obs');
       obs.upstream = { kind: 'region', name: tenant.region.name };
       return timed(obs, 'upstreamMs', () =>
-        forwardWebSocket(c.req.raw, new URL(c.req.url), { upstream: regionUpstream(tenant.region), forwardAuthorization: config.forwardAuthorization, identity }),
+        forwardWebSocket(c.req.raw, requestUrl(c), { upstream: regionUpstream(tenant.region), forwardAuthorization: config.forwardAuthorization, identity }),
       );
     }
-    const res = await forwardObserved(c, { upstream: regionUpstream(tenant.region), resilience, forwardAuthorization: config.forwardAuthorization, identity });
-    // The region itself says the tenant is not (or not yet) there: answer in the gateway's error model.
-    const refused = regionRefusal(res);
-    if (refused) {
-      await res.body?.cancel();
-      throw refused;
-    }
-    return res;
+    // The region itself may say the tenant is not (or not yet) there: then answer in the gateway's error model.
+    return forwardObserved(c, { upstream: regionUpstream(tenant.region), resilience, forwardAuthorization: config.forwardAuthorization, identity }).then(unlessRefused);
   };
 }

@@ -21,3 +21,11 @@ export function regionRefusal(res: Response): GatewayError | undefined {
   }
   return undefined;
 }
+
+/** The response as it is, or (a region's refusal) its body dropped and the gateway error thrown. No extra async frame. */
+export function unlessRefused(res: Response): Response {
+  const refused = regionRefusal(res);
+  if (!refused) return res;
+  void res.body?.cancel().catch(() => {});
+  throw refused;
+}
