@@ -27,6 +27,7 @@ export const ERROR_STATUS = {
   key_set_unavailable: 503,
   upstream_timeout: 504,
   database_unavailable: 503,
+  tenant_moving: 503,
   database_timeout: 504,
 } as const;
 
@@ -55,6 +56,7 @@ const WIRE_MESSAGE: { [C in ErrorCode]: string } = {
   upstream_timeout: 'The upstream did not answer in time.',
   database_unavailable: 'The database is temporarily unavailable.',
   database_timeout: 'The database did not answer in time.',
+  tenant_moving: 'The tenant is moving to another region; retry after the Retry-After delay.',
 };
 
 export const REALM = 'edge-tenant-router';

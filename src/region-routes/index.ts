@@ -5,6 +5,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { forwardObserved } from '../forward/observed.ts';
 import { requestUrl, type GatewayEnv } from '../gateway-env/index.ts';
+import { unlessRefused } from '../relocation/region-refusal.ts';
 import { timed } from '../observability/index.ts';
 import { regionUpstream } from '../upstream/index.ts';
 import { forwardWebSocket, isWebSocketUpgrade } from '../websocket/index.ts';
@@ -24,6 +25,7 @@ export function toRegion(): MiddlewareHandler<GatewayEnv> {
         forwardWebSocket(c.req.raw, requestUrl(c), { upstream: regionUpstream(tenant.region), forwardAuthorization: config.forwardAuthorization, identity }),
       );
     }
-    return forwardObserved(c, { upstream: regionUpstream(tenant.region), resilience, forwardAuthorization: config.forwardAuthorization, identity });
+    // The region itself may say the tenant is not (or not yet) there: then answer in the gateway's error model.
+    return forwardObserved(c, { upstream: regionUpstream(tenant.region), resilience, forwardAuthorization: config.forwardAuthorization, identity }).then(unlessRefused);
   };
 }
