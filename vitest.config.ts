@@ -1,6 +1,20 @@
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Rate limiters for the workerd tests, beside wrangler.toml's own. The suite at large runs with
+ * TEST_SUITE_RATE_LIMITER (test/worker/global-setup.ts), whose limit no test reaches, so suites that
+ * send many requests as one tenant are not limited by chance; the tenant-limit tests
+ * (test/worker/tenant-limits) point TENANT_RATE_LIMITS / ADMIN_RATE_LIMIT at the small ones.
+ */
+export const TEST_RATE_LIMITERS = {
+  TEST_SUITE_RATE_LIMITER: { namespace_id: '9100', simple: { limit: 1_000_000, period: 10 as const } },
+  TEST_TENANT_RATE_LIMITER: { namespace_id: '9101', simple: { limit: 6, period: 10 as const } },
+  TEST_TENANT_DATA_RATE_LIMITER: { namespace_id: '9102', simple: { limit: 6, period: 10 as const } },
+  TEST_USER_RATE_LIMITER: { namespace_id: '9103', simple: { limit: 3, period: 10 as const } },
+  TEST_ADMIN_RATE_LIMITER: { namespace_id: '9104', simple: { limit: 3, period: 60 as const } },
+};
+
 export default defineConfig({
   test: {
     // Logs of passing tests are noise (every request logs a line); a failing test still shows its own.
@@ -13,6 +27,7 @@ export default defineConfig({
             wrangler: { configPath: './wrangler.toml' },
             miniflare: {
               bindings: { ...inject('gatewayBindings'), ...inject('globalViewBindings') },
+              ratelimits: TEST_RATE_LIMITERS,
               hyperdrives: inject('hyperdriveBindings'),
               // The regional data Workers behind wrangler.toml's service bindings (test/worker/global-setup.ts).
               workers: inject('dataWorkers').map((w) => ({

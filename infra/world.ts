@@ -30,6 +30,16 @@ import { startWsProxy, type Latency, type WsProxy } from './ws-proxy/index.ts';
 export const REGIONS = ['us-east-1', 'eu-central-1', 'ap-southeast-2'] as const;
 export const CENTRAL_REGION = 'us-east-1';
 
+/**
+ * The local world's per-tenant rate limits: low enough that a flood is visible locally. They name
+ * wrangler.toml's top-level [[ratelimits]] bindings, whose limits must say the same (tested).
+ */
+export const LOCAL_TENANT_RATE_LIMITS = {
+  api: { tenant: { binding: 'TENANT_API_RATE_LIMITER', limit: 300, period: 10 } },
+  data: { tenant: { binding: 'TENANT_DATA_RATE_LIMITER', limit: 300, period: 10 } },
+  'websocket-upgrade': { tenant: { binding: 'TENANT_WS_RATE_LIMITER', limit: 60, period: 60 } },
+} as const;
+
 export interface WorldOptions {
   /** Default: the three REGIONS. */
   regions?: readonly string[];
@@ -320,6 +330,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
           ...(controller && controllerProxy
             ? { CONTROLLER_DATABASE_URL: controller.reporterUrl, CONTROLLER_WS_PROXY: controllerProxy.hostPort }
             : {}),
+          TENANT_RATE_LIMITS: JSON.stringify(LOCAL_TENANT_RATE_LIMITS),
           CORS_ALLOWED_ORIGINS: [...corsOrigins].join(','),
           ...options.gatewayVars,
         }),

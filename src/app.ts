@@ -20,6 +20,8 @@ import { requestGuard } from './request-guard/index.ts';
 import { withRuntime } from './runtime/middleware.ts';
 import { statusRoutes } from './status-page/index.ts';
 import { requireTenant } from './tenant/require-tenant.ts';
+import { tenantLimits, TenantInFlight } from './tenant-limits/index.ts';
+import { isWebSocketUpgrade } from './websocket/index.ts';
 
 /**
  * `recent` holds the per-isolate traffic the status page shows; the app is built
@@ -41,9 +43,12 @@ export function createApp(recent: RecentTraffic = new RecentTraffic()): Hono<Gat
   auditRoutes(app);
   centralRoutes(app);
   app.route('/admin', adminRoutes());
+  // Tenant limits count verified tenants only, and refuse before any subrequest or query.
+  const inFlight = new TenantInFlight();
   // Direct data path: handed to the tenant's regional data Worker, which alone holds that region's database.
-  app.all('/data/*', requireTenant(), toDataWorker());
+  app.all('/data/*', requireTenant(), tenantLimits({ routeClass: 'data', inFlight }), toDataWorker());
   // The body limit runs after the token check: an unauthenticated body is never read.
-  app.all('/api/*', requireTenant(), bodyLimit(), toRegion());
+  const apiClass = (req: Request) => (isWebSocketUpgrade(req) ? 'websocket-upgrade' : 'api');
+  app.all('/api/*', requireTenant(), tenantLimits({ routeClass: apiClass, inFlight }), bodyLimit(), toRegion());
   return app;
 }

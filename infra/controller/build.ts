@@ -116,8 +116,21 @@ function viewSql(regions: ControllerRegion[]): { tenants: string; stats: string 
         ` (SELECT count(*) FROM ${ident(schemaFor(r.name))}.pages) AS pages`,
     )
     .join('\nUNION ALL\n');
-  return { tenants, stats };
+  // Every global view locks the move barrier (see MOVE_BARRIER_SQL): the join adds no rows.
+  const barred = (body: string) => `SELECT v.* FROM (${body}) v LEFT JOIN global.move_barrier ON false`;
+  return { tenants: barred(tenants), stats: barred(stats) };
 }
+
+/**
+ * A table with no rows whose only job is to be locked. Every global view reads it (so every global
+ * query holds ACCESS SHARE on it until its transaction ends), and a tenant move takes ACCESS
+ * EXCLUSIVE on it and on ONLY global.pages while it deletes the old copy and makes the new one live
+ * (infra/tenant-move). Foreign tables cannot be locked, and a query's scans of different regions
+ * happen at different moments; the barrier makes the two commits of a move's switch one moment for
+ * the global view, so it never counts a moving tenant's rows twice or not at all.
+ */
+const MOVE_BARRIER_SQL = `CREATE TABLE global.move_barrier ();
+  COMMENT ON TABLE global.move_barrier IS 'locked by global views (ACCESS SHARE) and by tenant moves (ACCESS EXCLUSIVE); holds no rows'`;
 
 const hash = (s: string) => 'build:' + createHash('sha256').update(s).digest('hex').slice(0, 16);
 
@@ -156,6 +169,9 @@ export async function buildController(opts: BuildOptions): Promise<BuildResult> 
         );
       }
       if (!(await one("SELECT 1 FROM pg_namespace WHERE nspname = 'global'"))) await act('schema global', 'CREATE SCHEMA global');
+      if (!(await one<{ r: string | null }>("SELECT to_regclass('global.move_barrier') AS r"))!.r) {
+        await act('table global.move_barrier', MOVE_BARRIER_SQL);
+      }
       if (!(await one("SELECT 1 FROM pg_proc WHERE proname = 'uuid_v7' AND pronamespace = 'global'::regnamespace"))) {
         await act('function global.uuid_v7', UUID_V7_SQL);
       }

@@ -48,7 +48,7 @@ describe.each(backends)('migrations on %s', (_name, available, start) => {
     const tables = await region.db.query<{ t: string }>(
       "SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
     );
-    expect(tables.rows.map((r) => r.t)).toEqual(['pages', 'schema_migrations', 'tenants']);
+    expect(tables.rows.map((r) => r.t)).toEqual(['incoming_rows', 'pages', 'schema_migrations', 'tenant_moves', 'tenant_tombstones', 'tenants']);
   });
 
   it.skipIf(!available)('makes emails unique regardless of case', async () => {

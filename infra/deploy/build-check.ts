@@ -56,7 +56,13 @@ const { unstable_readConfig } = await import('wrangler');
 type Parse = (env: Record<string, unknown>) => { ok: true } | { ok: false; error: { issues: string[] } };
 const configModule = '../../src/config/index.ts';
 const dataConfigModule = '../../src/config/data-worker.ts';
-const { parseConfig } = (await import(configModule)) as { parseConfig: Parse };
+const { parseConfig } = (await import(configModule)) as {
+  parseConfig(env: Record<string, unknown>): { ok: true; config: { trafficLimits: unknown } } | { ok: false; error: { issues: string[] } };
+};
+const trafficModule = '../../src/config/traffic-limits.ts';
+const { rateLimitBindingMismatches } = (await import(trafficModule)) as {
+  rateLimitBindingMismatches(limits: unknown, bindings: ReadonlyArray<{ name: string; simple?: { limit: number; period: number } }>): string[];
+};
 const { parseDataWorkerConfig } = (await import(dataConfigModule)) as { parseDataWorkerConfig: Parse };
 
 const DATA_DIR = join(root, 'workers', 'data');
@@ -75,7 +81,7 @@ const fail = (what: string, message: string) => {
   console.error(`build:check: ${what}: ${message}`);
   failed = true;
 };
-type Read = { name?: string; vars: Record<string, unknown>; services?: Array<{ binding: string; service: string }>; hyperdrive: Array<{ binding: string; id: string }>; placement?: { region?: string }; analytics_engine_datasets: Array<{ binding: string; dataset: string }> };
+type Read = { name?: string; vars: Record<string, unknown>; ratelimits?: Array<{ name: string; simple?: { limit: number; period: number } }>; services?: Array<{ binding: string; service: string }>; hyperdrive: Array<{ binding: string; id: string }>; placement?: { region?: string }; analytics_engine_datasets: Array<{ binding: string; dataset: string }> };
 
 for (const env of envs) {
   const wc = unstable_readConfig({ config: join(root, 'wrangler.toml'), env }) as unknown as Read;
@@ -83,6 +89,11 @@ for (const env of envs) {
   const parsed = parseConfig({ ...secretPlaceholders(wc.vars), ...Object.fromEntries(services.map((s) => [s.binding, serviceStandIn])), ...wc.vars });
   const metrics = wc.analytics_engine_datasets.find((d) => d.binding === 'METRICS')?.dataset ?? 'none';
   if (!parsed.ok) fail(env, `[vars] invalid:\n  ${parsed.error.issues.join('\n  ')}`);
+  else {
+    // The binding's limit lives in [[ratelimits]]; the policy that names it must say the same.
+    const mismatches = rateLimitBindingMismatches(parsed.config.trafficLimits, wc.ratelimits ?? []);
+    if (mismatches.length > 0) fail(env, `rate limits disagree with [[ratelimits]]:\n  ${mismatches.join('\n  ')}`);
+  }
   // The edge holds no database of the data path: no URL anywhere in its vars, no Hyperdrive binding.
   if (/postgres(ql)?:\/\//i.test(JSON.stringify(wc.vars))) fail(env, 'the gateway\'s [vars] contain a database URL');
   if (wc.hyperdrive.length > 0) fail(env, 'the gateway has a Hyperdrive binding; databases belong to the data Workers');

@@ -21,6 +21,9 @@ export const APP_ERROR_CODES = [
   'not_found',
   'tenant_not_found',
   'wrong_region',
+  // A region refusing a tenant that moved away or is moving (src/relocation/residency.ts).
+  'tenant_relocated',
+  'tenant_moving',
   'payload_too_large',
   'rate_limited',
   'internal',

@@ -1,10 +1,17 @@
 /**
  * `npm run load [-- --duration 60 --clients 96 --tenants-per-region 8 --kill ap-southeast-2 --standby]`
+ * `npm run load -- --noisy [...]`: the noisy-neighbour run instead (see noisy.ts).
+ * `npm run load -- --move [--duration 30 --clients 16 --tenants-per-region 2 --pages 2000]`: tenant moves under load
+ *   on real PostgreSQL (LOCAL_PG_URL, default 127.0.0.1:5432), see move.ts; the same flags, plus --pages.
  * Starts a fresh local world (PGlite, or PostgreSQL with LOCAL_PG_URL), runs the load test
  * (see run.ts), prints the report and exits non-zero on any violation.
  */
 import { parseArgs } from 'node:util';
+import { noisyCli } from './noisy.ts';
 import { DEFAULTS, runLoad } from './run.ts';
+
+// `--noisy`: the noisy-neighbour run, with its own options and report (noisy.ts).
+if (process.argv.includes('--noisy')) process.exit(await noisyCli(process.argv.slice(2).filter((a) => a !== '--noisy')));
 
 const { values } = parseArgs({
   options: {
@@ -14,6 +21,8 @@ const { values } = parseArgs({
     kill: { type: 'string', default: DEFAULTS.killRegion },
     standby: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
+    move: { type: 'boolean', default: false },
+    pages: { type: 'string' },
   },
 });
 
@@ -25,6 +34,19 @@ const positive = (name: string, v: string | undefined) => {
   }
   return n;
 };
+
+if (values.move) {
+  const { MOVE_DEFAULTS, formatMoveReport, runMoveLoad } = await import('./move.ts');
+  const report = await runMoveLoad({
+    durationMs: positive('duration', values.duration) * 1000,
+    clients: Math.floor(positive('clients', values.clients)),
+    tenantsPerRegion: Math.floor(positive('tenants-per-region', values['tenants-per-region'])),
+    seedPages: values.pages === undefined ? MOVE_DEFAULTS.seedPages : Math.floor(positive('pages', values.pages)),
+    log: (m) => console.error(`[load] ${m}`),
+  });
+  console.log(values.json ? JSON.stringify(report, null, 2) : formatMoveReport(report));
+  process.exit(report.violations.length ? 1 : 0);
+}
 
 const report = await runLoad({
   durationMs: positive('duration', values.duration) * 1000,

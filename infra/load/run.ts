@@ -9,10 +9,8 @@
  *   - tenants of the regions that stayed up got no gateway errors (a dead region hurts only its own).
  * `runLoad` returns a report with the violations; the CLI (main.ts) exits non-zero on any.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startWorld, type World } from '../world.ts';
+import type { World } from '../world.ts';
+import { inFreshWorld, json, signUpTenants, sleep } from './common.ts';
 import { errorsOutsideKilledRegion, foreignRows, lostOrMisplacedWrites, requestsOutsideZone, type PageRow } from './checks.ts';
 
 export interface LoadOptions {
@@ -73,39 +71,20 @@ export interface LoadReport {
   violations: string[];
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function json(res: Response): Promise<unknown> {
-  const text = await res.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
-
 export async function runLoad(partial: Partial<LoadOptions> = {}): Promise<LoadReport> {
   const opts: LoadOptions = { ...DEFAULTS, ...partial, gatewayVars: { ...DEFAULTS.gatewayVars, ...partial.gatewayVars } };
   const { log } = opts;
-  const sandboxDir = await mkdtemp(join(tmpdir(), 'etr-load-'));
   // What each regional app received: tenant and claimed region of every request.
   const seen: Array<{ app: string; role: string; tenant: string | null; region: string | null }> = [];
   log('starting the local world');
-  const world: World = await startWorld({
-    sandboxDir,
+  const worldOptions = {
     regionZones: opts.zones,
     gatewayVars: opts.gatewayVars,
-    gatewayLogLevel: 'error',
+    gatewayLogLevel: 'error' as const,
     regionStandbys: opts.standby ? [opts.killRegion] : [],
-    onRegionRequest: (app, req, role) => seen.push({ app, role, tenant: req.headers.get('x-tenant-id'), region: req.headers.get('x-tenant-region') }),
-  });
-  try {
-    return await drive(world, opts, seen);
-  } finally {
-    log('stopping the local world');
-    await world.stop();
-    await rm(sandboxDir, { recursive: true, force: true });
-  }
+    onRegionRequest: (app: string, req: Request, role: 'primary' | 'standby') => seen.push({ app, role, tenant: req.headers.get('x-tenant-id'), region: req.headers.get('x-tenant-region') }),
+  };
+  return inFreshWorld('etr-load-', worldOptions, log, (world) => drive(world, opts, seen));
 }
 
 async function drive(world: World, opts: LoadOptions, seen: Array<{ app: string; role: string; tenant: string | null; region: string | null }>): Promise<LoadReport> {
@@ -119,20 +98,7 @@ async function drive(world: World, opts: LoadOptions, seen: Array<{ app: string;
   };
 
   // Tenants sign up through the gateway (central), a few per region.
-  const runId = Date.now().toString(36);
-  const tenants: Tenant[] = [];
-  for (const region of regions) {
-    for (let i = 0; i < opts.tenantsPerRegion; i++) {
-      const res = await fetch(`${gateway}/auth/signup`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ email: `load-${runId}-${region}-${i}@example.test`, password: 'load-test-password', workspace: `load ${region} ${i}`, region }),
-      });
-      const body = (await json(res)) as { token?: string; tenant_id?: string; tenant_region?: string };
-      if (res.status !== 201 || !body.token || !body.tenant_id) throw new Error(`signup in ${region} failed: ${res.status} ${JSON.stringify(body)}`);
-      tenants.push({ id: body.tenant_id, region, token: body.token });
-    }
-  }
+  const tenants: Tenant[] = await signUpTenants(gateway, regions, opts.tenantsPerRegion, 'load');
   const homeOf = new Map(tenants.map((t) => [t.id, t.region]));
   log(`${tenants.length} tenants signed up; ${opts.clients} clients for ${opts.durationMs} ms, killing ${opts.killRegion} from 1/3 to 2/3`);
   seen.length = 0; // signups are not tenant traffic

@@ -84,7 +84,8 @@ describe('region app', () => {
       'x-gateway-assertion': await signAssertion(identityRequest('GET', '/api/pages', alice), k, t),
     });
     expect((await app.request('/api/pages', { headers: await at(now + 3) })).status).toBe(200);
-    for (const t of [now + 6, now + 30, now + 600, now + 10 ** 9]) {
+    // now + 8, not + 6: the app reads its clock a moment later, and a second may tick in between under load.
+    for (const t of [now + 8, now + 30, now + 600, now + 10 ** 9]) {
       const res = await app.request('/api/pages', { headers: await at(t) });
       expect(res.status, `t = now + ${t - now}`).toBe(401);
       expect((await res.json()).error.message).toContain('future');
@@ -189,6 +190,32 @@ describe('region app', () => {
     const { error } = await res.json();
     expect(error.code).toBe('invalid_request');
     expect(error.message).toMatch(message);
+  });
+
+  it('answers for a tenant that is moving or has moved itself: 503 tenant_moving (writes, Retry-After) from the fence on, 409 tenant_relocated after; PGlite too', async () => {
+    const carol: Identity = { tenantId: 'ws_cccccccccc', userId: 'u-carol', region: REGION, requestId: 'req-3' };
+    await db.db.query("INSERT INTO tenants (id, name) VALUES ('ws_cccccccccc', 'C')");
+    expect((await asGateway(carol, 'POST', '/api/pages', { title: 'before' })).status).toBe(201);
+    const outcome = async (method: string, body?: unknown) => {
+      const res = await asGateway(carol, method, '/api/pages', body);
+      const json = (await res.json()) as { error?: { code: string }; pages?: unknown[] };
+      return { status: res.status, code: json.error?.code, residency: res.headers.get('x-tenant-residency'), retryAfter: res.headers.get('retry-after'), pages: json.pages?.length };
+    };
+    await db.db.query("INSERT INTO tenant_moves (tenant_id, direction, peer_region, move_id) VALUES ('ws_cccccccccc', 'outgoing', 'us-east-1', gen_random_uuid())");
+    expect(await outcome('GET')).toEqual({ status: 200, code: undefined, residency: null, retryAfter: null, pages: 1 });
+    expect(await outcome('POST', { title: 'fenced' })).toEqual({ status: 503, code: 'tenant_moving', residency: 'moving', retryAfter: '1', pages: undefined });
+    await db.db.query("DELETE FROM tenant_moves WHERE tenant_id = 'ws_cccccccccc'");
+    await db.db.query("DELETE FROM pages WHERE tenant_id = 'ws_cccccccccc'");
+    await db.db.query("DELETE FROM tenants WHERE id = 'ws_cccccccccc'");
+    await db.db.query("INSERT INTO tenant_tombstones (tenant_id, moved_to, moved_at, relocation_id) VALUES ('ws_cccccccccc', 'us-east-1', now(), 7)");
+    for (const [method, body] of [['GET'], ['POST', { title: 'late' }]] as const) {
+      expect(await outcome(method, body)).toEqual({ status: 409, code: 'tenant_relocated', residency: 'relocated', retryAfter: null, pages: undefined });
+    }
+    const page = await asGateway(carol, 'GET', '/api/pages/0190aaaa-0000-7000-8000-000000000000');
+    expect(page.status).toBe(409);
+    // Other tenants are untouched.
+    expect((await asGateway(alice, 'GET', '/api/pages')).status).toBe(200);
+    expect((await db.db.query("SELECT 1 FROM pages WHERE tenant_id = 'ws_cccccccccc'")).rowCount).toBe(0);
   });
 
   it("answers every error in the gateway's shape, with the gateway's request id and Cache-Control: no-store", async () => {

@@ -6,10 +6,11 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { AssertionKeyRing } from '../../src/identity-assertion/index.ts';
 import type { Db } from '../db/types.ts';
-import { HttpError, invalid, notFound, onError } from '../http/errors.ts';
+import { errorResponse, HttpError, invalid, notFound, onError } from '../http/errors.ts';
+import { residencyAnswer } from '../../src/relocation/residency.ts';
 import { jsonObject, optionalString, requiredString } from '../http/json-body.ts';
 import { requireGatewayIdentity, type IdentityEnv } from './gateway-identity.ts';
-import { pageStore, TenantNotProvisionedError } from './pages.ts';
+import { pageStore, TenantNotProvisionedError, TenantResidencyError } from './pages.ts';
 import { UUID_RE } from './uuid-v7.ts';
 
 export interface RegionDeps {
@@ -35,7 +36,13 @@ function listLimit(raw: string | undefined): number {
 export function createRegionApp({ region, db, assertionKeys }: RegionDeps): Hono<IdentityEnv> {
   const pages = pageStore(db, region);
   const app = new Hono<IdentityEnv>();
-  app.onError(onError(`region ${region}`));
+  const otherErrors = onError(`region ${region}`);
+  app.onError((err, c) => {
+    // The tenant moved away (tombstone) or is moving: the region's own verdict, whatever the token says.
+    if (!(err instanceof TenantResidencyError)) return otherErrors(err, c);
+    const a = residencyAnswer(err.state);
+    return errorResponse(c, new HttpError(a.status, a.code, err.message, { headers: a.headers }));
+  });
   app.notFound(notFound);
 
   app.get('/healthz', (c) => c.json({ ok: true, service: 'region', region }));

@@ -37,15 +37,17 @@ try {
   const r = await moveTenant({
     centralUrl: state.central.databaseUrl,
     regionUrls: Object.fromEntries(Object.entries(state.regions).map(([n, x]) => [n, x.databaseUrl])),
+    // The global view's move barrier (real PostgreSQL worlds have a controller).
+    controllerUrl: state.controller?.databaseUrl,
     tenant: values.tenant,
     to: values.to,
     lockTimeoutMs,
   });
   process.stdout.write(
     r.resumed
-      ? `finished an interrupted move of ${r.tenant}: old copy in ${r.from} removed (${r.to} is home)\n`
-      : `moved ${r.tenant} ${r.from} → ${r.to}: ${r.pages} pages, checksum ${r.checksum}, writes fenced ${r.fencedMs.toFixed(0)} ms\n` +
-          'tokens issued before the move now get 409 tenant_relocated from the gateway; clients get a fresh one from central\n',
+      ? `finished an interrupted move of ${r.tenant}: ${r.from} tombstoned, ${r.to} serves it\n`
+      : `moved ${r.tenant} ${r.from} → ${r.to}: ${r.pages} pages, checksum ${r.checksum}, writes fenced ${r.fencedMs.toFixed(0)} ms (${r.barrierWaitMs.toFixed(0)} ms of it waiting for global queries)\n` +
+          `tokens issued before the move now get 409 tenant_relocated (from ${r.from} itself: tombstone of relocation ${r.relocationId}); clients get a fresh one from central\n`,
   );
 } catch (err) {
   fail(`tenant:move failed: ${(err as Error).message}`, 1);

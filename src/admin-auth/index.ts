@@ -15,6 +15,7 @@ import type { GatewayEnv } from '../gateway-env/index.ts';
 import type { GatewayConfig } from '../config/index.ts';
 import { GatewayError } from '../errors/index.ts';
 import { timed } from '../observability/index.ts';
+import { checkAdminRate } from '../tenant-limits/index.ts';
 import { extractBearer, rejectionToError, verifyAccessToken } from '../token/index.ts';
 
 export interface AdminContext {
@@ -40,6 +41,8 @@ export function requireAdmin(): MiddlewareHandler<GatewayEnv> {
     // The subject is who the audit row names; central always sets it, anything odd is refused.
     const sub = verified.claims.sub;
     if (typeof sub !== 'string' || !/^[A-Za-z0-9_.:@-]{1,256}$/.test(sub)) throw new GatewayError('invalid_token', 'admin: sub missing or malformed');
+    // Admin tokens have their own budget (per subject), checked before any admin query.
+    await checkAdminRate(c.env, config.trafficLimits.admin, sub);
     c.set('admin', { subject: sub });
     await next();
   };

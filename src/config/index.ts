@@ -9,11 +9,13 @@ import { z } from 'zod';
 import { booleanish, jsonish, numberish } from './env-values.ts';
 import { assertionKeysSchema, checkAssertionKeys, type AssertionKeyConfig } from './assertion-keys.ts';
 import { BINDING_NAME } from './databases.ts';
+import { buildTrafficLimits, trafficLimitEnvFields, type TrafficLimitsConfig } from './traffic-limits.ts';
 import { buildCors, corsEnvFields, type CorsConfig } from './cors.ts';
 import { LOOPBACK_HOSTS, originUrl } from './origin.ts';
 import { regionName, resilienceEnvFields, zoneName } from './shared-fields.ts';
 
 export type { DatabaseDriverConfig, DatabaseEndpoint, RegionDatabase, TransportName } from './databases.ts';
+export type { ClassLimits, RatePolicy, RouteClass, TrafficLimitsConfig } from './traffic-limits.ts';
 export { MAX_CORS_ORIGINS, type CorsConfig } from './cors.ts';
 export type { AssertionKeyConfig } from './assertion-keys.ts';
 
@@ -123,6 +125,8 @@ const envSchema = z
     CONTROL_PLANE_WS_PROXY: wsProxyHostPort.optional(),
     RELOCATION_REFRESH_SECONDS: numberish(1, 3600).default(5),
     RELOCATION_WINDOW_SECONDS: numberish(60, 30 * 86400).default(86400),
+    // Per-tenant rate limits and in-flight bound (src/tenant-limits); see traffic-limits.ts.
+    ...trafficLimitEnvFields,
     // Browsers on other origins (src/cors).
     ...corsEnvFields,
   })
@@ -252,6 +256,7 @@ export interface GatewayConfig {
   readonly controlPlaneDb?: DbEndpoint;
   readonly relocation: { readonly refreshSeconds: number; readonly windowSeconds: number };
   readonly resilience: ResilienceConfig;
+  readonly trafficLimits: TrafficLimitsConfig;
   /** Undefined: CORS off (no origin allowed). */
   readonly cors?: CorsConfig;
 }
@@ -362,6 +367,7 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
       breakerFailureThreshold: e.BREAKER_FAILURE_THRESHOLD,
       breakerCooldownMs: e.BREAKER_COOLDOWN_MS,
     },
+    trafficLimits: buildTrafficLimits(e),
     cors: buildCors(e),
   };
   return { ok: true, config };

@@ -25,9 +25,11 @@ export const ERROR_STATUS = {
   internal_error: 500,
   bad_gateway: 502,
   service_unavailable: 503,
+  tenant_busy: 503,
   key_set_unavailable: 503,
   upstream_timeout: 504,
   database_unavailable: 503,
+  tenant_moving: 503,
   database_timeout: 504,
 } as const;
 
@@ -53,10 +55,12 @@ const WIRE_MESSAGE: { [C in ErrorCode]: string } = {
   internal_error: 'Internal error.',
   bad_gateway: 'The upstream could not be reached.',
   service_unavailable: 'The service is temporarily unavailable.',
+  tenant_busy: 'Too many requests of this tenant are in flight; retry shortly.',
   key_set_unavailable: 'Token keys are temporarily unavailable.',
   upstream_timeout: 'The upstream did not answer in time.',
   database_unavailable: 'The database is temporarily unavailable.',
   database_timeout: 'The database did not answer in time.',
+  tenant_moving: 'The tenant is moving to another region; retry after the Retry-After delay.',
 };
 
 export const REALM = 'edge-tenant-router';

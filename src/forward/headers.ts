@@ -43,23 +43,74 @@ function fold(name: string): string {
   return name.toLowerCase().replaceAll('_', '-');
 }
 
-function connectionNamed(headers: Headers): Set<string> {
-  const named = new Set<string>();
+/**
+ * What happens to a header name, decided once per distinct name by a precompiled rule set and
+ * remembered (names repeat across requests, so the rules run per name, not per request):
+ * `drop` never crosses, `keep` does, `authorization` crosses only where configured.
+ */
+type RequestRule = 'drop' | 'keep' | 'authorization';
+type ResponseRule = 'drop' | 'keep' | 'location' | 'set-cookie';
+
+function requestRule(name: string): RequestRule {
+  const f = fold(name);
+  if (HOP_BY_HOP.has(f) || GATEWAY_OWNED.has(f)) return 'drop';
+  return f === 'authorization' ? 'authorization' : 'keep';
+}
+
+function responseRule(name: string): ResponseRule {
+  const f = fold(name);
+  if (HOP_BY_HOP.has(f) || ORIGIN_FINGERPRINT.has(f)) return 'drop';
+  return f === 'set-cookie' || f === 'location' ? f : 'keep';
+}
+
+/** Distinct header names remembered per direction; past this, names are classified without being remembered. */
+export const MAX_REMEMBERED_HEADER_NAMES = 1024;
+/** Longer names are classified each time: the memory held stays small whatever clients send. */
+export const MAX_REMEMBERED_NAME_LENGTH = 64;
+
+function memo<R>(rule: (name: string) => R): (name: string) => R {
+  const seen = new Map<string, R>();
+  return (name) => {
+    let r = seen.get(name);
+    if (r === undefined) {
+      r = rule(name);
+      if (seen.size < MAX_REMEMBERED_HEADER_NAMES && name.length <= MAX_REMEMBERED_NAME_LENGTH) seen.set(name, r);
+    }
+    return r;
+  };
+}
+
+const requestRuleOf = memo(requestRule);
+const responseRuleOf = memo(responseRule);
+
+/** Names listed in `Connection` (hop-by-hop by declaration), folded; only requests that send one pay for it. */
+function connectionNamed(headers: Headers): ReadonlySet<string> | undefined {
   const conn = headers.get('connection');
-  if (conn) for (const token of conn.split(',')) named.add(fold(token.trim()));
+  if (!conn) return undefined;
+  const named = new Set<string>();
+  for (const token of conn.split(',')) named.add(fold(token.trim()));
   return named;
 }
 
-export function outboundRequestHeaders(incoming: Headers, opts: { forwardAuthorization: boolean }): Headers {
-  const out = new Headers();
-  const named = connectionNamed(incoming);
-  for (const [name, value] of incoming) {
-    const f = fold(name);
-    if (HOP_BY_HOP.has(f) || named.has(f) || GATEWAY_OWNED.has(f)) continue;
-    if (f === 'authorization' && !opts.forwardAuthorization) continue;
-    out.append(name, value);
+/**
+ * Strips, in place and in one pass over the names, what must not reach an origin. The caller
+ * starts from a copy (`new Headers(incoming)`: one copy made by the runtime) and then sets the
+ * gateway's own headers.
+ */
+export function stripRequestHeaders(headers: Headers, opts: { forwardAuthorization: boolean }): Headers {
+  const named = connectionNamed(headers);
+  // Names are collected first: deleting while iterating a Headers object skips entries.
+  let drop: string[] | undefined;
+  for (const name of headers.keys()) {
+    const rule = requestRuleOf(name);
+    if (rule === 'drop' || (rule === 'authorization' && !opts.forwardAuthorization) || named?.has(fold(name))) (drop ??= []).push(name);
   }
-  return out;
+  if (drop) for (const name of drop) headers.delete(name);
+  return headers;
+}
+
+export function outboundRequestHeaders(incoming: Headers, opts: { forwardAuthorization: boolean }): Headers {
+  return stripRequestHeaders(new Headers(incoming), opts);
 }
 
 /** Response headers that only fingerprint the origin's software: never passed to clients. */
@@ -109,22 +160,37 @@ export function cookieAllowed(setCookie: string, publicHost: string): boolean {
   return true;
 }
 
+/**
+ * Rewrites, in place and in one pass over the names, what an origin's response may show a
+ * client. Set-Cookie and Location are looked at only when the response has them.
+ */
+export function rewriteResponseHeaders(headers: Headers, ctx?: ResponseContext): Headers {
+  const named = connectionNamed(headers);
+  let drop: string[] | undefined;
+  let location = false;
+  let cookies = false;
+  for (const name of headers.keys()) {
+    const rule = responseRuleOf(name);
+    // Set-Cookie is re-added cookie by cookie below whatever Connection says (as it always was).
+    if (rule === 'set-cookie') cookies = true;
+    else if (rule === 'drop' || named?.has(fold(name))) (drop ??= []).push(name);
+    else if (rule === 'location') location = ctx !== undefined;
+  }
+  if (drop) for (const name of drop) headers.delete(name);
+  if (location) {
+    const rewritten = rewriteLocation(headers.get('location')!, ctx!.upstreamOrigins);
+    if (rewritten !== undefined) headers.set('location', rewritten);
+    else headers.delete('location');
+  }
+  if (cookies) {
+    // Each Set-Cookie is judged on its own (iteration would join them).
+    const all = headers.getSetCookie();
+    headers.delete('set-cookie');
+    for (const cookie of all) if (!ctx || cookieAllowed(cookie, ctx.publicHost)) headers.append('set-cookie', cookie);
+  }
+  return headers;
+}
+
 export function inboundResponseHeaders(upstream: Headers, ctx?: ResponseContext): Headers {
-  const out = new Headers();
-  const named = connectionNamed(upstream);
-  for (const [name, value] of upstream) {
-    const f = fold(name);
-    if (HOP_BY_HOP.has(f) || named.has(f) || ORIGIN_FINGERPRINT.has(f) || f === 'set-cookie') continue;
-    if (f === 'location' && ctx) {
-      const rewritten = rewriteLocation(value, ctx.upstreamOrigins);
-      if (rewritten !== undefined) out.set('location', rewritten);
-      continue;
-    }
-    out.append(name, value);
-  }
-  // Headers iteration joins Set-Cookie; add them one by one so each survives intact.
-  for (const cookie of upstream.getSetCookie()) {
-    if (!ctx || cookieAllowed(cookie, ctx.publicHost)) out.append('set-cookie', cookie);
-  }
-  return out;
+  return rewriteResponseHeaders(new Headers(upstream), ctx);
 }

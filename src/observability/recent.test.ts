@@ -48,3 +48,36 @@ describe('RecentTraffic', () => {
     expect(d.at(-1)!.requestId).toBe('r7');
   });
 });
+
+describe('RecentTraffic: tenants refused by their limits', () => {
+  it('counts 429 rate_limited and 503 tenant_busy per tenant over the window, most refused first, and forgets them after it', () => {
+    let now = 1_000_000_000_000;
+    const r = new RecentTraffic(() => now);
+    for (let i = 0; i < 3; i++) r.record(rec({ tenant: 'ws_noisy', status: 429, errorCode: 'rate_limited' }));
+    r.record(rec({ tenant: 'ws_noisy', status: 503, errorCode: 'tenant_busy' }));
+    r.record(rec({ tenant: 'ws_other', status: 429, errorCode: 'rate_limited' }));
+    // Other refusals and successes are not tenant limits.
+    r.record(rec({ tenant: 'ws_calm', status: 503, errorCode: 'service_unavailable' }));
+    r.record(rec({ tenant: 'ws_calm' }));
+    expect(r.limitedTenants().map(({ tenant, rateLimited, busy }) => ({ tenant, rateLimited, busy }))).toEqual([
+      { tenant: 'ws_noisy', rateLimited: 3, busy: 1 },
+      { tenant: 'ws_other', rateLimited: 1, busy: 0 },
+    ]);
+    now += WINDOW_BUCKETS * BUCKET_SECONDS * 1000;
+    expect(r.limitedTenants()).toEqual([]);
+  });
+
+  it('holds a bounded number of tenants: past the bound, new ones are counted under "(other)" until old ones leave the window', async () => {
+    const { MAX_LIMITED_TENANTS, OTHER_TENANTS } = await import('./limited-tenants.ts');
+    let now = 1_000_000_000_000;
+    const r = new RecentTraffic(() => now);
+    for (let i = 0; i < MAX_LIMITED_TENANTS + 5; i++) r.record(rec({ tenant: `ws_${i}`, status: 429, errorCode: 'rate_limited' }));
+    const listed = r.limitedTenants();
+    expect(listed.length).toBeLessThanOrEqual(MAX_LIMITED_TENANTS);
+    expect(listed.reduce((n, t) => n + t.rateLimited, 0)).toBe(MAX_LIMITED_TENANTS + 5);
+    expect(listed.find((t) => t.tenant === OTHER_TENANTS)?.rateLimited).toBe(MAX_LIMITED_TENANTS + 5 - (MAX_LIMITED_TENANTS - 1));
+    now += WINDOW_BUCKETS * BUCKET_SECONDS * 1000;
+    r.record(rec({ tenant: 'ws_new', status: 429, errorCode: 'rate_limited' }));
+    expect(r.limitedTenants().map((t) => t.tenant)).toEqual(['ws_new']);
+  });
+});

@@ -6,6 +6,7 @@
  * local world (one isolate) and a sample in production, where Analytics Engine
  * (see metrics.ts) holds the fleet-wide numbers.
  */
+import { LimitedTenants, type LimitedTenant } from './limited-tenants.ts';
 import type { RequestRecord } from './record.ts';
 
 export const BUCKET_SECONDS = 10;
@@ -58,12 +59,17 @@ export class RecentTraffic {
   startedAt: string | undefined;
   served = 0;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  private readonly limited: LimitedTenants;
+
+  constructor(private readonly now: () => number = Date.now) {
+    this.limited = new LimitedTenants(now, BUCKET_SECONDS, WINDOW_BUCKETS);
+  }
 
   record(r: RequestRecord): void {
     this.startedAt ??= r.ts;
     this.served++;
     if (r.internal) return;
+    if (r.tenant !== undefined && (r.errorCode === 'rate_limited' || r.errorCode === 'tenant_busy')) this.limited.record(r.tenant, r.errorCode);
     const key = this.keyFor(r);
     let ring = this.series.get(key);
     if (!ring) {
@@ -95,6 +101,11 @@ export class RecentTraffic {
       totalMs: r.totalMs,
     };
     this.next = (this.next + 1) % RECENT_DECISIONS;
+  }
+
+  /** Tenants refused by their rate limit or in-flight bound within the window, most refused first. */
+  limitedTenants(): LimitedTenant[] {
+    return this.limited.list();
   }
 
   /** Newest first. */

@@ -4,9 +4,10 @@
  * request and ended after it (ctx.waitUntil(client.end())), as Workers require
  * (a socket cannot outlive its request). Every transaction is
  *
- *   BEGIN [READ ONLY]
+ *   BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY | BEGIN READ WRITE
  *   SELECT set_config('app.tenant_id', <tenant from the verified token>, true),
  *          set_config('statement_timeout', <route's timeout>, true)[, set_config('role', <role>, true)]
+ *   SELECT tenant_guard(<tenant>, <write?>)   -- the region refuses a moved or moving tenant
  *   <the route's statement(s)>
  *   COMMIT
  *   [<after-commit statements, e.g. the WAL position for a read-your-writes bookmark>]
@@ -21,12 +22,24 @@ import { transportFor, type TransportClient } from './transport.ts';
 
 export { wsProxyOption } from './transport.ts';
 
-const BEGIN_READ_ONLY = sql`BEGIN READ ONLY`;
+// Reads see one snapshot from the guard on: the tenant's rows or its tombstone, never the moment between.
+const BEGIN_READ_ONLY = sql`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`;
 const BEGIN_READ_WRITE = sql`BEGIN READ WRITE`;
 const COMMIT = sql`COMMIT`;
 // The tenant setting is local to the transaction (true): it can never leak to another request.
 const SETUP = sql`SELECT set_config('app.tenant_id', $1, true), set_config('statement_timeout', $2, true)`;
+/**
+ * The region's own answer to "does this tenant live here?" (infra/sql/region/004_tenant_moves.sql):
+ * raises ETR01 (tombstone: 409 tenant_relocated) or ETR02 (moving: 503 tenant_moving), see errors.ts.
+ * It rides in the same pipeline, so a gateway with a stale relocation list still gets the region's
+ * verdict at no extra round trip.
+ */
+const GUARD_READ = sql`SELECT tenant_guard(current_setting('app.tenant_id', true), false)`;
+const GUARD_WRITE = sql`SELECT tenant_guard(current_setting('app.tenant_id', true), true)`;
 const SETUP_WITH_ROLE = sql`SELECT set_config('app.tenant_id', $1, true), set_config('statement_timeout', $2, true), set_config('role', $3, true)`;
+
+/** BEGIN, setup and guard come before the caller's steps. */
+const LEADING_STEPS = 3;
 
 /** How long ending a client may keep the isolate busy after the response (a socket that never opened never reports its end). */
 const CLIENT_END_GRACE_MS = 2000;
@@ -75,6 +88,7 @@ export async function runTransaction(
   const all: Step[] = [
     { sql: spec.access === 'read' ? BEGIN_READ_ONLY : BEGIN_READ_WRITE, values: [], rows: false },
     setup,
+    { sql: spec.access === 'read' ? GUARD_READ : GUARD_WRITE, values: [], rows: false },
     ...spec.steps,
     { sql: COMMIT, values: [], rows: false },
     ...(spec.afterCommit ?? []),
@@ -92,8 +106,8 @@ export async function runTransaction(
     const connected = client.connect();
     client.query(pipeline as never);
     const [, results] = await Promise.all([connected, pipeline.done]);
-    // Drop BEGIN, setup and COMMIT; keep the caller's steps and after-commit steps.
-    return [...results.slice(2, 2 + spec.steps.length), ...results.slice(3 + spec.steps.length)];
+    // Drop BEGIN, setup, guard and COMMIT; keep the caller's steps and after-commit steps.
+    return [...results.slice(LEADING_STEPS, LEADING_STEPS + spec.steps.length), ...results.slice(LEADING_STEPS + 1 + spec.steps.length)];
   } catch (err) {
     throw databaseError(err, `${endpoint.host}:${endpoint.port}`, driver.retryAfterSeconds, serverAnswered);
   } finally {

@@ -4,11 +4,16 @@
  * never to the client.
  */
 import { GatewayError } from '../errors/index.ts';
+import { TENANT_MOVING_RETRY_AFTER_SECONDS } from '../relocation/residency.ts';
 
 // 22021/22P05: a character the database encoding cannot hold (validation refuses NUL first; this is the second wall).
 const UNPROCESSABLE = new Set(['23503', '23514', '23502', '22P02', '22001', '22003', '22007', '22008', '22021', '22P05']);
 // Transient server-side states: try again shortly.
 const UNAVAILABLE = new Set(['53300', '57P01', '57P02', '57P03', '40001', '40P01', '55P03', '3D000', '28000', '28P01']);
+
+/** Raised by the region's tenant_guard() (infra/sql/region/004_tenant_moves.sql). */
+export const SQLSTATE_TENANT_RELOCATED = 'ETR01';
+export const SQLSTATE_TENANT_MOVING = 'ETR02';
 
 export function sqlState(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
@@ -26,6 +31,8 @@ export function databaseError(err: unknown, where: string, retryAfterSeconds: nu
   const text = err instanceof Error ? err.message : (err as { message?: unknown } | null)?.message ?? (err as { type?: unknown } | null)?.type ?? String(err);
   const detail = `${where}: ${state ?? 'no sqlstate'} ${String(text)}`;
   const retry = { 'retry-after': String(retryAfterSeconds) };
+  if (state === SQLSTATE_TENANT_RELOCATED) return new GatewayError('tenant_relocated', detail);
+  if (state === SQLSTATE_TENANT_MOVING) return new GatewayError('tenant_moving', detail, undefined, { 'retry-after': String(TENANT_MOVING_RETRY_AFTER_SECONDS) });
   if (state === '23505' || state === '23P01') return new GatewayError('conflict', detail);
   if (state && UNPROCESSABLE.has(state)) return new GatewayError('unprocessable', detail);
   if (state === '57014') return new GatewayError('database_timeout', detail);

@@ -133,7 +133,7 @@ type Source = 'primary' | 'replica' | 'standby';
 
 const isUnavailable = (err: unknown) => err instanceof GatewayError && err.code === 'database_unavailable';
 /** Error codes that only a live server produces (see errors.ts). */
-const SERVER_ANSWERED: ReadonlySet<string> = new Set(['database_timeout', 'conflict', 'unprocessable', 'forbidden']);
+const SERVER_ANSWERED: ReadonlySet<string> = new Set(['database_timeout', 'conflict', 'unprocessable', 'forbidden', 'tenant_relocated', 'tenant_moving']);
 
 /**
  * One transaction on one database, reported to that database's circuit breaker: "unreachable"

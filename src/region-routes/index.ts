@@ -4,7 +4,8 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import { forwardObserved } from '../forward/observed.ts';
-import type { GatewayEnv } from '../gateway-env/index.ts';
+import { requestUrl, type GatewayEnv } from '../gateway-env/index.ts';
+import { unlessRefused } from '../relocation/region-refusal.ts';
 import { timed } from '../observability/index.ts';
 import { regionUpstream } from '../upstream/index.ts';
 import { forwardWebSocket, isWebSocketUpgrade } from '../websocket/index.ts';
@@ -21,9 +22,10 @@ export function toRegion(): MiddlewareHandler<GatewayEnv> {
       const obs = c.get('obs');
       obs.upstream = { kind: 'region', name: tenant.region.name };
       return timed(obs, 'upstreamMs', () =>
-        forwardWebSocket(c.req.raw, new URL(c.req.url), { upstream: regionUpstream(tenant.region), forwardAuthorization: config.forwardAuthorization, identity }),
+        forwardWebSocket(c.req.raw, requestUrl(c), { upstream: regionUpstream(tenant.region), forwardAuthorization: config.forwardAuthorization, identity }),
       );
     }
-    return forwardObserved(c, { upstream: regionUpstream(tenant.region), resilience, forwardAuthorization: config.forwardAuthorization, identity });
+    // The region itself may say the tenant is not (or not yet) there: then answer in the gateway's error model.
+    return forwardObserved(c, { upstream: regionUpstream(tenant.region), resilience, forwardAuthorization: config.forwardAuthorization, identity }).then(unlessRefused);
   };
 }

@@ -15,8 +15,8 @@
  * waits for the refresh on its next request. So no request is answered from a
  * list older than two intervals. If the control plane cannot be read the last
  * list stays in force (fail open, logged, retried after 5 s): the old region is
- * still safe, because a move deletes the tenant there, so a stale token finds no
- * data and cannot write (foreign key on the tenant row).
+ * still safe, because a move leaves a tombstone there and the region itself
+ * answers a stale token with 409 (region-refusal.ts, infra/sql/region/004).
  */
 import type { DbEndpoint } from '../config/index.ts';
 import { inTransaction } from '../control-db/index.ts';

@@ -33,6 +33,13 @@ export const STATUS_HTML = `<!doctype html>
     <div id="regions" class="cards" data-testid="regions"></div>
   </section>
   <section>
+    <h2>Tenants limited <span class="muted small">(429 rate_limited, 503 tenant_busy)</span></h2>
+    <table id="limited" data-testid="limited">
+      <thead><tr><th>tenant</th><th>429</th><th>503</th><th>last</th></tr></thead>
+      <tbody></tbody>
+    </table>
+  </section>
+  <section>
     <h2>Latest routing decisions</h2>
     <table id="decisions" data-testid="decisions">
       <thead><tr><th>time</th><th>method</th><th>path</th><th>tenant</th><th>to</th><th>status</th><th>ms</th></tr></thead>
@@ -134,6 +141,14 @@ export const STATUS_JS = `'use strict';
       return tr;
     });
     $('decisions').tBodies[0].replaceChildren(...rows);
+    const limited = (d.limitedTenants || []).map((x) => {
+      const tr = el('tr');
+      tr.dataset.tenant = x.tenant;
+      tr.append(el('td', '', x.tenant), el('td', '', x.rateLimited), el('td', '', x.busy), el('td', '', ago(x.lastAt)));
+      return tr;
+    });
+    if (limited.length === 0) { const tr = el('tr'); const td = el('td', 'muted', 'none in the window'); td.colSpan = 4; tr.append(td); limited.push(tr); }
+    $('limited').tBodies[0].replaceChildren(...limited);
     $('scope').textContent = 'Numbers are this gateway isolate\\'s (first request ' + (d.isolate.startedAt ? ago(d.isolate.startedAt) : 'now') + ', ' + d.isolate.served + ' requests served); fleet-wide metrics are in Analytics Engine. Readiness checked ' + ago(d.readiness.checkedAt) + '.';
   }
 

@@ -71,6 +71,7 @@ export function statusRoutes(app: Hono<GatewayEnv>, recent: RecentTraffic): void
         readiness: { status: report.status, checkedAt: report.checkedAt, keySet: report.checks.find((ch) => ch.kind === 'key_set') },
         regions: [...regionNames.map((n) => view(n, 'region')), view('central', 'central')],
         refused: series.get('none') ?? null,
+        limitedTenants: recent.limitedTenants(),
         decisions: recent.latestDecisions(),
       },
       200,

@@ -14,6 +14,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveHttp, type HttpService } from '../../infra/http/serve.ts';
 import { makeTestSandbox } from '../../infra/state.ts';
+import { moveTenant } from '../../infra/tenant-move/move.ts';
 import { startWorld, type World } from '../../infra/world.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -162,6 +163,43 @@ describe.skipIf(!HAS_CHROMIUM)('the browser client in Chromium', () => {
     for (const p of ['/auth/signup', '/auth/refresh', '/auth/logout', '/api/pages']) expect(preflights.some((l) => l.path === p), p).toBe(true);
     expect(gatewayLines.some((l) => l.method === 'POST' && l.path === '/auth/refresh' && l.status === 200)).toBe(true);
     expect(regionRequests.filter((r) => r.method === 'OPTIONS')).toEqual([]);
+  });
+
+  it('recovers from a tenant move by itself: 409 tenant_relocated → a fresh token from central → the pages from the new region', async () => {
+    const page = await ctx.newPage();
+    await page.goto(world.clientUrl!);
+    await page.locator('body[data-ready="true"]').waitFor();
+    const signup = page.locator('#signup-form');
+    await signup.locator('[name=email]').fill(`moving-${Date.now()}@example.eu`);
+    await signup.locator('[name=password]').fill(PASSWORD);
+    await signup.locator('[name=workspace]').fill('Moving EU');
+    await signup.locator('[name=region]').selectOption('eu-central-1');
+    await signup.locator('button').click();
+    await expect.poll(() => text(page, 'tenant-region'), SLOW).toBe('eu-central-1');
+    const tenantId = (await text(page, 'tenant-id'))!;
+    await page.locator('#create-form [name=title]').fill('before the move');
+    await page.locator('#create-form button').click();
+    await expect.poll(() => page.locator('#page-list tr').count(), SLOW).toBe(1);
+
+    await moveTenant({
+      centralUrl: world.central.databaseUrl,
+      regionUrls: Object.fromEntries(Object.entries(world.regions).map(([n, r]) => [n, r.databaseUrl])),
+      tenant: tenantId,
+      to: 'us-east-1',
+    });
+    const seenBefore = gatewayLines.length;
+    // The page still holds a token for eu-central-1; reloading meets the 409 and recovers.
+    await page.locator('#reload').click();
+    await expect.poll(() => text(page, 'tenant-region'), SLOW).toBe('us-east-1');
+    await expect.poll(() => page.locator('#page-list tr td').allTextContents(), SLOW).toEqual(['before the move', '', 'us-east-1']);
+    expect(await text(page, 'relocated-count')).toBe('1');
+    expect(await page.locator('#error').isVisible()).toBe(false);
+    await expect.poll(() => gatewayLines.slice(seenBefore).map((l) => `${l.method} ${l.path} ${l.status}`).filter((l) => !l.startsWith('OPTIONS')), SLOW).toEqual([
+      'GET /api/pages 409',
+      'POST /auth/refresh 200',
+      'GET /api/pages 200',
+    ]);
+    await page.close();
   });
 
   it('a page on an origin the gateway does not allow cannot read any response', async () => {

@@ -22,7 +22,7 @@ import { buildController } from '../../infra/controller/build.ts';
 import { PG_URL, realPgUnavailable, startGlobalFixture } from '../../infra/controller/fixture.ts';
 import { startPostgresDatabase } from '../../infra/db/provision.ts';
 import { uuidv7 } from '../../infra/region/uuid-v7.ts';
-import { moveTenant } from '../../infra/tenant-move/move.ts';
+import { moveTenant, type MoveStep } from '../../infra/tenant-move/move.ts';
 import { startWsProxy } from '../../infra/ws-proxy/index.ts';
 
 
@@ -68,6 +68,8 @@ export async function startGlobalViewWorld(): Promise<{ bindings: Record<string,
   const regionUrls = Object.fromEntries([...f.regions].map(([n, d]) => [n, d.url]));
 
   const locks: pg.Client[] = [];
+  // A move held at one step (/move/start … /move/finish), so tests can look at what each region answers mid-move.
+  let held: { release: () => void; done: Promise<unknown> } | undefined;
   const control = createServer(async (req, res) => {
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -118,7 +120,38 @@ export async function startGlobalViewWorld(): Promise<{ bindings: Record<string,
       }
       if (req.method === 'POST' && url.pathname === '/move') {
         const { tenant, to } = (await readJson(req)) as { tenant: string; to: string };
-        return send(200, await moveTenant({ centralUrl: f.central.url, regionUrls, tenant, to }));
+        return send(200, await moveTenant({ centralUrl: f.central.url, regionUrls, controllerUrl: f.controller.url, tenant, to }));
+      }
+      if (req.method === 'POST' && url.pathname === '/move/start') {
+        // Starts a move and answers once it has committed `holdAt` (fenced, staged, flipped, switched); it waits there.
+        const { tenant, to, holdAt } = (await readJson(req)) as { tenant: string; to: string; holdAt: MoveStep };
+        if (held) return send(409, { error: 'a move is already held' });
+        let reached!: () => void;
+        const atStep = new Promise<void>((r) => (reached = r));
+        let release!: () => void;
+        const gate = new Promise<void>((r) => (release = r));
+        const done = moveTenant({
+          centralUrl: f.central.url,
+          regionUrls,
+          controllerUrl: f.controller.url,
+          tenant,
+          to,
+          onStep: async (s) => {
+            if (s !== holdAt) return;
+            reached();
+            await gate;
+          },
+        });
+        held = { release, done: done.catch((e: Error) => ({ error: e.message })) };
+        await Promise.race([atStep, held.done]);
+        return send(200, { holding: holdAt });
+      }
+      if (req.method === 'POST' && url.pathname === '/move/finish') {
+        const h = held;
+        held = undefined;
+        if (!h) return send(409, { error: 'no move is held' });
+        h.release();
+        return send(200, await h.done);
       }
       send(404, { error: 'no such control route' });
     } catch (err) {
@@ -136,6 +169,17 @@ export async function startGlobalViewWorld(): Promise<{ bindings: Record<string,
     TEST_BROKEN_CONTROL_PLANE_DATABASE_URL: f.regions.get('us-east-1')!.url,
     // One proxy to the whole test server (not pinned to a database) serves every test database.
     TEST_DB_WS_PROXY: proxy.hostPort,
+    // The direct path (REGION_DATABASES) on the same region databases, as the gateway's own role.
+    TEST_GLOBAL_REGION_DATABASES: JSON.stringify(
+      Object.fromEntries(
+        [...f.regions].map(([n, d]) => {
+          const u = new URL(d.url);
+          u.username = 'gateway';
+          u.password = '';
+          return [n, { primary: { url: u.toString(), wsProxy: proxy.hostPort, pipelineConnect: 'off' } }];
+        }),
+      ),
+    ),
     TEST_GLOBAL_CONTROL: `http://127.0.0.1:${(control.address() as AddressInfo).port}`,
   };
 
@@ -143,6 +187,8 @@ export async function startGlobalViewWorld(): Promise<{ bindings: Record<string,
     bindings,
     close: async () => {
       for (const c of locks.splice(0)) await c.end().catch(() => {});
+      held?.release();
+      await held?.done;
       control.closeAllConnections();
       await new Promise<void>((resolve) => control.close(() => resolve()));
       await proxy.close();

@@ -17,6 +17,9 @@ import { buildDataWorkerBundle } from '../support/data-worker-bundle.ts';
 import { startFaultLab } from '../support/fault-origin.ts';
 import { startRecordingOrigin, type RecordingOrigin } from '../support/recording-origin.ts';
 
+/** The suite's tenant and admin rate-limit policy: a budget no test reaches (see vitest.config.ts). */
+const SUITE_POLICY = { binding: 'TEST_SUITE_RATE_LIMITER', limit: 1_000_000, period: 10 };
+
 export const REGION_NAMES = ['us-east-1', 'eu-central-1', 'ap-southeast-2'] as const;
 
 declare module 'vitest' {
@@ -191,6 +194,10 @@ export default async function setup(project: TestProject) {
     // (test/worker/data-workers.ts); the gateway itself gets no database setting at all.
     TEST_DATA_DATABASES: JSON.stringify(data.info),
     TEST_FAULT_LAB: lab.url,
+    // Every request still goes through the tenant limiter, against a budget no test reaches
+    // (vitest.config.ts); test/worker/tenant-limits uses small budgets of its own.
+    TENANT_RATE_LIMITS: JSON.stringify(Object.fromEntries(['api', 'data', 'websocket-upgrade'].map((cls) => [cls, { tenant: SUITE_POLICY }]))),
+    ADMIN_RATE_LIMIT: JSON.stringify(SUITE_POLICY),
   });
   project.provide('hyperdriveBindings', data.info.hyperdrives);
   // Behind wrangler.toml's service bindings: each region's real data Worker (the deploy bundle), on that

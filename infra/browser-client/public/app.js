@@ -8,6 +8,9 @@ const config = await (await fetch('/config.json')).json(); // { gatewayUrl, regi
 /** { token, refreshToken, tenantId, region, expiresAt }; in memory only, gone on reload. */
 let session = null;
 let refreshes = 0;
+let relocations = 0;
+/** A 503 tenant_moving is retried once after its Retry-After, waiting at most this long. */
+const MAX_MOVING_WAIT_MS = 5000;
 
 $('page-origin').textContent = location.origin;
 $('gateway-url').textContent = config.gatewayUrl;
@@ -27,8 +30,29 @@ function showError(code, message) {
   $('error').hidden = false;
 }
 
-/** One call to the gateway; errors (the gateway's {"error":{code,message,requestId}}) are shown and thrown. */
-async function call(method, path, { body, headers = {}, auth = true } = {}) {
+/**
+ * One call to the gateway, recovering from a tenant move by itself: 409 tenant_relocated → a fresh
+ * token from central (POST /auth/refresh; it names the workspace's new region) and the call once
+ * more; 503 tenant_moving → wait Retry-After, then once more. Other errors (the gateway's
+ * {"error":{code,message,requestId}}) are shown and thrown.
+ */
+async function call(method, path, opts = {}) {
+  try {
+    return await callOnce(method, path, opts);
+  } catch (e) {
+    if (!(e instanceof ApiError) || opts.auth === false || !session) throw e;
+    if (e.code === 'tenant_relocated') {
+      const t = await callOnce('POST', '/auth/refresh', { body: { refresh_token: session.refreshToken }, auth: false });
+      relocations++;
+      startSession(t);
+    } else if (e.code === 'tenant_moving') {
+      await new Promise((r) => setTimeout(r, Math.min(e.retryAfterSeconds * 1000, MAX_MOVING_WAIT_MS)));
+    } else throw e;
+    return callOnce(method, path, opts);
+  }
+}
+
+async function callOnce(method, path, { body, headers = {}, auth = true } = {}) {
   const h = { ...headers };
   if (body !== undefined) h['content-type'] = 'application/json';
   if (auth && session) h.authorization = `Bearer ${session.token}`;
@@ -51,7 +75,9 @@ async function call(method, path, { body, headers = {}, auth = true } = {}) {
   if (!res.ok) {
     const err = data?.error ?? { code: `http_${res.status}`, message: res.statusText };
     showError(err.code, err.requestId ? `${err.message} (request ${err.requestId})` : err.message);
-    throw new ApiError(res.status, err.code, err.message);
+    const error = new ApiError(res.status, err.code, err.message);
+    error.retryAfterSeconds = Number(res.headers.get('retry-after')) || 1;
+    throw error;
   }
   $('error').hidden = true;
   return data;
@@ -71,6 +97,7 @@ function startSession(t) {
   $('token-tail').textContent = session.token.slice(-8);
   $('token-expires').textContent = session.expiresAt.toISOString();
   $('refresh-count').textContent = String(refreshes);
+  $('relocated-count').textContent = String(relocations);
   $('session').hidden = false;
   $('pages').hidden = false;
   $('auth').hidden = true;

@@ -1,0 +1,49 @@
+/** What the load runs (run.ts, move.ts) share: a world in a throwaway sandbox, signups, small helpers. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startWorld, type World, type WorldOptions } from '../world.ts';
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The body as JSON, or as text when it is not JSON. */
+export async function json(res: Response): Promise<unknown> {
+  const text = await res.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Starts a fresh local world in its own temporary sandbox, runs `fn`, and always stops and removes it. */
+export async function inFreshWorld<T>(prefix: string, options: Omit<WorldOptions, 'sandboxDir'>, log: (m: string) => void, fn: (world: World) => Promise<T>): Promise<T> {
+  const sandboxDir = await mkdtemp(join(tmpdir(), prefix));
+  const world = await startWorld({ ...options, sandboxDir });
+  try {
+    return await fn(world);
+  } finally {
+    log('stopping the local world');
+    await world.stop();
+    await rm(sandboxDir, { recursive: true, force: true });
+  }
+}
+
+/** Signs up `perRegion` tenants in each region through the gateway (central); throws on any failed signup. */
+export async function signUpTenants(gateway: string, regions: string[], perRegion: number, label: string): Promise<Array<{ id: string; region: string; token: string }>> {
+  const runId = Date.now().toString(36);
+  const out: Array<{ id: string; region: string; token: string }> = [];
+  for (const region of regions) {
+    for (let i = 0; i < perRegion; i++) {
+      const res = await fetch(`${gateway}/auth/signup`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: `${label}-${runId}-${region}-${i}@example.test`, password: 'load-test-password', workspace: `${label} ${region} ${i}`, region }),
+      });
+      const body = (await json(res)) as { token?: string; tenant_id?: string };
+      if (res.status !== 201 || !body.token || !body.tenant_id) throw new Error(`signup in ${region} failed: ${res.status} ${JSON.stringify(body)}`);
+      out.push({ id: body.tenant_id, region, token: body.token });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from './index.ts';
+import { DEFAULT_ADMIN_RATE_LIMIT, DEFAULT_TENANT_MAX_IN_FLIGHT, DEFAULT_TENANT_RATE_LIMITS } from './traffic-limits.ts';
+import { VALID_ENV } from './valid-env.fixture.ts';
+
+const policy = (limit: number, period: number, binding = 'TENANT_API_RATE_LIMITER') => ({ binding, limit, period });
+const classes = (api: unknown) => ({ ...DEFAULT_TENANT_RATE_LIMITS, api });
+
+function issues(env: Record<string, unknown>): string[] {
+  const r = parseConfig({ ...VALID_ENV, ...env });
+  return r.ok ? [] : r.error.issues;
+}
+
+describe('TENANT_RATE_LIMITS, ADMIN_RATE_LIMIT, TENANT_MAX_IN_FLIGHT', () => {
+  it('default to the documented policies and bound', () => {
+    const r = parseConfig({ ...VALID_ENV });
+    if (!r.ok) throw r.error;
+    expect(r.config.trafficLimits).toEqual({ rate: DEFAULT_TENANT_RATE_LIMITS, admin: DEFAULT_ADMIN_RATE_LIMIT, maxInFlight: DEFAULT_TENANT_MAX_IN_FLIGHT, busyRetryAfterSeconds: 1 });
+  });
+
+  it('accept a TOML table or a JSON string, with an optional user policy per class', () => {
+    const value = classes({ tenant: policy(50, 10), user: policy(5, 60, 'USER_API_RATE_LIMITER') });
+    for (const v of [value, JSON.stringify(value)]) {
+      const r = parseConfig({ ...VALID_ENV, TENANT_RATE_LIMITS: v });
+      if (!r.ok) throw r.error;
+      expect(r.config.trafficLimits.rate?.api.user).toEqual(policy(5, 60, 'USER_API_RATE_LIMITER'));
+    }
+  });
+
+  it('"off" turns a limit off explicitly (never by omission)', () => {
+    const r = parseConfig({ ...VALID_ENV, TENANT_RATE_LIMITS: 'off', ADMIN_RATE_LIMIT: 'off' });
+    if (!r.ok) throw r.error;
+    expect(r.config.trafficLimits.rate).toBeNull();
+    expect(r.config.trafficLimits.admin).toBeNull();
+  });
+
+  it.each([
+    ['a period the binding does not support', classes({ tenant: policy(10, 30) }), 'TENANT_RATE_LIMITS'],
+    ['a zero limit', classes({ tenant: policy(0, 10) }), 'TENANT_RATE_LIMITS'],
+    ['a fractional limit', classes({ tenant: policy(1.5, 10) }), 'TENANT_RATE_LIMITS'],
+    ['a binding name that is not one', classes({ tenant: policy(10, 10, 'lower-case') }), 'TENANT_RATE_LIMITS'],
+    ['a missing class', { api: DEFAULT_TENANT_RATE_LIMITS.api, data: DEFAULT_TENANT_RATE_LIMITS.data }, 'TENANT_RATE_LIMITS'],
+    ['an unknown class', { ...DEFAULT_TENANT_RATE_LIMITS, graphql: DEFAULT_TENANT_RATE_LIMITS.api }, 'TENANT_RATE_LIMITS'],
+    ['an unknown field', classes({ tenant: { ...policy(10, 10), burst: 5 } }), 'TENANT_RATE_LIMITS'],
+    ['a class without a tenant policy', classes({ user: policy(10, 10) }), 'TENANT_RATE_LIMITS'],
+    ['not JSON', '{api:', 'TENANT_RATE_LIMITS'],
+  ])('refuse %s, naming the field', (_what, value, field) => {
+    const found = issues({ TENANT_RATE_LIMITS: value });
+    expect(found.length).toBeGreaterThan(0);
+    expect(found.every((i) => i.startsWith(field))).toBe(true);
+  });
+
+  it.each([['0'], ['10001'], ['many']])('refuse TENANT_MAX_IN_FLIGHT=%s (range 1–10000)', (v) => {
+    expect(issues({ TENANT_MAX_IN_FLIGHT: v })[0]).toMatch(/^TENANT_MAX_IN_FLIGHT:/);
+  });
+
+  it('refuse an admin policy with a bad period', () => {
+    expect(issues({ ADMIN_RATE_LIMIT: JSON.stringify(policy(5, 15, 'ADMIN_RATE_LIMITER')) })[0]).toMatch(/^ADMIN_RATE_LIMIT/);
+  });
+});

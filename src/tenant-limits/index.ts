@@ -1,0 +1,135 @@
+/**
+ * Per-tenant traffic control at the edge, after the token is verified (a request is counted
+ * under the tenant its valid token names) and before any subrequest or query:
+ *
+ *   1. rate limit per route class (`api`, `data`, `websocket-upgrade`) with the Workers Rate
+ *      Limiting binding, keyed by tenant id and, when the class has a user policy, by user id
+ *      within the tenant → 429 `rate_limited` with Retry-After, RateLimit-Policy and RateLimit;
+ *   2. in-flight requests per tenant in this isolate → 503 `tenant_busy` with Retry-After.
+ *
+ * The binding counts per Cloudflare location and approximately (it is eventually consistent
+ * across the machines of a location), in 10 s or 60 s windows; it returns only allowed or not,
+ * never a remaining count. So the RateLimit header is sent only on a 429 (remaining 0, reset at
+ * most one period away), and successful responses are left untouched (adding headers to a
+ * forwarded response would mean copying it).
+ *
+ * Cost on the hot path: one binding call (two, issued together, when the class has a user
+ * policy), one Map read and write, no other allocation than the user key.
+ */
+import type { MiddlewareHandler } from 'hono';
+import type { ClassLimits, RatePolicy, RouteClass } from '../config/index.ts';
+import { ROUTE_CLASSES } from '../config/traffic-limits.ts';
+import { GatewayError } from '../errors/index.ts';
+import type { GatewayEnv } from '../gateway-env/index.ts';
+
+export { ROUTE_CLASSES } from '../config/traffic-limits.ts';
+
+interface RateLimiter {
+  limit(opts: { key: string }): Promise<{ success: boolean }>;
+}
+
+/** A missing binding fails closed: a gateway that silently stopped limiting would look healthy. */
+function limiterOf(env: Record<string, unknown>, policy: RatePolicy, field: string): RateLimiter {
+  const b = env[policy.binding] as Partial<RateLimiter> | undefined;
+  if (!b || typeof b.limit !== 'function') throw new GatewayError('config_invalid', `${policy.binding} binding missing`, `${field} invalid`);
+  return b as RateLimiter;
+}
+
+/** IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers) for a refused request. */
+export function rateLimitedError(policyName: string, policy: RatePolicy, detail: string): GatewayError {
+  const period = String(policy.period);
+  return new GatewayError('rate_limited', detail, undefined, {
+    'retry-after': period,
+    'ratelimit-policy': `"${policyName}";q=${policy.limit};w=${period}`,
+    ratelimit: `"${policyName}";r=0;t=${period}`,
+  });
+}
+
+/**
+ * In-flight requests per tenant, for one isolate. An entry exists only while the tenant has a
+ * request in flight, so the map holds at most as many tenants as there are concurrent requests.
+ */
+export class TenantInFlight {
+  private readonly counts = new Map<string, number>();
+
+  /** False (and nothing counted) when the tenant already has `max` requests in flight. */
+  tryEnter(tenantId: string, max: number): boolean {
+    const n = this.counts.get(tenantId) ?? 0;
+    if (n >= max) return false;
+    this.counts.set(tenantId, n + 1);
+    return true;
+  }
+
+  leave(tenantId: string): void {
+    const n = this.counts.get(tenantId) ?? 0;
+    if (n <= 1) this.counts.delete(tenantId);
+    else this.counts.set(tenantId, n - 1);
+  }
+
+  inFlight(tenantId: string): number {
+    return this.counts.get(tenantId) ?? 0;
+  }
+
+  /** Tenants with requests in flight (bounded by concurrent requests). */
+  get size(): number {
+    return this.counts.size;
+  }
+}
+
+export interface TenantLimitsOptions {
+  /** The route class, or how to tell it from the request (e.g. a WebSocket upgrade under /api/*). */
+  routeClass: RouteClass | ((req: Request) => RouteClass);
+  /** Shared by every mount of one app: the bound is per tenant per isolate, whatever the route. */
+  inFlight: TenantInFlight;
+}
+
+/** Runs after requireTenant (the tenant is verified and resolved). */
+export function tenantLimits(options: TenantLimitsOptions): MiddlewareHandler<GatewayEnv> {
+  const { routeClass, inFlight } = options;
+  if (typeof routeClass !== 'function' && !ROUTE_CLASSES.includes(routeClass)) {
+    throw new Error(`tenantLimits: routeClass must be one of ${ROUTE_CLASSES.join(', ')} or a function`);
+  }
+  if (!(inFlight instanceof TenantInFlight)) throw new Error('tenantLimits: inFlight must be a TenantInFlight');
+  return async (c, next) => {
+    const { config } = c.get('runtime');
+    const limits = config.trafficLimits;
+    const tenant = c.get('tenant');
+    if (!tenant) throw new GatewayError('internal_error', 'tenantLimits mounted before requireTenant');
+    if (limits.rate) {
+      const cls = typeof routeClass === 'function' ? routeClass(c.req.raw) : routeClass;
+      await checkRate(c.env, cls, limits.rate[cls], tenant.tenantId, tenant.userId);
+    }
+    if (!inFlight.tryEnter(tenant.tenantId, limits.maxInFlight)) {
+      throw new GatewayError('tenant_busy', `${limits.maxInFlight} requests of the tenant in flight in this isolate`, undefined, {
+        'retry-after': String(limits.busyRetryAfterSeconds),
+      });
+    }
+    try {
+      // Counted until the response's headers are back; a streamed body is not held against the tenant.
+      await next();
+    } finally {
+      inFlight.leave(tenant.tenantId);
+    }
+  };
+}
+
+async function checkRate(env: Record<string, unknown>, cls: RouteClass, limits: ClassLimits, tenantId: string, userId: string): Promise<void> {
+  const tenantCall = limiterOf(env, limits.tenant, `TENANT_RATE_LIMITS.${cls}.tenant`).limit({ key: tenantId });
+  if (!limits.user) {
+    if (!(await tenantCall).success) throw rateLimitedError(`${cls}-tenant`, limits.tenant, `tenant rate limit (${cls})`);
+    return;
+  }
+  // Tenant ids never contain "/", so "<tenant>/<user>" cannot collide across tenants.
+  const userCall = limiterOf(env, limits.user, `TENANT_RATE_LIMITS.${cls}.user`).limit({ key: `${tenantId}/${userId}` });
+  const [t, u] = await Promise.all([tenantCall, userCall]);
+  if (!t.success) throw rateLimitedError(`${cls}-tenant`, limits.tenant, `tenant rate limit (${cls})`);
+  if (!u.success) throw rateLimitedError(`${cls}-user`, limits.user, `user rate limit (${cls})`);
+}
+
+/** The admin token limit, keyed by the admin's subject; runs right after requireAdmin verified it. */
+export async function checkAdminRate(env: Record<string, unknown>, policy: RatePolicy | null, subject: string): Promise<void> {
+  if (!policy) return;
+  if (!(await limiterOf(env, policy, 'ADMIN_RATE_LIMIT').limit({ key: subject })).success) {
+    throw rateLimitedError('admin', policy, 'admin rate limit');
+  }
+}
