@@ -7,6 +7,7 @@
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp } from '../../../src/app.ts';
+import { edgeWithDataWorkers } from '../data-workers.ts';
 import { bindings, errorBody, mintToken } from '../helpers.ts';
 import { control, GLOBAL_SKIP, newTenantId } from './support.ts';
 
@@ -15,7 +16,8 @@ if (SKIP) console.warn(`[skip] region relocation tests: ${SKIP}`);
 
 const app = createApp();
 // No control plane: the gateway's own relocation check is off, so every refusal below comes from the region.
-const env = () => ({ ...bindings, CONTROL_PLANE_DATABASE_URL: undefined, REGION_DATABASES: bindings.TEST_GLOBAL_REGION_DATABASES, DB_USE_SECURE_WEBSOCKET: 'false', DB_PIPELINE_CONNECT: 'off' });
+// The edge with each region's data Worker holding that region's database (test/worker/data-workers.ts).
+const env = () => edgeWithDataWorkers({ CONTROL_PLANE_DATABASE_URL: undefined, REGION_DATABASES: bindings.TEST_GLOBAL_REGION_DATABASES, DB_PIPELINE_CONNECT: 'off' });
 
 async function data(method: 'GET' | 'POST', tenant: string, region: string): Promise<{ status: number; code?: string; retryAfter: string | null; items?: number }> {
   const tok = await mintToken({ claims: { sub: 'user-7', tenant_id: tenant, tenant_region: region } });
