@@ -97,7 +97,8 @@ const envSchema = z
     JWT_CLOCK_TOLERANCE_SECONDS: numberish(0, 300).default(5),
     JWT_MAX_TOKEN_BYTES: numberish(256, 65536).default(8192),
     JWKS_CACHE_TTL_SECONDS: numberish(1, 86400).default(300),
-    JWKS_REFRESH_COOLDOWN_SECONDS: numberish(0, 3600).default(30),
+    // At least 1 s: with no cooldown every token with an unknown kid would be a fetch at the key server.
+    JWKS_REFRESH_COOLDOWN_SECONDS: numberish(1, 3600).default(30),
     // The token type access tokens must declare (RFC 9068: "at+jwt"; "application/" prefix optional).
     JWT_REQUIRED_TYP: z.string().min(1).max(64).default('at+jwt'),
     // A token older than this (by `iat`, which becomes required) is refused whatever its `exp` says.
