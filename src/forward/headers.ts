@@ -81,20 +81,37 @@ export interface ResponseContext {
 }
 
 /**
- * A Location that points into the upstream that answered (its primary or a standby) becomes a path
- * on the gateway; any other absolute target (another region, the central app, anything off-host)
- * is dropped so internal host names never reach a client and a client is never sent around the
- * gateway.
+ * A Location the gateway emits is one of two things, or nothing:
+ *  - an absolute https URL on the gateway's public host (the origin already knows it);
+ *  - a path on the gateway, made from a Location that points into the upstream that answered
+ *    (its primary or a standby), that no browser can read as another host: it starts with one
+ *    `/` followed by neither `/` nor `\` (`//evil`, `/\evil` are network-path references), and
+ *    holds no control character, space or backslash. The check runs on the path as rewritten, so
+ *    every spelling that resolves to such a path (`/.//x`, `/a/..//x`, tabs or newlines inside,
+ *    which URL parsers delete) is caught by the same rule.
+ * Anything else (another region, the central app, an internal address, anything off-host) is
+ * dropped, so internal host names never reach a client and a client is never sent around the gateway.
  */
-export function rewriteLocation(location: string, upstreamOrigins: readonly string[]): string | undefined {
+export function rewriteLocation(location: string, upstreamOrigins: readonly string[], publicHost?: string): string | undefined {
   let target: URL;
   try {
     target = new URL(location, upstreamOrigins[0]);
   } catch {
     return undefined;
   }
+  if (publicHost !== undefined && target.protocol === 'https:' && target.hostname === publicHost.toLowerCase() && !target.username && !target.password) {
+    return target.href;
+  }
   if (!upstreamOrigins.includes(target.origin)) return undefined;
-  return target.pathname + target.search + target.hash;
+  const path = target.pathname + target.search + target.hash;
+  return isHostlessPath(path) ? path : undefined;
+}
+
+const HOSTLESS_PATH = /^\/(?![\/\\])[^\x00-\x20\x7f\\]*$/;
+
+/** True when `path` is read as a path on the current host by every URL parser: one leading `/`, no `//`, `/\`, whitespace or controls. */
+export function isHostlessPath(path: string): boolean {
+  return HOSTLESS_PATH.test(path);
 }
 
 /** A cookie whose Domain does not cover the gateway's public host is for someone else: dropped. */
@@ -116,7 +133,7 @@ export function inboundResponseHeaders(upstream: Headers, ctx?: ResponseContext)
     const f = fold(name);
     if (HOP_BY_HOP.has(f) || named.has(f) || ORIGIN_FINGERPRINT.has(f) || f === 'set-cookie') continue;
     if (f === 'location' && ctx) {
-      const rewritten = rewriteLocation(value, ctx.upstreamOrigins);
+      const rewritten = rewriteLocation(value, ctx.upstreamOrigins, ctx.publicHost);
       if (rewritten !== undefined) out.set('location', rewritten);
       continue;
     }
