@@ -6,6 +6,7 @@
  * gateway refuses every request with `config_invalid` instead of half-working.
  */
 import { z } from 'zod';
+import { HEADER_NAME_OR_PREFIX } from '../forward/headers.ts';
 import { booleanish, jsonish, numberish } from './env-values.ts';
 import { assertionKeysSchema, checkAssertionKeys, type AssertionKeyConfig } from './assertion-keys.ts';
 import { buildDatabases, databaseEnvFields, regionDatabaseSchema, standbyDatabaseSchema, type DatabaseDriverConfig, type RegionDatabase } from './databases.ts';
@@ -135,6 +136,8 @@ const envSchema = z
     ).refine((r) => Object.keys(r).length > 0, 'at least one region is required'),
     GATEWAY_ASSERTION_KEYS: assertionKeysSchema,
     FORWARD_AUTHORIZATION: booleanish.default(false),
+    // Client request headers to drop besides the built-in families (src/forward/headers.ts): names, or prefixes ending in `*`.
+    FORWARD_DROP_HEADERS: jsonish(z.array(z.string().regex(HEADER_NAME_OR_PREFIX, 'lowercase header names, or prefixes ending in *')).max(64)).default([]),
     // Observability and operations (src/observability, src/health); docs/observe.md.
     SERVER_TIMING: booleanish.default(true),
     READINESS_TIMEOUT_MS: numberish(100, 10_000).default(2000),
@@ -256,6 +259,8 @@ export interface GatewayConfig {
   /** Identity-assertion key rings by audience (each region, and `central`); the first key signs. */
   readonly assertionKeys: ReadonlyMap<string, readonly AssertionKeyConfig[]>;
   readonly forwardAuthorization: boolean;
+  /** Extra client request headers never forwarded (names, or `prefix*`), on top of the built-in families. */
+  readonly forwardDropHeaders: readonly string[];
   readonly observability: {
     /** Add `Server-Timing` (verify, upstream, total) to responses. */
     readonly serverTiming: boolean;
@@ -364,6 +369,7 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
     regions,
     assertionKeys: new Map(Object.entries(e.GATEWAY_ASSERTION_KEYS)),
     forwardAuthorization: e.FORWARD_AUTHORIZATION,
+    forwardDropHeaders: e.FORWARD_DROP_HEADERS,
     observability: {
       serverTiming: e.SERVER_TIMING,
       readinessTimeoutMs: e.READINESS_TIMEOUT_MS,

@@ -1,7 +1,8 @@
 /**
  * Header rewriting, both ways. Hop-by-hop headers and any header named in
- * `Connection` never cross the gateway; identity and forwarding headers from the
- * client are dropped (in any case, with `_` or `-`) and re-derived from the token.
+ * `Connection` never cross the gateway; identity, address and forwarding headers
+ * from the client are dropped by family (in any case, with `_` or `-`) and
+ * re-derived from the token and the platform.
  */
 
 const HOP_BY_HOP = new Set([
@@ -16,28 +17,59 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/** Headers only the gateway may set on the way to an origin. Compared after `_` → `-` folding. */
-const GATEWAY_OWNED = new Set([
-  'x-tenant-id',
-  'x-user-id',
-  'x-tenant-region',
-  'x-request-id',
-  'x-gateway-assertion',
-  'forwarded',
-  'x-forwarded-for',
-  'x-forwarded-host',
-  'x-forwarded-proto',
-  'x-forwarded-port',
-  'x-forwarded-prefix',
-  'x-forwarded-server',
-  'x-real-ip',
-  'x-original-url',
-  'x-rewrite-url',
-  'x-client-ip',
-  'true-client-ip',
-  'cf-connecting-ip',
-  'host',
-]);
+/**
+ * Request headers a client may never send to an origin, by family: anything an origin, proxy or
+ * framework might read as identity, as the client's address, as the original URL or host, or as
+ * the method. Compared after lower-casing and `_` → `-` folding. The gateway sets the identity
+ * headers itself (from the verified token) and the forwarding headers from what the platform
+ * reports (src/forward/index.ts); the client's versions never cross.
+ */
+export const DROPPED_HEADER_FAMILIES = {
+  /** Exact names. */
+  names: [
+    'host', 'forwarded', 'via', 'remote-user', 'remote-addr', 'client-ip', 'x-host', 'x-request-id', 'x-rewrite-url',
+    'x-http-method-override', 'x-http-method', 'x-method-override', 'x-email', 'x-groups', 'x-roles', 'x-scope',
+    'x-jwt-assertion', 'x-access-token', 'x-id-token', 'x-client-cert', 'ssl-client-cert', 'x-ssl-client-cert',
+  ],
+  /** Name prefixes: `x-forwarded` covers X-Forwarded-For, -Host, -User, -Email, -Groups, -Access-Token, -Ssl, -Scheme, -Uri, …. */
+  prefixes: [
+    'x-forwarded', 'x-original', 'x-remote-', 'x-auth-request-', 'x-auth-user', 'x-user', 'x-tenant', 'x-gateway-', 'x-real-',
+    'x-client-', 'x-cluster-client-', 'x-proxy-user', 'x-authenticated-', 'x-consumer-', 'x-credential-', 'x-webauth-',
+    'x-goog-authenticated-', 'x-ms-client-principal', 'x-amzn-oidc-', 'x-envoy-', 'x-vouch-', 'x-pomerium-', 'x-auth0-',
+    'cf-connecting-', 'true-client-', 'fastly-client-', 'akamai-origin-hop', 'x-appengine-',
+  ],
+  /** Any name whose last word is an address: X-Real-IP, X-Originating-IP, WL-Proxy-Client-IP, …. */
+  suffixes: ['-ip', '-ipv6', '-ips'],
+} as const;
+
+/** A header name rule, compiled once (per isolate) into one regular expression: one test per header. */
+export interface HeaderDropRule {
+  readonly pattern: RegExp;
+}
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** A configured extra: an exact lowercase header name, or a prefix ending in `*`. */
+export const HEADER_NAME_OR_PREFIX = /^[a-z0-9][a-z0-9-]*\*?$/;
+
+/**
+ * Compiles the families above plus configured extras (FORWARD_DROP_HEADERS) into one rule.
+ * Throws on an extra that is not a lowercase header name or prefix.
+ */
+export function compileHeaderDropRule(extra: readonly string[] = []): HeaderDropRule {
+  const names: string[] = [...DROPPED_HEADER_FAMILIES.names];
+  const prefixes: string[] = [...DROPPED_HEADER_FAMILIES.prefixes];
+  for (const e of extra) {
+    if (!HEADER_NAME_OR_PREFIX.test(e)) throw new Error(`not a lowercase header name or prefix*: ${JSON.stringify(e)}`);
+    if (e.endsWith('*')) prefixes.push(e.slice(0, -1));
+    else names.push(e);
+  }
+  const alt = (xs: readonly string[]) => xs.map(escapeRegExp).join('|');
+  return { pattern: new RegExp(`^(?:(?:${alt(names)})$|(?:${alt(prefixes)}))|(?:${alt(DROPPED_HEADER_FAMILIES.suffixes)})$`) };
+}
+
+/** The families alone: what a caller without configured extras gets. */
+export const DEFAULT_HEADER_DROP_RULE = compileHeaderDropRule();
 
 function fold(name: string): string {
   return name.toLowerCase().replaceAll('_', '-');
@@ -50,12 +82,23 @@ function connectionNamed(headers: Headers): Set<string> {
   return named;
 }
 
-export function outboundRequestHeaders(incoming: Headers, opts: { forwardAuthorization: boolean }): Headers {
+/**
+ * The forwarding headers the gateway itself vouches for, from what the platform told it: the
+ * client's address (CF-Connecting-IP, see src/client-address; omitted when unknown) and the scheme
+ * the client used. Set after the client's versions were dropped.
+ */
+export function setForwardingHeaders(headers: Headers, url: URL, clientIp: string | undefined): void {
+  if (clientIp) headers.set('x-forwarded-for', clientIp);
+  headers.set('x-forwarded-proto', url.protocol === 'http:' ? 'http' : 'https');
+}
+
+export function outboundRequestHeaders(incoming: Headers, opts: { forwardAuthorization: boolean; drop?: HeaderDropRule }): Headers {
   const out = new Headers();
   const named = connectionNamed(incoming);
+  const dropped = (opts.drop ?? DEFAULT_HEADER_DROP_RULE).pattern;
   for (const [name, value] of incoming) {
     const f = fold(name);
-    if (HOP_BY_HOP.has(f) || named.has(f) || GATEWAY_OWNED.has(f)) continue;
+    if (HOP_BY_HOP.has(f) || named.has(f) || dropped.test(f)) continue;
     if (f === 'authorization' && !opts.forwardAuthorization) continue;
     out.append(name, value);
   }

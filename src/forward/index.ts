@@ -5,7 +5,7 @@
 import { centralRequest, IDENTITY_HEADERS, identityRequest, signAssertion, type AssertionKey, type CentralClient, type Identity } from '../identity-assertion/index.ts';
 import { sendUpstream, type Resilience, type Served } from '../resilience/index.ts';
 import { targetUrl, type Upstream } from '../upstream/index.ts';
-import { inboundResponseHeaders, outboundRequestHeaders } from './headers.ts';
+import { inboundResponseHeaders, outboundRequestHeaders, setForwardingHeaders, type HeaderDropRule } from './headers.ts';
 
 export interface ForwardOptions {
   upstream: Upstream;
@@ -17,6 +17,10 @@ export interface ForwardOptions {
   identity?: { value: Identity; key: AssertionKey };
   /** Set for central requests: the client's address as the platform reported it, signed with central's key. */
   central?: { value: CentralClient; key: AssertionKey };
+  /** The client's address as the platform reported it ('' or absent: unknown). */
+  clientIp?: string;
+  /** Which client headers never cross (compiled once per isolate from the families and FORWARD_DROP_HEADERS). */
+  headerRule?: HeaderDropRule;
   /** W3C trace context for the origin: replaces whatever the client sent. */
   trace?: { traceparent: string; tracestate: string | undefined };
   /** Told which origin (primary or a standby) answered: for the request's log line. */
@@ -25,7 +29,8 @@ export interface ForwardOptions {
 
 export async function forward(req: Request, url: URL, opts: ForwardOptions): Promise<Response> {
   const target = targetUrl(opts.upstream, url);
-  const headers = outboundRequestHeaders(req.headers, { forwardAuthorization: opts.forwardAuthorization });
+  const headers = outboundRequestHeaders(req.headers, { forwardAuthorization: opts.forwardAuthorization, drop: opts.headerRule });
+  setForwardingHeaders(headers, url, opts.clientIp);
   headers.set(IDENTITY_HEADERS.requestId, opts.requestId);
   if (opts.trace) {
     headers.set('traceparent', opts.trace.traceparent);

@@ -1,9 +1,10 @@
 import { outgoingTraceparent, timed, type Observation } from '../observability/index.ts';
 import type { GatewayContext } from '../gateway-env/index.ts';
 import type { Upstream } from '../upstream/index.ts';
+import { clientAddress } from '../client-address/index.ts';
 import { forward, type ForwardOptions } from './index.ts';
 
-export type ObservedForwardOptions = Omit<ForwardOptions, 'requestId' | 'trace' | 'onServed'> & { upstream: Upstream };
+export type ObservedForwardOptions = Omit<ForwardOptions, 'requestId' | 'trace' | 'onServed' | 'clientIp' | 'headerRule'> & { upstream: Upstream };
 
 /** Forwards the context's request, recording the upstream and its latency, and carrying the trace to the origin. */
 export function forwardObserved(c: GatewayContext, opts: ObservedForwardOptions): Promise<Response> {
@@ -15,5 +16,7 @@ export function forwardObserved(c: GatewayContext, opts: ObservedForwardOptions)
     upstream.target = s.origin;
     upstream.attempts = s.attempts;
   };
-  return timed(obs, 'upstreamMs', () => forward(c.req.raw, new URL(c.req.url), { ...opts, requestId: c.get('requestId'), trace, onServed }));
+  const clientIp = clientAddress(c.req.raw.headers);
+  const headerRule = c.get('runtime').headerRule;
+  return timed(obs, 'upstreamMs', () => forward(c.req.raw, new URL(c.req.url), { ...opts, requestId: c.get('requestId'), clientIp, headerRule, trace, onServed }));
 }

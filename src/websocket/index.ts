@@ -5,7 +5,8 @@
  * HTTP request, plus the `Upgrade` the HTTP path strips as hop-by-hop.
  */
 import { GatewayError } from '../errors/index.ts';
-import { inboundResponseHeaders, outboundRequestHeaders } from '../forward/headers.ts';
+import { clientAddress } from '../client-address/index.ts';
+import { inboundResponseHeaders, outboundRequestHeaders, setForwardingHeaders, type HeaderDropRule } from '../forward/headers.ts';
 import { IDENTITY_HEADERS, identityRequest, signAssertion, type AssertionKey, type Identity } from '../identity-assertion/index.ts';
 import { targetUrl, type Upstream } from '../upstream/index.ts';
 
@@ -16,11 +17,12 @@ export function isWebSocketUpgrade(req: Request): boolean {
 export async function forwardWebSocket(
   req: Request,
   url: URL,
-  opts: { upstream: Upstream; forwardAuthorization: boolean; identity: { value: Identity; key: AssertionKey } },
+  opts: { upstream: Upstream; forwardAuthorization: boolean; identity: { value: Identity; key: AssertionKey }; headerRule?: HeaderDropRule },
 ): Promise<Response> {
   if (req.method !== 'GET') throw new GatewayError('invalid_request', 'websocket upgrade must be GET', 'A WebSocket upgrade must be a GET.');
   const target = targetUrl(opts.upstream, url);
-  const headers = outboundRequestHeaders(req.headers, { forwardAuthorization: opts.forwardAuthorization });
+  const headers = outboundRequestHeaders(req.headers, { forwardAuthorization: opts.forwardAuthorization, drop: opts.headerRule });
+  setForwardingHeaders(headers, url, clientAddress(req.headers));
   const id = opts.identity.value;
   headers.set('upgrade', 'websocket');
   headers.set(IDENTITY_HEADERS.requestId, id.requestId);
