@@ -147,8 +147,9 @@ const envSchema = z
     REGION_DATABASES: jsonish(z.record(z.string(), regionDatabaseSchema)).optional(),
     ...databaseEnvFields,
     // Admin reporting (src/admin) and tenant relocation checks (src/relocation); see docs/global.md.
-    ADMIN_ROLE_CLAIM: z.string().min(1).default('role'),
-    ADMIN_ROLE_VALUE: z.string().min(1).default('admin'),
+    // Gateway-admin tokens have their own type and audience, which a tenant token never has (src/admin-auth).
+    ADMIN_TOKEN_TYP: z.string().min(1).max(64).default('admin+jwt'),
+    ADMIN_TOKEN_AUDIENCE: z.string().min(1).default('edge-tenant-router-admin'),
     ADMIN_DEFAULT_ROWS: numberish(1, 1000).default(50),
     ADMIN_MAX_ROWS: numberish(1, 1000).default(200),
     ADMIN_STATEMENT_TIMEOUT_MS: numberish(100, 60_000).default(5000),
@@ -168,6 +169,13 @@ const envSchema = z
     }
     checkResidency(env, ctx);
     checkAssertionKeys(env.GATEWAY_ASSERTION_KEYS, Object.keys(env.REGIONS), ctx);
+    const mediaType = (t: string) => t.toLowerCase().replace(/^application\//, '');
+    if (mediaType(env.ADMIN_TOKEN_TYP) === mediaType(env.JWT_REQUIRED_TYP)) {
+      ctx.addIssue({ code: 'custom', path: ['ADMIN_TOKEN_TYP'], message: 'must differ from JWT_REQUIRED_TYP (a tenant token must never pass as an admin token)' });
+    }
+    if (env.ADMIN_TOKEN_AUDIENCE === env.JWT_AUDIENCE) {
+      ctx.addIssue({ code: 'custom', path: ['ADMIN_TOKEN_AUDIENCE'], message: 'must differ from JWT_AUDIENCE (a tenant token must never pass as an admin token)' });
+    }
   });
 
 /**
@@ -275,8 +283,10 @@ export interface GatewayConfig {
   readonly databases: ReadonlyMap<string, RegionDatabase>;
   readonly databaseDriver: DatabaseDriverConfig;
   readonly admin: {
-    readonly roleClaim: string;
-    readonly roleValue: string;
+    /** `typ` an admin token must carry (never the tenant one). */
+    readonly tokenTyp: string;
+    /** `aud` an admin token must carry (never the tenant one). */
+    readonly tokenAudience: string;
     readonly defaultRows: number;
     readonly maxRows: number;
     readonly statementTimeoutMs: number;
@@ -308,6 +318,10 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
   // Renamed, not aliased: one knob with one meaning, and an old deploy is told instead of silently losing its value.
   if (env.DB_CONNECT_TIMEOUT_MS !== undefined) {
     return { ok: false, error: new ConfigError(['DB_CONNECT_TIMEOUT_MS: was renamed to DATABASE_TIMEOUT_MS']) };
+  }
+  // A role claim made any token with that claim an admin token: admin tokens now have their own typ and audience.
+  for (const old of ['ADMIN_ROLE_CLAIM', 'ADMIN_ROLE_VALUE']) {
+    if (env[old] !== undefined) return { ok: false, error: new ConfigError([`${old}: was replaced by ADMIN_TOKEN_TYP and ADMIN_TOKEN_AUDIENCE (roles never make an admin)`]) };
   }
   // One secret for every region was the weakness the per-region key rings replace: refused, not ignored.
   if (env.GATEWAY_ASSERTION_SECRET !== undefined) {
@@ -379,8 +393,8 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
     databases,
     databaseDriver,
     admin: {
-      roleClaim: e.ADMIN_ROLE_CLAIM,
-      roleValue: e.ADMIN_ROLE_VALUE,
+      tokenTyp: e.ADMIN_TOKEN_TYP,
+      tokenAudience: e.ADMIN_TOKEN_AUDIENCE,
       defaultRows: Math.min(e.ADMIN_DEFAULT_ROWS, e.ADMIN_MAX_ROWS),
       maxRows: e.ADMIN_MAX_ROWS,
       statementTimeoutMs: e.ADMIN_STATEMENT_TIMEOUT_MS,

@@ -65,7 +65,7 @@ describe.skipIf(!!skip)('global view and tenant moves through the gateway (real 
       }
       tenants[region] = { ...s, pages };
     }
-    const admin = await signAdminToken(world.state.signingKey, { issuer: world.state.issuer, audience: world.state.audience, sub: 'ops-e2e' });
+    const admin = await signAdminToken(world.state.signingKey, { issuer: world.state.issuer, sub: 'ops-e2e', regions: Object.keys(world.state.regions) });
     const requestId = `e2e-admin-${Date.now()}`;
     const res = await gw('/admin/pages?limit=50', { token: admin, headers: { 'x-request-id': requestId } });
     expect(res.status).toBe(200);
@@ -93,7 +93,7 @@ describe.skipIf(!!skip)('global view and tenant moves through the gateway (real 
     const res = await gw('/admin/pages', { token: tenants['us-east-1']!.token });
     expect(res.status).toBe(403);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('forbidden');
-    const admin = await signAdminToken(world.state.signingKey, { issuer: world.state.issuer, audience: world.state.audience, sub: 'ops-e2e' });
+    const admin = await signAdminToken(world.state.signingKey, { issuer: world.state.issuer, sub: 'ops-e2e', regions: Object.keys(world.state.regions) });
     expect((await gw('/api/pages', { token: admin })).status).toBe(403);
   });
 

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { importJWK, SignJWT } from 'jose';
+import { signAdminToken } from '../../infra/auth/tokens.ts';
 import pg from 'pg';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,17 +45,9 @@ afterAll(async () => {
 const { gw, signup } = gatewayClient(() => world.gatewayUrl!);
 
 
-/** What `npm run token -- --admin` prints: the world's key, no tenant claims, role=admin. */
-async function adminToken(): Promise<string> {
-  const k = world.state.signingKey;
-  return new SignJWT({ role: 'admin' })
-    .setProtectedHeader({ alg: k.alg, kid: k.kid, typ: 'at+jwt' })
-    .setIssuer(world.state.issuer)
-    .setAudience(world.state.audience)
-    .setSubject('ops-world')
-    .setIssuedAt()
-    .setExpirationTime('10m')
-    .sign(await importJWK(k, k.alg));
+/** What `npm run token -- --admin` prints: the world's key, admin typ and audience, every region, no tenant claims. */
+function adminToken(): Promise<string> {
+  return signAdminToken(world.state.signingKey, { issuer: world.state.issuer, sub: 'ops-world', regions: Object.keys(world.state.regions), ttlSeconds: 600 });
 }
 
 describe('audit in the local world', () => {

@@ -28,6 +28,22 @@ export async function mintToken(opts: MintOptions = {}): Promise<string> {
   return jwt.sign(key);
 }
 
+/** Regions of the test bindings. */
+export const REGION_NAMES: string[] = Object.keys(JSON.parse(bindings.REGIONS!));
+
+/**
+ * A gateway-admin token: admin `typ` and audience (the config defaults), no tenant claims, and the
+ * regions it may read (default: every configured region). `claims`/`header` override anything.
+ */
+export async function mintAdminToken(opts: { sub?: string; regions?: unknown; claims?: JWTPayload; header?: Record<string, unknown> } = {}): Promise<string> {
+  const jwk = PRIVATE_KEYS.find((k) => k.kid === 'es-1')!;
+  return new SignJWT({ sub: opts.sub ?? 'ops-1', admin_regions: opts.regions ?? REGION_NAMES, iss: bindings.JWT_ISSUER, aud: 'edge-tenant-router-admin', ...opts.claims })
+    .setProtectedHeader({ alg: jwk.alg, kid: jwk.kid, typ: 'admin+jwt', ...opts.header })
+    .setIssuedAt()
+    .setExpirationTime('5m')
+    .sign(await importJWK(jwk, jwk.alg));
+}
+
 /** The verifying key ring an origin for `audience` (a region, or 'central') holds, from the test bindings. */
 export function assertionRing(audience: string): Promise<AssertionKeyRing> {
   return importKeyRing(JSON.parse(bindings.GATEWAY_ASSERTION_KEYS!)[audience]);

@@ -6,10 +6,10 @@
 import { describe, expect, it, vi } from 'vitest';
 import { createApp } from '../../../src/app.ts';
 import { MAX_INFLIGHT_AUDIT_WRITES } from '../../../src/audit/index.ts';
-import { bindings, callGateway, egressFor, errorBody, mintToken, newMarker } from '../helpers.ts';
+import { bindings, callGateway, egressFor, errorBody, mintAdminToken, mintToken, newMarker } from '../helpers.ts';
 
 const DB = { CONTROL_PLANE_DATABASE_URL: bindings.TEST_CONTROL_PLANE_DATABASE_URL, CONTROL_PLANE_WS_PROXY: bindings.TEST_CONTROL_PLANE_WS_PROXY };
-const admin = (sub = 'ops-audit') => mintToken({ claims: { sub, role: 'admin', tenant_id: undefined, tenant_region: undefined } });
+const admin = (sub = 'ops-audit') => mintAdminToken({ sub });
 
 interface Entry { id: number; at: string; actor: string; actorKind: string; action: string; target: string | null; result: string; requestId: string | null; detail: Record<string, unknown> }
 

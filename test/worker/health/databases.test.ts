@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../../../src/app.ts';
-import { bindings, mintToken } from '../helpers.ts';
+import { bindings, mintAdminToken, mintToken } from '../helpers.ts';
 import { availableBackends, DATA } from '../data/support.ts';
 
 interface Check { name: string; kind: string; region?: string; ok: boolean; critical: boolean; detail?: string; lagSeconds?: number }
@@ -45,7 +45,7 @@ describe('database readiness', () => {
         expect(typeof c.lagSeconds).toBe('number');
         expect(c.lagSeconds).toBeGreaterThanOrEqual(0);
       }
-      const admin = await mintToken({ claims: { sub: 'ops-lag', role: 'admin', tenant_id: undefined, tenant_region: undefined } });
+      const admin = await mintAdminToken({ sub: 'ops-lag' });
       const res = await app.fetch(new Request('https://gateway.test/admin/status.json', { headers: { authorization: `Bearer ${admin}` } }), env);
       const d = (await res.json()) as { regions: Array<{ name: string; lagSeconds: number | null }> };
       const region = lagChecks[0]!.region!;
