@@ -100,12 +100,13 @@ describe('audit log', () => {
   });
 
   it('readiness reports the control-plane database, without letting it take the gateway out of rotation', async () => {
-    const up = await callGateway('/readyz', {}, DB);
+    const detail = { headers: { authorization: `Bearer ${await admin()}` } };
+    const up = await callGateway('/readyz', detail, DB);
     const upBody = (await up.json()) as { status: string; checks: Array<{ name: string; ok: boolean; critical: boolean }> };
     expect(up.status).toBe(200);
     expect(upBody.checks.find((c) => c.name === 'database:control_plane')).toMatchObject({ ok: true, critical: false });
 
-    const down = await callGateway('/readyz', {}, { CONTROL_PLANE_DATABASE_URL: DB.CONTROL_PLANE_DATABASE_URL, CONTROL_PLANE_WS_PROXY: '127.0.0.1:9' });
+    const down = await callGateway('/readyz', detail, { CONTROL_PLANE_DATABASE_URL: DB.CONTROL_PLANE_DATABASE_URL, CONTROL_PLANE_WS_PROXY: '127.0.0.1:9' });
     const downBody = (await down.json()) as typeof upBody;
     expect(down.status).toBe(200);
     expect(downBody.status).toBe('ready');

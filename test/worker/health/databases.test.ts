@@ -12,7 +12,7 @@ interface Check { name: string; kind: string; region?: string; ok: boolean; crit
 
 const app = createApp();
 async function readyz(env: Record<string, unknown>): Promise<{ status: number; body: { status: string; checks: Check[] } }> {
-  const res = await app.fetch(new Request('https://gateway.test/readyz'), env);
+  const res = await app.fetch(new Request('https://gateway.test/readyz', { headers: { authorization: `Bearer ${await mintAdminToken()}` } }), env);
   return { status: res.status, body: (await res.json()) as { status: string; checks: Check[] } };
 }
 
