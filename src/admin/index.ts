@@ -42,6 +42,7 @@ const audit = (action: string): MiddlewareHandler<GatewayEnv> => async (c, next)
       status: c.res.status,
       code: err?.code ?? 'ok',
       requestId: c.get('requestId'),
+      clientRequestId: c.get('obs').clientRequestId,
     });
   } catch (e) {
     const ge = toGatewayError(e);

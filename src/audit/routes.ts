@@ -32,6 +32,7 @@ export function auditRoutes(app: Hono<GatewayEnv>): void {
       target: '/admin/audit',
       result: 'allowed',
       requestId: c.get('requestId'),
+      clientRequestId: c.get('obs').clientRequestId,
       detail: { limit, action: action ?? null, actor: actor ?? null },
     });
     const entries = await log.query({ limit, action, actor });

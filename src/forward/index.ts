@@ -3,6 +3,7 @@
  * (never buffered), redirects returned to the client rather than followed.
  */
 import { centralRequest, IDENTITY_HEADERS, identityRequest, signAssertion, type AssertionKey, type CentralClient, type Identity } from '../identity-assertion/index.ts';
+import { CLIENT_REQUEST_ID_HEADER } from '../request-id/index.ts';
 import { sendUpstream, type Resilience, type Served } from '../resilience/index.ts';
 import { targetUrl, type Upstream } from '../upstream/index.ts';
 import { inboundResponseHeaders, outboundRequestHeaders, setForwardingHeaders, type HeaderDropRule } from './headers.ts';
@@ -17,6 +18,8 @@ export interface ForwardOptions {
   identity?: { value: Identity; key: AssertionKey };
   /** Set for central requests: the client's address as the platform reported it, signed with central's key. */
   central?: { value: CentralClient; key: AssertionKey };
+  /** The client's own sane X-Request-Id, passed on as X-Client-Request-Id (never as the gateway's). */
+  clientRequestId?: string;
   /** The client's address as the platform reported it ('' or absent: unknown). */
   clientIp?: string;
   /** Which client headers never cross (compiled once per isolate from the families and FORWARD_DROP_HEADERS). */
@@ -32,6 +35,7 @@ export async function forward(req: Request, url: URL, opts: ForwardOptions): Pro
   const headers = outboundRequestHeaders(req.headers, { forwardAuthorization: opts.forwardAuthorization, drop: opts.headerRule });
   setForwardingHeaders(headers, url, opts.clientIp);
   headers.set(IDENTITY_HEADERS.requestId, opts.requestId);
+  if (opts.clientRequestId) headers.set(CLIENT_REQUEST_ID_HEADER, opts.clientRequestId);
   if (opts.trace) {
     headers.set('traceparent', opts.trace.traceparent);
     if (opts.trace.tracestate !== undefined) headers.set('tracestate', opts.trace.tracestate);

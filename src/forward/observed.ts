@@ -4,7 +4,7 @@ import type { Upstream } from '../upstream/index.ts';
 import { clientAddress } from '../client-address/index.ts';
 import { forward, type ForwardOptions } from './index.ts';
 
-export type ObservedForwardOptions = Omit<ForwardOptions, 'requestId' | 'trace' | 'onServed' | 'clientIp' | 'headerRule'> & { upstream: Upstream };
+export type ObservedForwardOptions = Omit<ForwardOptions, 'requestId' | 'trace' | 'onServed' | 'clientIp' | 'headerRule' | 'clientRequestId'> & { upstream: Upstream };
 
 /** Forwards the context's request, recording the upstream and its latency, and carrying the trace to the origin. */
 export function forwardObserved(c: GatewayContext, opts: ObservedForwardOptions): Promise<Response> {
@@ -18,5 +18,5 @@ export function forwardObserved(c: GatewayContext, opts: ObservedForwardOptions)
   };
   const clientIp = clientAddress(c.req.raw.headers);
   const headerRule = c.get('runtime').headerRule;
-  return timed(obs, 'upstreamMs', () => forward(c.req.raw, new URL(c.req.url), { ...opts, requestId: c.get('requestId'), clientIp, headerRule, trace, onServed }));
+  return timed(obs, 'upstreamMs', () => forward(c.req.raw, new URL(c.req.url), { ...opts, requestId: c.get('requestId'), clientRequestId: obs.clientRequestId, clientIp, headerRule, trace, onServed }));
 }

@@ -21,7 +21,7 @@ export function toRegion(): MiddlewareHandler<GatewayEnv> {
       const obs = c.get('obs');
       obs.upstream = { kind: 'region', name: tenant.region.name };
       return timed(obs, 'upstreamMs', () =>
-        forwardWebSocket(c.req.raw, new URL(c.req.url), { upstream: regionUpstream(tenant.region), forwardAuthorization: config.forwardAuthorization, identity, headerRule: c.get('runtime').headerRule }),
+        forwardWebSocket(c.req.raw, new URL(c.req.url), { upstream: regionUpstream(tenant.region), forwardAuthorization: config.forwardAuthorization, identity, headerRule: c.get('runtime').headerRule, clientRequestId: obs.clientRequestId }),
       );
     }
     return forwardObserved(c, { upstream: regionUpstream(tenant.region), resilience, forwardAuthorization: config.forwardAuthorization, identity });

@@ -7,6 +7,7 @@
 import { GatewayError } from '../errors/index.ts';
 import { clientAddress } from '../client-address/index.ts';
 import { inboundResponseHeaders, outboundRequestHeaders, setForwardingHeaders, type HeaderDropRule } from '../forward/headers.ts';
+import { CLIENT_REQUEST_ID_HEADER } from '../request-id/index.ts';
 import { IDENTITY_HEADERS, identityRequest, signAssertion, type AssertionKey, type Identity } from '../identity-assertion/index.ts';
 import { targetUrl, type Upstream } from '../upstream/index.ts';
 
@@ -17,7 +18,7 @@ export function isWebSocketUpgrade(req: Request): boolean {
 export async function forwardWebSocket(
   req: Request,
   url: URL,
-  opts: { upstream: Upstream; forwardAuthorization: boolean; identity: { value: Identity; key: AssertionKey }; headerRule?: HeaderDropRule },
+  opts: { upstream: Upstream; forwardAuthorization: boolean; identity: { value: Identity; key: AssertionKey }; headerRule?: HeaderDropRule; clientRequestId?: string },
 ): Promise<Response> {
   if (req.method !== 'GET') throw new GatewayError('invalid_request', 'websocket upgrade must be GET', 'A WebSocket upgrade must be a GET.');
   const target = targetUrl(opts.upstream, url);
@@ -26,6 +27,7 @@ export async function forwardWebSocket(
   const id = opts.identity.value;
   headers.set('upgrade', 'websocket');
   headers.set(IDENTITY_HEADERS.requestId, id.requestId);
+  if (opts.clientRequestId) headers.set(CLIENT_REQUEST_ID_HEADER, opts.clientRequestId);
   headers.set(IDENTITY_HEADERS.tenantId, id.tenantId);
   headers.set(IDENTITY_HEADERS.userId, id.userId);
   headers.set(IDENTITY_HEADERS.region, id.region);

@@ -73,11 +73,12 @@ describe.skipIf(!!skip)('global view and tenant moves through the gateway (real 
     for (const [region, t] of Object.entries(tenants)) {
       expect(pages.filter((p) => p.tenantId === t.tenant_id).map((p) => [p.id, p.region]).sort()).toEqual(t.pages.map((id) => [id, region]).sort());
     }
+    // request_id is the gateway's own (the one its answer carried); the client's id is kept apart, in the detail.
     const audit = await sql(world.central.databaseUrl, 'SELECT actor, actor_kind, action, target, result, detail FROM audit_log WHERE request_id = $1', [
-      requestId,
+      res.headers.get('x-request-id'),
     ]);
     expect(audit).toEqual([
-      { actor: 'ops-e2e', actor_kind: 'admin', action: 'admin.pages', target: 'GET /admin/pages?limit=50', result: 'succeeded', detail: { status: 200, code: 'ok' } },
+      { actor: 'ops-e2e', actor_kind: 'admin', action: 'admin.pages', target: 'GET /admin/pages?limit=50', result: 'succeeded', detail: { status: 200, code: 'ok', clientRequestId: requestId } },
     ]);
 
     const counts = await gw('/admin/regions', { token: admin });

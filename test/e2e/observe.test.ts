@@ -127,7 +127,7 @@ describe('gateway logs under wrangler dev', () => {
         .map((l) => JSON.parse(l.replace(/\u001b\[[0-9;]*m/g, '').replace(/^[^{]*/, '').replace(/[^}]*$/, '')) as Record<string, any>);
       return found.length >= 3 ? found : undefined;
     });
-    const byId = Object.fromEntries(lines.map((l) => [l.requestId, l]));
+    const byId = Object.fromEntries(lines.map((l) => [l.clientRequestId, l]));
     expect(byId[`${id}-a`]).toMatchObject({
       msg: 'request',
       route: '/api/*',
@@ -143,7 +143,7 @@ describe('gateway logs under wrangler dev', () => {
     expect(byId[`${id}-b`]).toMatchObject({ route: '/auth/login', upstream: { kind: 'central' }, status: 200 });
     expect(byId[`${id}-c`]).toMatchObject({ status: 401, error: { code: 'invalid_token' } });
     // The origin saw the trace continue under the gateway's span.
-    const seen = origins['eu-central-1']!.requests.find((r) => r.headers['x-request-id'] === `${id}-a`)!;
+    const seen = origins['eu-central-1']!.requests.find((r) => r.headers['x-client-request-id'] === `${id}-a`)!;
     expect(seen.headers.traceparent).toBe(`00-4bf92f3577b34da6a3ce929d0e0e4736-${byId[`${id}-a`]!.spanId}-01`);
 
     const all = gw.output();

@@ -63,11 +63,11 @@ describe('audit in the local world', () => {
     try {
       let rows: Array<Record<string, unknown>> = [];
       for (let i = 0; i < 50 && rows.length === 0; i++) {
-        rows = (await c.query('SELECT actor_kind, action, target, result, detail FROM audit_log WHERE request_id = $1', [requestId])).rows;
+        rows = (await c.query('SELECT actor_kind, action, target, result, detail FROM audit_log WHERE request_id = $1', [denied.headers.get('x-request-id')])).rows;
         if (rows.length === 0) await new Promise((r) => setTimeout(r, 100)); // written after the response (waitUntil)
       }
       expect(rows).toEqual([
-        { actor_kind: 'tenant_user', action: 'tenant.region_denied', target: eu.tenant_id, result: 'denied', detail: { code: 'region_mismatch', tokenRegion: 'eu-central-1', requestedRegion: 'us-east-1' } },
+        { actor_kind: 'tenant_user', action: 'tenant.region_denied', target: eu.tenant_id, result: 'denied', detail: { code: 'region_mismatch', tokenRegion: 'eu-central-1', requestedRegion: 'us-east-1', clientRequestId: requestId } },
       ]);
     } finally {
       await c.end();
@@ -76,7 +76,7 @@ describe('audit in the local world', () => {
     const res = await gw('/admin/audit?action=tenant.region_denied&limit=10', { token: await adminToken() });
     expect(res.status).toBe(200);
     const { entries } = (await res.json()) as { entries: Array<{ requestId: string }> };
-    expect(entries.some((e) => e.requestId === requestId)).toBe(true);
+    expect(entries.some((e) => e.requestId === denied.headers.get('x-request-id'))).toBe(true);
   });
 });
 

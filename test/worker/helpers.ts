@@ -80,9 +80,9 @@ export async function allOriginRequests(): Promise<Record<string, Recorded[]>> {
 }
 
 /**
- * A unique marker for one test's requests. Sent as X-Request-Id (which the gateway keeps when sane and
- * forwards), it lets a test find exactly its own requests at the shared origins, even while other test
- * files run at the same time.
+ * A unique marker for one test's requests. Sent as X-Request-Id, it is the client request id: the
+ * gateway keeps it (when sane) apart from its own request id and forwards it as X-Client-Request-Id,
+ * so a test finds exactly its own requests at the shared origins, even while other files run.
  */
 export function newMarker(): string {
   return `t-${crypto.randomUUID()}`;
@@ -92,7 +92,7 @@ export function newMarker(): string {
 export async function egressFor(marker: string): Promise<Array<Recorded & { origin: string }>> {
   const all = await allOriginRequests();
   return Object.entries(all).flatMap(([origin, reqs]) =>
-    reqs.filter((r) => r.headers['x-request-id'] === marker || r.url.includes(marker)).map((r) => ({ ...r, origin })),
+    reqs.filter((r) => r.headers['x-client-request-id'] === marker || r.url.includes(marker)).map((r) => ({ ...r, origin })),
   );
 }
 

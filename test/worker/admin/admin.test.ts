@@ -54,8 +54,8 @@ describe.skipIf(!!SKIP)('admin reporting', () => {
         action: 'admin.pages',
         target: 'GET /admin/pages?limit=200',
         result: 'succeeded',
-        request_id: marker,
-        detail: { status: 200, code: 'ok' },
+        request_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        detail: { status: 200, code: 'ok', clientRequestId: marker },
       },
     ]);
   });

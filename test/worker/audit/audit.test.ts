@@ -6,6 +6,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { createApp } from '../../../src/app.ts';
 import { MAX_INFLIGHT_AUDIT_WRITES } from '../../../src/audit/index.ts';
+import { DENIALS_PER_ACTOR_PER_MINUTE } from '../../../src/audit/denials.ts';
 import { bindings, callGateway, egressFor, errorBody, mintAdminToken, mintToken, newMarker } from '../helpers.ts';
 
 const DB = { CONTROL_PLANE_DATABASE_URL: bindings.TEST_CONTROL_PLANE_DATABASE_URL, CONTROL_PLANE_WS_PROXY: bindings.TEST_CONTROL_PLANE_WS_PROXY };
@@ -28,16 +29,19 @@ describe('audit log', () => {
     expect((await errorBody(res)).code).toBe('region_mismatch');
     expect(await egressFor(marker)).toEqual([]);
 
-    const [row] = (await readAudit('action=tenant.region_denied&limit=200')).filter((e) => e.requestId === marker);
+    const [row] = (await readAudit('action=tenant.region_denied&limit=200')).filter((e) => e.detail.clientRequestId === marker);
     expect(row).toMatchObject({
       actor: 'user-cross',
       actorKind: 'tenant_user',
       action: 'tenant.region_denied',
       target: 'ws_cross',
       result: 'denied',
-      detail: { code: 'region_mismatch', tokenRegion: 'eu-central-1', requestedRegion: 'us-east-1' },
+      detail: { code: 'region_mismatch', tokenRegion: 'eu-central-1', requestedRegion: 'us-east-1', clientRequestId: marker },
     });
     expect(Date.now() - Date.parse(row!.at)).toBeLessThan(60_000);
+    // request_id is the gateway's own (the one its answer carried), never the client's.
+    expect(row!.requestId).toBe(res.headers.get('x-request-id'));
+    expect(row!.requestId).not.toBe(marker);
   });
 
   it('writes nothing for a refused admin request (no query on refusal), and records the admin read itself', async () => {
@@ -48,13 +52,13 @@ describe('audit log', () => {
 
     const adminRes = await callGateway('/admin/audit?limit=200', { headers: { authorization: `Bearer ${await admin('ops-7')}`, 'x-request-id': `${marker}-r` } }, DB);
     const { entries } = (await adminRes.json()) as { entries: Entry[] };
-    expect(entries.filter((e) => e.requestId === marker)).toEqual([]);
-    expect(entries.find((e) => e.requestId === `${marker}-r`)).toMatchObject({
+    expect(entries.filter((e) => e.detail.clientRequestId === marker)).toEqual([]);
+    expect(entries.find((e) => e.detail.clientRequestId === `${marker}-r`)).toMatchObject({
       actor: 'ops-7',
       actorKind: 'admin',
       action: 'admin.audit.read',
       result: 'allowed',
-      detail: { limit: 200, actor: null, action: null },
+      detail: { limit: 200, actor: null, action: null, clientRequestId: `${marker}-r` },
     });
     const filtered = await readAudit('actor=ops-7&action=admin.audit.read');
     expect(filtered.length).toBeGreaterThan(0);
@@ -113,6 +117,32 @@ describe('audit log', () => {
     expect(downBody.checks.find((c) => c.name === 'database:control_plane')).toMatchObject({ ok: false, critical: false });
   });
 
+  it('bounds denial rows per actor and reason (10 a minute); the rest are logged and counted, never silently dropped', async () => {
+    const warn: string[] = [];
+    vi.spyOn(console, 'warn').mockImplementation((l: unknown) => void warn.push(String(l)));
+    vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      const env = { ...bindings, ...DB };
+      const app = createApp();
+      const sub = `user-flood-${crypto.randomUUID().slice(0, 8)}`;
+      const token = await mintToken({ claims: { sub, tenant_id: 'ws_flood' } });
+      const marker = newMarker();
+      for (let i = 0; i < 25; i++) {
+        const res = await app.fetch(new Request('https://gateway.test/api/pages', { headers: { authorization: `Bearer ${token}`, 'x-tenant-region': 'us-east-1', 'x-request-id': `${marker}-${i}` } }), env);
+        expect(res.status).toBe(403);
+      }
+      // Another actor of another tenant is not affected by the first one's flood.
+      const other = await mintToken({ claims: { sub: `${sub}-b`, tenant_id: 'ws_other' } });
+      expect((await app.fetch(new Request('https://gateway.test/api/pages', { headers: { authorization: `Bearer ${other}`, 'x-tenant-region': 'us-east-1' } }), env)).status).toBe(403);
+      const rows = await readAudit(`actor=${sub}&limit=200`);
+      expect(rows).toHaveLength(DENIALS_PER_ACTOR_PER_MINUTE);
+      expect(warn.filter((l) => l.includes('"msg":"audit_suppressed"') && l.includes(sub))).toHaveLength(25 - DENIALS_PER_ACTOR_PER_MINUTE);
+      expect(await readAudit(`actor=${sub}-b&limit=200`)).toHaveLength(1);
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
+
   it('sheds audit writes beyond the in-flight cap to the log, and every request still gets its answer', async () => {
     const lines: string[] = [];
     vi.spyOn(console, 'error').mockImplementation((l: unknown) => void lines.push(String(l)));
@@ -123,10 +153,11 @@ describe('audit log', () => {
       const hung = new URL(bindings.TEST_HUNG_ORIGIN!).host;
       const env = { ...bindings, CONTROL_PLANE_DATABASE_URL: 'postgres://postgres:x@127.0.0.1:5432/postgres', CONTROL_PLANE_WS_PROXY: hung };
       const app = createApp();
-      const token = await mintToken();
       const extra = 4;
+      // Distinct users (each within its per-actor audit bound), so the in-flight cap is what sheds.
+      const tokens = await Promise.all(Array.from({ length: MAX_INFLIGHT_AUDIT_WRITES + extra }, (_, i) => mintToken({ claims: { sub: `user-shed-${i}` } })));
       const responses = await Promise.all(
-        Array.from({ length: MAX_INFLIGHT_AUDIT_WRITES + extra }, () =>
+        tokens.map((token) =>
           app.fetch(new Request('https://gateway.test/api/pages', { headers: { authorization: `Bearer ${token}`, 'x-tenant-region': 'us-east-1' } }), env),
         ),
       );

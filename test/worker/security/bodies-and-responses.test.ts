@@ -33,7 +33,7 @@ function chunked(total: number, chunk = 256): ReadableStream<Uint8Array> {
 
 /** What the EU origin recorded for one request id: nothing, or only an aborted (incomplete) upload. */
 async function originSaw(requestId: string) {
-  return (await originRequests('eu-central-1')).filter((r) => r.headers['x-request-id'] === requestId);
+  return (await originRequests('eu-central-1')).filter((r) => r.headers['x-client-request-id'] === requestId);
 }
 
 describe('request body limit', () => {

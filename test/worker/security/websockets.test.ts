@@ -46,7 +46,7 @@ describe('valid token → passed through to the home region only', () => {
       expect(await reply).toBe(`${region}:hello`);
       ws.close(1000, 'done');
 
-      const seen = (await originRequests(region)).filter((r) => r.headers['x-request-id'] === rid);
+      const seen = (await originRequests(region)).filter((r) => r.headers['x-client-request-id'] === rid);
       expect(seen).toHaveLength(1);
       expect(seen[0]!.upgrade).toBe(true);
       expect(seen[0]!.headers['x-tenant-id']).toBe('ws_sock');
@@ -55,7 +55,7 @@ describe('valid token → passed through to the home region only', () => {
       expect(seen[0]!.headers['x-gateway-assertion']).toMatch(/^v2\.[A-Za-z0-9_-]+\.\d+\./);
       expect(seen[0]!.headers.authorization).toBeUndefined();
       for (const other of Object.keys(REGION_ORIGINS).filter((n) => n !== region)) {
-        expect((await originRequests(other)).filter((r) => r.headers['x-request-id'] === rid)).toEqual([]);
+        expect((await originRequests(other)).filter((r) => r.headers['x-client-request-id'] === rid)).toEqual([]);
       }
     });
   }
