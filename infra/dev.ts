@@ -9,9 +9,11 @@ import { readFileSync } from 'node:fs';
 import { readState } from './state.ts';
 import { REGIONS, startWorld } from './world.ts';
 
-const services = ['gateway', 'central', 'central.db', 'central.ws', ...REGIONS.flatMap((r) => [r, `${r}.db`, `${r}.ws`])];
+const services = ['gateway', 'client', 'central', 'central.db', 'central.ws', ...REGIONS.flatMap((r) => [r, `${r}.db`, `${r}.ws`])];
 const DEFAULT_PORTS: Record<string, number> = {
   gateway: 8787,
+  // Vite's default, so a front end started with `npm create vite` is allowed by the gateway's CORS too.
+  client: 5173,
   central: 8788,
   'central.db': 55432,
   'central.ws': 55442,
@@ -64,17 +66,21 @@ const world = await startWorld({
 const s = world.state;
 const rows: string[][] = [['service', 'url', 'database', 'ws proxy']];
 rows.push(['gateway', s.gatewayUrl ?? '-', '', '']);
+rows.push(['browser client', s.clientUrl ?? '-', '', '']);
 rows.push([`central (${s.central.region})`, s.centralUrl, s.central.databaseUrl, s.central.wsProxyUrl]);
 for (const [r, e] of Object.entries(s.regions)) rows.push([r, e.originUrl, e.databaseUrl, e.wsProxyUrl]);
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
 const fmt = (row: string[]) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
 console.log(`\nlocal world up in ${((Date.now() - t0) / 1000).toFixed(1)} s (databases: ${s.dbMode})\n`);
+for (const f of world.portFallbacks) console.log(`port ${f.preferred} (${f.service}) was taken: ${f.service} is on ${f.port}`);
+if (world.portFallbacks.length) console.log('');
 console.log(fmt(rows[0]!));
 console.log(widths.map((w) => '─'.repeat(w)).join('  '));
 for (const row of rows.slice(1)) console.log(fmt(row));
 const anyRegion = Object.keys(s.regions)[1] ?? Object.keys(s.regions)[0]!;
 console.log(`
-state:   ${world.statePath}   (issuer ${s.issuer})
+state:   ${world.statePath}   (issuer ${s.issuer}; \`npm run -s url\` prints the gateway's URL)
+browser: open ${s.clientUrl} (sign up, pages, refresh, a refused region: all through the gateway, across origins)
 sign up: curl -s ${s.gatewayUrl}/auth/signup -H 'content-type: application/json' \\
            -d '{"email":"me@example.com","password":"correct horse","workspace":"Acme","region":"${anyRegion}"}'
 token:   TOKEN=$(npm run -s token -- --tenant <tenant id> --region ${anyRegion})

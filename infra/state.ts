@@ -30,6 +30,8 @@ export interface WorldState {
   gatewayUrl: string | null;
   /** Process group of wrangler dev (and its workerd), null without a gateway. */
   gatewayPid: number | null;
+  /** The browser client (infra/browser-client) on its own origin; null without a gateway. */
+  clientUrl: string | null;
   centralUrl: string;
   issuer: string;
   audience: string;

@@ -51,6 +51,7 @@ describe('startWorld without the gateway (PGlite)', () => {
     for (const u of urls) expect(new URL(u).hostname).toBe('127.0.0.1');
     expect(new Set(urls.map((u) => new URL(u).port)).size).toBe(urls.length);
     expect(new URL(state.centralUrl).port).not.toBe(String(squatted));
+    expect(world.portFallbacks).toEqual([{ service: 'central', preferred: squatted, port: Number(new URL(state.centralUrl).port) }]);
   });
 
   it('serves central and every region', async () => {

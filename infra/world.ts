@@ -10,15 +10,17 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Hono } from 'hono';
 import { CENTRAL_AUDIENCE, importKeyRing, newAssertionKeys } from '../src/identity-assertion/index.ts';
 import { AUDIENCE, createTokenSigner, generateSigningKey } from './auth/tokens.ts';
 import { createCentralApp } from './central/app.ts';
+import { parseCentralConfig, type CentralConfigInput } from './central/config.ts';
 import { migrate } from './db/migrate.ts';
 import { startPgliteDatabase, startPostgresDatabase, type ProvisionedDb } from './db/provision.ts';
 import type { Db } from './db/types.ts';
+import { serveBrowserClient } from './browser-client/index.ts';
 import { startWranglerDev, type WranglerDev } from './gateway/wrangler-dev.ts';
 import { serveHttp, type HttpService } from './http/serve.ts';
+import { freePort, onPreferredPort, type PortFallback } from './ports.ts';
 import { createRegionApp } from './region/app.ts';
 import { buildController, noRawRowsFromEnv, REPORTER_ROLE } from './controller/build.ts';
 import { DEFAULT_SANDBOX_DIR, REPO_ROOT, writeState, statePath, type WorldState } from './state.ts';
@@ -45,7 +47,7 @@ export interface WorldOptions {
   sandboxDir?: string;
   /**
    * Preferred ports by service; a taken port falls back to an OS-assigned one.
-   * Keys: 'gateway', 'central', 'central.db', 'central.ws', '<region>', '<region>.db', '<region>.ws'.
+   * Keys: 'gateway', 'client', 'central', 'central.db', 'central.ws', '<region>', '<region>.db', '<region>.ws'.
    * Anything not listed is OS-assigned.
    */
   ports?: Partial<Record<string, number>>;
@@ -75,6 +77,8 @@ export interface WorldOptions {
    * database, listed as the region's standby (in its zone) in the gateway's REGIONS.
    */
   regionStandbys?: readonly string[];
+  /** Central's settings (infra/central/config.ts); default: development, with the cheaper development password hashing. */
+  central?: Partial<CentralConfigInput>;
 }
 
 export interface DatabaseHandle {
@@ -100,6 +104,10 @@ export interface World {
   statePath: string;
   sandboxDir: string;
   gatewayUrl: string | null;
+  /** The browser client (infra/browser-client), on its own origin; null without a gateway. */
+  clientUrl: string | null;
+  /** Services whose preferred port was taken, and where they went instead. */
+  portFallbacks: PortFallback[];
   centralUrl: string;
   regions: Record<string, RegionHandle>;
   central: DatabaseHandle & { region: string };
@@ -107,18 +115,8 @@ export interface World {
   stop(): Promise<void>;
 }
 
-const isAddrInUse = (e: unknown) => (e as NodeJS.ErrnoException)?.code === 'EADDRINUSE';
-
-/** Tries the preferred port, then an OS-assigned one. */
-async function onPort<T>(preferred: number | undefined, start: (port: number) => Promise<T>): Promise<T> {
-  if (!preferred) return start(0);
-  try {
-    return await start(preferred);
-  } catch (e) {
-    if (!isAddrInUse(e)) throw e;
-    return start(0);
-  }
-}
+/** Browser origins the local world's gateway allows (a dev server such as Vite's default), besides its own client's. */
+export const LOCAL_CORS_ORIGINS = ['http://localhost:5173', 'http://127.0.0.1:5173'] as const;
 
 const dbName = (worldId: string, part: string) => `etr_${worldId}_${part.replace(/[^a-z0-9]/gi, '_').toLowerCase()}`;
 
@@ -148,6 +146,13 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const dbMode = options.dbMode ?? (pgUrl ? 'postgres' : 'pglite');
   if (dbMode === 'postgres' && !pgUrl) throw new Error("dbMode 'postgres' needs pgUrl or LOCAL_PG_URL");
   const ports = options.ports ?? {};
+  const portFallbacks: PortFallback[] = [];
+  const onFallback = (f: PortFallback) => {
+    portFallbacks.push(f);
+    log(`${f.service}: port ${f.preferred} is taken, using ${f.port}`);
+  };
+  const onPort = <T extends { port: number }>(service: string, start: (port: number) => Promise<T>) =>
+    onPreferredPort(service, ports[service], start, onFallback);
   const sandboxDir = options.sandboxDir ?? DEFAULT_SANDBOX_DIR;
   const worldId = randomBytes(4).toString('hex');
   await mkdir(sandboxDir, { recursive: true });
@@ -171,7 +176,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     const openDb = async (part: string, set: 'central' | 'region'): Promise<ProvisionedDb> => {
       const p =
         dbMode === 'pglite'
-          ? await startPgliteDatabase({ port: ports[`${part}.db`] })
+          ? await onPort(`${part}.db`, (port) => startPgliteDatabase({ port }))
           : await startPostgresDatabase({ serverUrl: pgUrl!, database: dbName(worldId, part), keep: options.keepDatabases });
       cleanups.push({ what: `${part} database`, run: () => p.close() });
       await migrate(p.db, set);
@@ -192,7 +197,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     const proxies: Record<string, WsProxy> = {};
     for (const name of ['central', ...regions]) {
       const d = dbs[name]!;
-      const proxy = await onPort(ports[`${name}.ws`], (port) =>
+      const proxy = await onPort(`${name}.ws`, (port) =>
         startWsProxy({
           target: { host: d.host, port: d.port },
           // On a shared PostgreSQL server the address alone would reach every database.
@@ -245,7 +250,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         cleanups.push({ what: `${region} standby app`, run: () => svc.close() });
         standbys[region] = svc;
       }
-      let svc: HttpService | undefined = await onPort(ports[region], (port) => serveHttp(handler, { port }));
+      let svc: HttpService | undefined = await onPort(region, (port) => serveHttp(handler, { port }));
       const port = svc.port;
       cleanups.push({ what: `${region} app`, run: async () => svc?.close() });
       origins[region] = svc;
@@ -263,20 +268,31 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
 
     // Central app: its URL is the token issuer, so the app is built once it listens.
     const signingKey = await generateSigningKey();
-    let centralApp: Hono | undefined;
-    const central = await onPort(ports.central, (port) => serveHttp((req, env) => centralApp!.fetch(req, env), { port }));
+    let centralApp: ReturnType<typeof createCentralApp> | undefined;
+    const central = await onPort('central', (port) => serveHttp((req, env) => centralApp!.fetch(req, env), { port }));
     cleanups.push({ what: 'central app', run: () => central.close() });
     const signer = await createTokenSigner(signingKey, { issuer: central.url, audience: AUDIENCE });
     centralApp = createCentralApp({
       db: dbs.central!.db,
       regionDbs: Object.fromEntries(regions.map((r) => [r, dbs[r]!.db])),
       signer,
+      gatewayKeys: await ringOf(CENTRAL_AUDIENCE),
+      config: parseCentralConfig({ environment: 'development', passwordHashing: 'development', ...options.central }),
     });
 
     // The gateway.
     let gateway: WranglerDev | undefined;
+    let client: HttpService | undefined;
     const gatewayEnvPath = join(sandboxDir, 'gateway.env');
     if (options.gateway !== false) {
+      // wrangler binds the port itself, so it is chosen first; the browser client needs the URL.
+      const gatewayPort = await freePort(ports.gateway, { service: 'gateway', onFallback });
+      const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+      const c = await onPort('client', (port) => serveBrowserClient({ gatewayUrl, regions, port }));
+      cleanups.push({ what: 'browser client', run: () => c.close() });
+      client = c;
+      // The client's origin under both names a browser may use for it.
+      const corsOrigins = new Set([...LOCAL_CORS_ORIGINS, c.url, `http://localhost:${c.port}`]);
       await writeFile(
         gatewayEnvPath,
         envFile({
@@ -315,6 +331,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
           ...(controller && controllerProxy
             ? { CONTROLLER_DATABASE_URL: controller.reporterUrl, CONTROLLER_WS_PROXY: controllerProxy.hostPort }
             : {}),
+          CORS_ALLOWED_ORIGINS: [...corsOrigins].join(','),
           ...options.gatewayVars,
         }),
         { mode: 0o600 },
@@ -326,7 +343,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         envFile: gatewayEnvPath,
         persistTo: join(sandboxDir, 'wrangler-state'),
         logFile: join(sandboxDir, 'gateway.log'),
-        port: ports.gateway,
+        port: gatewayPort,
         config: options.gatewayConfig,
         logLevel: options.gatewayLogLevel,
         onOutput: options.onGatewayOutput,
@@ -348,6 +365,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       dbMode,
       gatewayUrl: gateway?.url ?? null,
       gatewayPid: gateway?.pid ?? null,
+      clientUrl: client?.url ?? null,
       centralUrl: central.url,
       issuer: central.url,
       audience: AUDIENCE,
@@ -377,6 +395,8 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       statePath: path,
       sandboxDir,
       gatewayUrl: state.gatewayUrl,
+      clientUrl: state.clientUrl,
+      portFallbacks,
       centralUrl: central.url,
       regions: Object.fromEntries(
         regions.map((r) => [r, { ...handle(r), originUrl: origins[r]!.url, standbyOriginUrl: standbys[r]?.url, ...appControl[r]! }]),

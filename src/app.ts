@@ -9,6 +9,7 @@ import { adminRoutes } from './admin/index.ts';
 import { auditRoutes } from './audit/routes.ts';
 import { bodyLimit } from './body-limit/index.ts';
 import { centralRoutes } from './central-routes/index.ts';
+import { browserCors } from './cors/index.ts';
 import { GatewayError, onError } from './errors/index.ts';
 import type { GatewayEnv } from './gateway-env/index.ts';
 import { healthz, readyz } from './health/index.ts';
@@ -32,6 +33,8 @@ export function createApp(recent: RecentTraffic = new RecentTraffic()): Hono<Gat
   // Liveness answers even when the config is invalid (it reports that), so it comes before withRuntime.
   app.get('/healthz', healthz);
   app.use('*', withRuntime());
+  // Before the guard and every token check: preflights are answered here, and errors get CORS headers too.
+  app.use('*', browserCors());
   app.use('*', requestGuard());
   app.get('/readyz', readyz);
   statusRoutes(app, recent);

@@ -2,7 +2,8 @@
  * Access tokens exactly as the central region issues them, shared by the central
  * app and `npm run token` so a dev token is indistinguishable from a real one:
  * ES256, header {alg, kid, typ: 'at+jwt'}, claims iss, aud, sub, tenant_id,
- * tenant_region, iat, exp, jti.
+ * tenant_region, auth_time, iat, exp, jti. Central adds `sid`, the session the
+ * token belongs to (a dev token has none, so central never exchanges one).
  */
 import { randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload } from 'jose';
@@ -33,6 +34,8 @@ export interface AccessClaims {
   tenantId: string;
   region: string;
   ttlSeconds?: number;
+  /** When the user signed in (unix seconds); kept across refresh and exchange. Default: now. */
+  authTime?: number;
   /** Further claims (e.g. a later `admin`); cannot override the ones above. */
   extra?: Record<string, unknown>;
 }
@@ -41,6 +44,8 @@ export interface AccessTokenPayload extends JWTPayload {
   sub: string;
   tenant_id: string;
   tenant_region: string;
+  auth_time?: number;
+  sid?: string;
 }
 
 export interface TokenSigner {
@@ -61,9 +66,9 @@ export async function createTokenSigner(key: SigningJwk, opts: { issuer: string;
     issuer: opts.issuer,
     audience,
     kid: key.kid,
-    async sign({ sub, tenantId, region, ttlSeconds = ACCESS_TOKEN_TTL_SECONDS, extra = {} }) {
+    async sign({ sub, tenantId, region, ttlSeconds = ACCESS_TOKEN_TTL_SECONDS, authTime, extra = {} }) {
       const now = Math.floor(Date.now() / 1000);
-      return new SignJWT({ ...extra, tenant_id: tenantId, tenant_region: region })
+      return new SignJWT({ ...extra, tenant_id: tenantId, tenant_region: region, auth_time: authTime ?? now })
         .setProtectedHeader({ alg: ALG, kid: key.kid, typ: TOKEN_TYPE })
         .setIssuer(opts.issuer)
         .setAudience(audience)

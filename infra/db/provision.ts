@@ -21,7 +21,10 @@ export interface ProvisionedDb {
   close(): Promise<void>;
 }
 
-/** dataDir: a directory to persist in (default: in memory, started from the cached blank template). */
+/**
+ * dataDir: a directory to persist in (default: in memory, started from the cached blank template).
+ * A taken port fails with EADDRINUSE, the PGlite instance closed (infra/ports.ts falls back).
+ */
 export async function startPgliteDatabase(opts: { port?: number; dataDir?: string } = {}): Promise<ProvisionedDb> {
   const pglite = await createPglite(opts.dataDir);
   const lock = new SessionLock();
@@ -29,12 +32,8 @@ export async function startPgliteDatabase(opts: { port?: number; dataDir?: strin
   try {
     wire = await startPgliteWire({ pglite, lock, port: opts.port ?? 0 });
   } catch (err) {
-    // A preferred port that is taken falls back to an OS-assigned one.
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || !opts.port) {
-      await pglite.close();
-      throw err;
-    }
-    wire = await startPgliteWire({ pglite, lock, port: 0 });
+    await pglite.close();
+    throw err;
   }
   let closing: Promise<void> | undefined;
   const close = () =>

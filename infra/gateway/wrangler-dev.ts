@@ -5,8 +5,8 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '../ports.ts';
 import { killTree, killTreeNow } from './process-group.ts';
 
 export interface WranglerDevOptions {
@@ -17,7 +17,7 @@ export interface WranglerDevOptions {
   persistTo: string;
   /** wrangler's stdout/stderr go here. */
   logFile: string;
-  /** 0 (default): a free port chosen now. */
+  /** Must be free (infra/ports.ts `freePort` picks one); 0 (default): a free port chosen now. */
   port?: number;
   /** Alternative wrangler config (default: wrangler.toml in cwd). */
   config?: string;
@@ -33,27 +33,6 @@ export interface WranglerDev {
   pid: number;
   /** Stops wrangler and all its children; resolves with any process that refused to die (normally []). */
   stop(): Promise<{ pid: number; comm: string }[]>;
-}
-
-/** A port the OS considers free right now (wrangler needs a number up front). */
-export async function freePort(preferred = 0, host = '127.0.0.1'): Promise<number> {
-  const tryPort = (port: number) =>
-    new Promise<number>((resolve, reject) => {
-      const s = createServer();
-      s.once('error', reject);
-      s.listen(port, host, () => {
-        const p = (s.address() as { port: number }).port;
-        s.close(() => resolve(p));
-      });
-    });
-  if (preferred) {
-    try {
-      return await tryPort(preferred);
-    } catch {
-      // taken: fall through to any free port
-    }
-  }
-  return tryPort(0);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,5 +1,6 @@
 /** Reads and checks JSON request bodies; every failure is a 400 that names the field. */
 import type { Context } from 'hono';
+import { MALFORMED_JSON_MESSAGE } from '../../src/errors/messages.ts';
 import { invalid } from './errors.ts';
 
 export type JsonObject = Record<string, unknown>;
@@ -12,9 +13,9 @@ export async function jsonObject(c: Context, { allowEmpty = false } = {}): Promi
   try {
     value = JSON.parse(text);
   } catch {
-    throw invalid('body must be a JSON object');
+    throw invalid(MALFORMED_JSON_MESSAGE);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('body must be a JSON object');
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(MALFORMED_JSON_MESSAGE);
   return value as JsonObject;
 }
 

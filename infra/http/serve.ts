@@ -13,33 +13,26 @@ export interface HttpService {
 
 export interface ServeOptions {
   host?: string;
-  /** 0 (default) lets the OS choose. */
+  /** 0 (default) lets the OS choose; a taken port fails with EADDRINUSE (infra/ports.ts falls back). */
   port?: number;
-  /** When the preferred port is taken, take any free one instead of failing (for humans' fixed ports). */
-  fallback?: boolean;
 }
 
-/** Listens on port (or on an OS-assigned one if it is taken and fallback is set); returns the port. */
-export async function listen(server: Server, host: string, port: number, fallback: boolean): Promise<number> {
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
+/** Listens on port; returns the port (the OS-assigned one for 0). */
+async function listen(server: Server, host: string, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
     });
-  } catch (err) {
-    if (!fallback || port === 0 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-    return listen(server, host, 0, false);
-  }
+  });
   return (server.address() as AddressInfo).port;
 }
 
 export async function serveHttp(fetch: FetchHandler, opts: ServeOptions = {}): Promise<HttpService> {
   const host = opts.host ?? '127.0.0.1';
   const server = createAdaptorServer({ fetch }) as Server;
-  const port = await listen(server, host, opts.port ?? 0, opts.fallback ?? false);
+  const port = await listen(server, host, opts.port ?? 0);
   return {
     url: `http://${host}:${port}`,
     port,

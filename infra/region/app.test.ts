@@ -178,7 +178,7 @@ describe('region app', () => {
     ['POST', '/api/pages', { body: 'no title' }, /^title\b/],
     ['POST', '/api/pages', { title: '' }, /^title\b/],
     ['POST', '/api/pages', { title: 'x', body: 7 }, /^body\b/],
-    ['POST', '/api/pages', '{oops', /^body must be a JSON object/],
+    ['POST', '/api/pages', '{oops', /^The body must be a JSON object\.$/],
     ['PATCH', '/api/pages/0190a000-0000-7000-8000-000000000000', {}, /^title or body\b/],
     ['GET', '/api/pages?limit=0', undefined, /^limit\b/],
     ['GET', '/api/pages?limit=101', undefined, /^limit\b/],
@@ -189,5 +189,24 @@ describe('region app', () => {
     const { error } = await res.json();
     expect(error.code).toBe('invalid_request');
     expect(error.message).toMatch(message);
+  });
+
+  it("answers every error in the gateway's shape, with the gateway's request id and Cache-Control: no-store", async () => {
+    const responses = [
+      await app.request('/api/pages'), // no assertion: 401
+      await asGateway(alice, 'GET', '/api/pages/0190a000-0000-7000-8000-000000000000'), // 404
+      await asGateway(alice, 'POST', '/api/pages', '{oops'), // 400
+      await asGateway({ ...alice, region: 'us-east-1' }, 'GET', '/api/pages'), // 401 or 421
+      await app.request('/nowhere', { headers: { 'x-request-id': 'req-1' } }), // route 404
+    ];
+    for (const res of responses) {
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      const { error } = await res.json();
+      expect(Object.keys(error).sort()).toEqual(['code', 'message', 'requestId']);
+      expect(error.requestId).toBe(res.headers.get('x-request-id'));
+    }
+    // The gateway's id when it sent one (alice's requests carry req-1).
+    expect(responses.slice(1).map((r) => r.headers.get('x-request-id'))).toEqual(['req-1', 'req-1', 'req-1', 'req-1']);
   });
 });

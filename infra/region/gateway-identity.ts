@@ -7,22 +7,15 @@
 import type { MiddlewareHandler } from 'hono';
 import { IDENTITY_HEADERS, identityFromHeaders, identityRequest, verifyAssertion, type AssertionKeyRing, type Identity } from '../../src/identity-assertion/index.ts';
 import { HttpError } from '../http/errors.ts';
+import { requestTarget } from '../http/request-target.ts';
 
 export type IdentityEnv = { Variables: { identity: Identity } };
-
-/** The request target exactly as it arrived (what the gateway signed), else as parsed. */
-function pathAndQuery(url: string, env: unknown): string {
-  const raw = (env as { incoming?: { url?: string } } | undefined)?.incoming?.url;
-  if (raw && raw.startsWith('/')) return raw;
-  const u = new URL(url);
-  return u.pathname + u.search;
-}
 
 export function requireGatewayIdentity(ring: AssertionKeyRing, ownRegion: string): MiddlewareHandler<IdentityEnv> {
   return async (c, next) => {
     const id: Identity = identityFromHeaders(c.req.raw.headers);
     // The audience is this app's region whatever the headers say: an assertion for another region never verifies here.
-    const check = await verifyAssertion(c.req.header(IDENTITY_HEADERS.assertion), { ...identityRequest(c.req.method, pathAndQuery(c.req.url, c.env), id), audience: ownRegion }, ring);
+    const check = await verifyAssertion(c.req.header(IDENTITY_HEADERS.assertion), { ...identityRequest(c.req.method, requestTarget(c.req.url, c.env), id), audience: ownRegion }, ring);
     if (!check.ok) {
       throw new HttpError(401, 'gateway_assertion_required', `requests must come through the gateway (assertion ${check.reason})`);
     }

@@ -1,5 +1,5 @@
 /**
- * Routes that belong to the central region (login, signup, token refresh, JWKS):
+ * Routes that belong to the central region (login, signup, sessions, workspaces, JWKS):
  * forwarded there without a tenant, because the caller has none yet.
  */
 import type { Hono, MiddlewareHandler } from 'hono';
@@ -26,8 +26,14 @@ export function toCentral(): MiddlewareHandler<GatewayEnv> {
 
 export function centralRoutes(app: Hono<GatewayEnv>): void {
   const central = toCentral();
+  // Everything that signs in or extends a session shares the per-IP budget (and login/signup the per-account one).
   app.post('/auth/signup', authRateLimit(), central);
   app.post('/auth/login', authRateLimit(), central);
-  app.post('/auth/token', bodyLimit(), central);
+  app.post('/auth/token', authRateLimit(), central);
+  app.post('/auth/refresh', authRateLimit(), central);
+  app.post('/auth/logout', authRateLimit(), central);
+  app.get('/auth/workspaces', central);
+  app.post('/auth/workspaces', bodyLimit(), central);
+  app.post('/auth/workspaces/:id/members', bodyLimit(), central);
   app.get('/.well-known/jwks.json', central);
 }

@@ -10,33 +10,16 @@ import { HEADER_NAME_OR_PREFIX } from '../forward/headers.ts';
 import { booleanish, jsonish, numberish } from './env-values.ts';
 import { assertionKeysSchema, checkAssertionKeys, type AssertionKeyConfig } from './assertion-keys.ts';
 import { buildDatabases, databaseEnvFields, regionDatabaseSchema, standbyDatabaseSchema, type DatabaseDriverConfig, type RegionDatabase } from './databases.ts';
+import { buildCors, corsEnvFields, type CorsConfig } from './cors.ts';
+import { LOOPBACK_HOSTS, originUrl } from './origin.ts';
 
 export type { DatabaseDriverConfig, DatabaseEndpoint, RegionDatabase } from './databases.ts';
+export { MAX_CORS_ORIGINS, type CorsConfig } from './cors.ts';
 export type { AssertionKeyConfig } from './assertion-keys.ts';
 
 export const SUPPORTED_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'] as const;
 
 const REGION_NAME = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
-/** An origin is scheme://host[:port] and nothing else; plain http only to loopback (the local world). */
-const originUrl = z.string().transform((s, ctx) => {
-  let u: URL;
-  try {
-    u = new URL(s);
-  } catch {
-    ctx.addIssue({ code: 'custom', message: 'must be an absolute URL' });
-    return z.NEVER;
-  }
-  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && LOOPBACK_HOSTS.has(u.hostname))) {
-    ctx.addIssue({ code: 'custom', message: 'must be https (plain http is allowed only for loopback hosts)' });
-  }
-  if (u.username || u.password) ctx.addIssue({ code: 'custom', message: 'must not carry credentials' });
-  if ((u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) {
-    ctx.addIssue({ code: 'custom', message: 'must be an origin only (no path, query or fragment)' });
-  }
-  return u.origin;
-});
 
 const httpUrl = z.string().transform((s, ctx) => {
   try {
@@ -159,6 +142,8 @@ const envSchema = z
     CONTROL_PLANE_WS_PROXY: wsProxyHostPort.optional(),
     RELOCATION_REFRESH_SECONDS: numberish(1, 3600).default(5),
     RELOCATION_WINDOW_SECONDS: numberish(60, 30 * 86400).default(86400),
+    // Browsers on other origins (src/cors).
+    ...corsEnvFields,
   })
   .superRefine((env, ctx) => {
     if (!env.JWKS_URL && !env.JWT_PUBLIC_KEYS) {
@@ -296,6 +281,8 @@ export interface GatewayConfig {
   readonly controlPlaneDb?: DbEndpoint;
   readonly relocation: { readonly refreshSeconds: number; readonly windowSeconds: number };
   readonly resilience: ResilienceConfig;
+  /** Undefined: CORS off (no origin allowed). */
+  readonly cors?: CorsConfig;
 }
 
 export interface DbEndpoint {
@@ -411,6 +398,7 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
       breakerFailureThreshold: e.BREAKER_FAILURE_THRESHOLD,
       breakerCooldownMs: e.BREAKER_COOLDOWN_MS,
     },
+    cors: buildCors(e),
   };
   return { ok: true, config };
 }

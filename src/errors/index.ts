@@ -56,6 +56,7 @@ const WIRE_MESSAGE: { [C in ErrorCode]: string } = {
 };
 
 export const REALM = 'edge-tenant-router';
+export { MALFORMED_JSON_MESSAGE } from './messages.ts';
 
 export class GatewayError extends Error {
   override readonly name = 'GatewayError';

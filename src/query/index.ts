@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import type { GatewayEnv } from '../gateway-env/index.ts';
 import type { DatabaseEndpoint, RegionDatabase } from '../config/index.ts';
 import { choose, jitterDelay, retryAfter, type CircuitBreaker, type FailureKind } from '../resilience/index.ts';
-import { GatewayError } from '../errors/index.ts';
+import { GatewayError, MALFORMED_JSON_MESSAGE } from '../errors/index.ts';
 import { timed } from '../observability/index.ts';
 import type { TenantContext } from '../tenant/index.ts';
 import { BOOKMARK_HEADER, CAUGHT_UP, CURRENT_LSN, parseBookmark, SOURCE_HEADER } from './bookmark.ts';
@@ -54,10 +54,10 @@ async function readJsonBody(c: Context<GatewayEnv>): Promise<Record<string, unkn
   try {
     parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes));
   } catch {
-    throw new GatewayError('invalid_request', 'body is not JSON', 'The body is not valid JSON.');
+    throw new GatewayError('invalid_request', 'body is not JSON', MALFORMED_JSON_MESSAGE);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new GatewayError('invalid_request', 'body is not an object', 'The body must be a JSON object.');
+    throw new GatewayError('invalid_request', 'body is not an object', MALFORMED_JSON_MESSAGE);
   }
   return parsed as Record<string, unknown>;
 }

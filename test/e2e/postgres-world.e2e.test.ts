@@ -9,7 +9,7 @@ import { Client as NeonClient, neonConfig } from '@neondatabase/serverless';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { IDENTITY_HEADERS, identityRequest, importAssertionKey, signAssertion } from '../../src/identity-assertion/index.ts';
+import { CENTRAL_AUDIENCE, centralRequest, IDENTITY_HEADERS, identityRequest, importAssertionKey, signAssertion } from '../../src/identity-assertion/index.ts';
 import { dropDatabase, listDatabases } from '../../infra/db/postgres-db.ts';
 import { DEFAULT_LOCAL_PG_URL, tcpReachable } from '../../infra/db/reachable.ts';
 import { makeTestSandbox } from '../../infra/state.ts';
@@ -47,10 +47,18 @@ describe.skipIf(!reachable)(`world on real PostgreSQL (${pgUrl})`, () => {
     expect(world.state.dbMode).toBe('postgres');
     expect(world.regions['eu-central-1']!.databaseUrl).toMatch(new RegExp(`/${prefix}eu_central_1$`));
 
-    // Sign up centrally, write a page through the region app: the row lands in that database.
+    // Sign up centrally (as the gateway would: signed with central's key), write a page through the
+    // region app: the row lands in that database.
+    const centralKey = world.state.assertionKeys[CENTRAL_AUDIENCE]![0]!;
+    const client = { clientIp: '127.0.0.1', requestId: 'req-pg-signup' };
     const signup = await fetch(`${world.centralUrl}/auth/signup`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: {
+        'content-type': 'application/json',
+        [IDENTITY_HEADERS.clientIp]: client.clientIp,
+        [IDENTITY_HEADERS.requestId]: client.requestId,
+        [IDENTITY_HEADERS.assertion]: await signAssertion(centralRequest('POST', '/auth/signup', client), await importAssertionKey(centralKey.kid, centralKey.secret)),
+      },
       body: JSON.stringify({ email: 'pg@example.com', password: 'correct horse', workspace: 'PG', region: 'eu-central-1' }),
     });
     expect(signup.status).toBe(201);

@@ -56,6 +56,19 @@ function hostileResponses(req: IncomingMessage): { status: number; headers?: Rec
         },
         body: '{}',
       };
+    case '/api/__hostile/cors':
+      // An origin doing its own (wide open) CORS: the gateway's allowlist must still decide.
+      return {
+        status: 200,
+        headers: {
+          'access-control-allow-origin': '*',
+          'access-control-allow-credentials': 'true',
+          'access-control-allow-methods': 'TRACE',
+          'access-control-expose-headers': 'x-internal',
+          'content-type': 'application/json',
+        },
+        body: '{}',
+      };
     case '/api/__hostile/fingerprint':
       return {
         status: 200,

@@ -123,7 +123,7 @@ describe.each(availableBackends(['pglite']))('request validation before any quer
     ['POST', '/data/pages', '{"title":"ok","id":"nope"}', 'body parameter "id"'],
     ['POST', '/data/pages', '{"title":"ok","tenant_id":"ws_other"}', 'unknown field'],
     ['POST', '/data/pages', '{"title":"ok","region":"us-east-1"}', 'unknown field'],
-    ['POST', '/data/pages', 'not json', 'not valid JSON'],
+    ['POST', '/data/pages', 'not json', 'The body must be a JSON object.'],
     ['POST', '/data/pages', '[1]', 'JSON object'],
   ])('%s %s %s → 400 naming the problem', async (method, path, body, mention) => {
     const a = await newTenant(backend, EU);

@@ -10,6 +10,11 @@ describe('central routes', () => {
     ['POST', '/auth/signup'],
     ['POST', '/auth/login'],
     ['POST', '/auth/token'],
+    ['POST', '/auth/refresh'],
+    ['POST', '/auth/logout'],
+    ['GET', '/auth/workspaces'],
+    ['POST', '/auth/workspaces'],
+    ['POST', '/auth/workspaces/ws_0123456789/members'],
     ['GET', '/.well-known/jwks.json'],
   ])('%s %s goes to the central origin without a token', async (method, path) => {
     const marker = newMarker();
@@ -39,10 +44,15 @@ describe('central routes', () => {
     expect(await verifyAssertion(h['x-gateway-assertion'], signed, await assertionRing('eu-central-1'))).toMatchObject({ ok: false });
   });
 
-  it('forwards the caller token to central for /auth/token (refresh needs it)', async () => {
+  it.each([
+    ['POST', '/auth/token'],
+    ['GET', '/auth/workspaces'],
+    ['POST', '/auth/workspaces'],
+    ['POST', '/auth/workspaces/ws_0123456789/members'],
+  ])('forwards the caller token to central for %s %s (central checks it)', async (method, path) => {
     const marker = newMarker();
     const auth = await bearer();
-    await callGateway('/auth/token', { method: 'POST', headers: { ...auth, 'x-request-id': marker } });
+    await callGateway(path, { method, headers: { ...auth, 'x-request-id': marker } });
     const [seen] = await egressFor(marker);
     expect(seen!.headers.authorization).toBe(auth.authorization);
   });

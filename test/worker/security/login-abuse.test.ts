@@ -1,6 +1,6 @@
 /**
- * Login and signup abuse: rate-limited per client IP (CF-Connecting-IP) and per account (the
- * body's email, case-insensitive), with the Workers Rate Limiting binding that miniflare runs for
+ * Login and signup abuse: rate-limited per client IP (CF-Connecting-IP; token exchange, refresh
+ * and logout share that budget) and per account (the body's email, case-insensitive), with the Workers Rate Limiting binding that miniflare runs for
  * real here. Over a limit → 429 rate_limited with Retry-After, and the central region never sees
  * the request. Limits come from wrangler.toml [[ratelimits]]: 30 per IP, 10 per account, per 60 s.
  *
@@ -78,6 +78,31 @@ describe('per client IP (login and signup share the budget)', () => {
         if (res.status === 429) limited++;
       }
       expect(limited).toBe(5);
+    });
+  });
+});
+
+describe('sessions share the per-IP budget: /auth/token, /auth/refresh, /auth/logout', () => {
+  it(`${IP_LIMIT} session calls from one IP use up its budget; the next one, and a login, → 429 and central never sees them`, async () => {
+    await inOneWindow(async () => {
+      const ip = randomIp();
+      const rid = uniqueName('sess');
+      const paths = ['/auth/token', '/auth/refresh', '/auth/logout'] as const;
+      const call = (path: string, id: string) =>
+        req(path, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'cf-connecting-ip': ip, 'x-request-id': id },
+          body: path === '/auth/token' ? '' : JSON.stringify({ refresh_token: `rt_${id}` }),
+        });
+      for (let i = 0; i < IP_LIMIT; i++) {
+        const { res } = await send(gw, call(paths[i % paths.length]!, `${rid}-${i}`), [CENTRAL]);
+        expect(res.status, `attempt ${i + 1}`).toBe(200);
+      }
+      for (const path of [...paths, '/auth/login']) {
+        const out = await send(gw, path === '/auth/login' ? auth('/auth/login', ip, `s-${rid}@example.com`, `${rid}-${path}`) : call(path, `${rid}-${path}`));
+        expectRejected(out, { status: 429, code: 'rate_limited', secrets: [ip] });
+        expect(await centralSaw(`${rid}-${path}`)).toBe(0);
+      }
     });
   });
 });
