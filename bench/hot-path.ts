@@ -49,21 +49,34 @@ export async function benchTokenCpu(base: string, workerd: Child, o: { perRun: n
 }
 
 /** The gateway's request path in cumulative stages (bench/workers/hot-path.ts serves each on GET /stage/<mode>). */
-export const STAGES: Array<{ mode: string; label: string }> = [
+export const STAGES: Array<{ mode: string; label: string; /** measured against this stage; default: the one before */ base?: string }> = [
   { mode: 'fetch', label: 'bare fetch to the origin' },
-  { mode: 'headers', label: '+ header rewriting both ways, response re-wrapped' },
-  { mode: 'forward', label: '+ forward(): target URL, request id, resilience (deadline timer, breaker)' },
+  { mode: 'fetch-deadline-timer', label: '(bare fetch + the per-attempt deadline alone: AbortController, setTimeout/clearTimeout)', base: 'fetch' },
+  { mode: 'headers', label: '+ header rewriting both ways, response re-wrapped', base: 'fetch' },
+  { mode: 'forward', label: '+ forward(): request id, resilience (deadline timer, breaker), one response copy' },
   { mode: 'signed', label: '+ signed identity assertion (HMAC)' },
   { mode: 'verified', label: '+ extract, verify (cache hit), resolve tenant' },
-  { mode: 'gateway', label: 'whole gateway (hono app, runtime), cache on' },
-  { mode: 'gateway-nocache', label: 'whole gateway, cache off (ES256 verify each time)' },
+  { mode: 'gateway', label: 'whole gateway (hono app: guard, runtime, observation and its log line), cache on' },
+  { mode: 'gateway-nocache', label: 'whole gateway, cache off (ES256 verify each time)', base: 'gateway' },
 ];
 
 export interface StageResult {
   mode: string;
   label: string;
-  /** Server CPU per request at saturation (wrk against GET /stage/<mode>). */
+  /** Server CPU per request at saturation (wrk against GET /stage/<mode>): median over rounds. */
   cpuUs: number;
+  /** The lowest and highest round: the spread behind the median. */
+  minUs: number;
+  maxUs: number;
+  /** Median over rounds of this stage minus the stage before it (see addedTo) in the same round. */
+  addedUs: number | undefined;
+  /** The stage this one adds to. */
+  addedTo: string | undefined;
+}
+
+/** Which stage each one is measured against. */
+function baseOf(i: number): string | undefined {
+  return STAGES[i]!.base ?? STAGES[i - 1]?.mode;
 }
 
 /**
@@ -78,7 +91,8 @@ export async function benchStages(
   const pid = workerd.proc.pid!;
   const samples = new Map(STAGES.map((s) => [s.mode, [] as number[]]));
   for (let r = 0; r < o.rounds; r++) {
-    for (const s of STAGES) {
+    // The order flips every round, so drift in the machine's load does not favour early or late stages.
+    for (const s of r % 2 ? [...STAGES].reverse() : STAGES) {
       const path = `/stage/${s.mode}`;
       await runWrk({ url: base, path, token: o.token, connections: 8, durationSeconds: 1, cpus: o.clientCpus });
       const before = cpuNs(pid);
@@ -87,7 +101,20 @@ export async function benchStages(
       samples.get(s.mode)!.push((cpuNs(pid) - before) / 1000 / run.requests);
     }
   }
-  const out = STAGES.map((s) => ({ ...s, cpuUs: median(samples.get(s.mode)!) }));
-  for (const s of out) o.log(`  ${s.cpuUs.toFixed(0).padStart(5)} µs/request  ${s.label}`);
+  const out = STAGES.map((s, i): StageResult => {
+    const xs = samples.get(s.mode)!;
+    const base = baseOf(i);
+    const baseXs = base ? samples.get(base)! : undefined;
+    return {
+      ...s,
+      cpuUs: median(xs),
+      minUs: Math.min(...xs),
+      maxUs: Math.max(...xs),
+      // Paired: each round's difference, then the median (robust to a round that was slow throughout).
+      addedUs: baseXs ? median(xs.map((x, r) => x - baseXs[r]!)) : undefined,
+      addedTo: base,
+    };
+  });
+  for (const s of out) o.log(`  ${s.cpuUs.toFixed(0).padStart(5)} µs/request [${s.minUs.toFixed(0)}–${s.maxUs.toFixed(0)}]  ${s.label}`);
   return out;
 }

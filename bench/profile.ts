@@ -4,13 +4,17 @@
  * saturation while the sampling profiler runs, and prints self time grouped by
  * source (src/<folder>, hono, jose, zod, runtime/native) and the top functions.
  *
- *   npm run bench:profile [-- --seconds 5 --cache-size 4096]
+ *   npm run bench:profile [-- --seconds 5 --cache-size 4096 --bundle path/to/index.js --path /api/pages]
+ *
+ * The bundle is one file (worker.js to V8), so samples are attributed to source modules by
+ * the `// src/...` and `// node_modules/...` markers esbuild writes before each module.
  */
 import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { CENTRAL_AUDIENCE, newAssertionKeys } from '../src/identity-assertion/index.ts';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { argOf } from './lib/build.ts';
 import { startOrigin } from './lib/haproxy.ts';
 import { AUDIENCE, ISSUER, makeKeys, mintToken } from './lib/keys.ts';
 import { CLIENT_CPUS, freePort, SERVER_CPUS, startChild, stopAll, waitForPort } from './lib/proc.ts';
@@ -19,10 +23,6 @@ import { runWrk } from './lib/wrk.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT = join(ROOT, 'bench', 'out', 'profile');
-const argOf = (n: string, d: string) => {
-  const i = process.argv.indexOf(`--${n}`);
-  return i === -1 ? d : process.argv[i + 1]!;
-};
 const SECONDS = Number(argOf('seconds', '5'));
 
 interface Node {
@@ -32,19 +32,51 @@ interface Node {
   children?: number[];
 }
 
-function bucket(url: string, fn: string): string {
-  const m = /src\/([a-z-]+)\//.exec(url) ?? /src\/([a-z-]+)\.ts/.exec(url);
-  if (m) return `src/${m[1]}`;
-  for (const lib of ['hono', 'jose', 'zod']) if (url.includes(`node_modules/${lib}/`)) return lib;
+/** Bundle line (0-based) → the source module esbuild placed there, from its `// path` markers. */
+function moduleMap(bundle: string): (line: number) => string | undefined {
+  const starts: Array<[number, string]> = [];
+  bundle.split('\n').forEach((l, i) => {
+    const m = /^\/\/ (?:\.\.\/)*((?:src|bench|node_modules)\/\S+)$/.exec(l);
+    if (m) starts.push([i, m[1]!]);
+  });
+  return (line) => {
+    let lo = 0;
+    let hi = starts.length - 1;
+    let found: string | undefined;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (starts[mid]![0] <= line) {
+        found = starts[mid]![1];
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  };
+}
+
+function bucket(module: string | undefined, url: string, fn: string): string {
+  if (module) {
+    const m = /^src\/([a-z-]+)\//.exec(module) ?? /^src\/([a-z-]+)\.ts/.exec(module);
+    if (m) return `src/${m[1]}`;
+    const lib = /^node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(module);
+    return lib ? lib[1]! : module;
+  }
   if (!url) return fn.startsWith('(') ? fn : '(native / runtime)';
-  return url.replace(/^.*node_modules\//, '').split('/')[0]!;
+  return url;
 }
 
 async function main(): Promise<void> {
   rmSync(OUT, { recursive: true, force: true });
   mkdirSync(OUT, { recursive: true });
-  const r = spawnSync('npx', ['wrangler', 'deploy', '--dry-run', '--outdir', join(OUT, 'build')], { cwd: ROOT, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(r.stderr);
+  const given = argOf('bundle', '');
+  if (given) {
+    mkdirSync(join(OUT, 'build'));
+    copyFileSync(resolve(given), join(OUT, 'build', 'index.js'));
+  } else {
+    const r = spawnSync('npx', ['wrangler', 'deploy', '--dry-run', '--outdir', join(OUT, 'build')], { cwd: ROOT, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(r.stderr);
+  }
+  const moduleAt = moduleMap(readFileSync(join(OUT, 'build', 'index.js'), 'utf8'));
   const keys = makeKeys(OUT);
   const token = await mintToken(keys, {});
   const origin = await startOrigin(OUT, CLIENT_CPUS);
@@ -58,6 +90,9 @@ async function main(): Promise<void> {
     REGIONS: JSON.stringify({ 'eu-central-1': { origin: origin.url } }),
     GATEWAY_ASSERTION_KEYS: JSON.stringify(newAssertionKeys(['eu-central-1', CENTRAL_AUDIENCE])),
     JWT_VERIFIED_CACHE_SIZE: argOf('cache-size', '4096'),
+    // For bench/workers/hot-path.ts given as --bundle (its /stage/<mode> paths); unused by the gateway.
+    ORIGIN: origin.url,
+    BENCH_TOKEN: token,
   };
   writeFileSync(
     join(OUT, 'workerd.capnp'),
@@ -81,7 +116,7 @@ const config :Workerd.Config = (
   await waitForPort(port, 30_000, workerd);
   await waitForPort(inspector, 30_000, workerd);
   const url = `http://127.0.0.1:${port}`;
-  await runWrk({ url, token, connections: 4, durationSeconds: 2, cpus: CLIENT_CPUS }); // warm-up
+  await runWrk({ url, path: argOf('path', '/api/pages'), token, connections: 4, durationSeconds: 2, cpus: CLIENT_CPUS }); // warm-up
 
   const targets = (await (await fetch(`http://127.0.0.1:${inspector}/json`)).json()) as Array<{ webSocketDebuggerUrl: string }>;
   const ws = new WebSocket(targets[0]!.webSocketDebuggerUrl);
@@ -104,23 +139,27 @@ const config :Workerd.Config = (
   await send('Profiler.enable');
   await send('Profiler.setSamplingInterval', { interval: 100 });
   await send('Profiler.start');
-  const load = await runWrk({ url, token, connections: 32, durationSeconds: SECONDS, cpus: CLIENT_CPUS });
+  const load = await runWrk({ url, path: argOf('path', '/api/pages'), token, connections: 32, durationSeconds: SECONDS, cpus: CLIENT_CPUS });
   const { profile } = (await send('Profiler.stop')) as { profile: { nodes: Node[]; startTime: number; endTime: number } };
   ws.close();
   await stopAll();
   writeFileSync(join(OUT, 'gateway.cpuprofile'), JSON.stringify(profile));
 
-  const total = profile.nodes.reduce((s, n) => s + n.hitCount, 0);
+  // Shares of the time workerd was busy: idle samples (waiting on the network) are left out.
+  const total = profile.nodes.reduce((s, n) => s + (n.callFrame.functionName === '(idle)' ? 0 : n.hitCount), 0);
   const byBucket = new Map<string, number>();
   const byFn = new Map<string, number>();
   for (const n of profile.nodes) {
-    const b = bucket(n.callFrame.url, n.callFrame.functionName);
+    if (n.callFrame.functionName === '(idle)') continue;
+    const inBundle = n.callFrame.url.endsWith('worker.js');
+    const module = inBundle ? moduleAt(n.callFrame.lineNumber) : undefined;
+    const b = bucket(module, inBundle ? '' : n.callFrame.url, n.callFrame.functionName);
     byBucket.set(b, (byBucket.get(b) ?? 0) + n.hitCount);
-    const fn = `${n.callFrame.functionName || '(anonymous)'} ${b}:${n.callFrame.lineNumber + 1}`;
+    const fn = `${n.callFrame.functionName || '(anonymous)'} ${module ?? b}${inBundle ? ` (bundle line ${n.callFrame.lineNumber + 1})` : ''}`;
     byFn.set(fn, (byFn.get(fn) ?? 0) + n.hitCount);
   }
   const pct = (x: number) => ((100 * x) / total).toFixed(1).padStart(5) + '%';
-  console.log(`${load.rps.toFixed(0)} req/s during the profile (${load.non2xx} non-2xx); ${total} samples; self time by source:`);
+  console.log(`${load.rps.toFixed(0)} req/s during the profile (${load.non2xx} non-2xx); ${total} busy samples; self time by source, as shares of busy time:`);
   for (const [b, n] of [...byBucket].sort((a, b) => b[1] - a[1])) console.log(`  ${pct(n)}  ${b}`);
   console.log('top functions (self time):');
   for (const [f, n] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${pct(n)}  ${f}`);

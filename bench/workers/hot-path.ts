@@ -12,7 +12,7 @@
  */
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { createApp } from '../../src/app.ts';
-import { inboundResponseHeaders, outboundRequestHeaders } from '../../src/forward/headers.ts';
+import { outboundRequestHeaders, rewriteResponseHeaders } from '../../src/forward/headers.ts';
 import { forward } from '../../src/forward/index.ts';
 import { gatewayRequestId } from '../../src/request-id/index.ts';
 import { getRuntime } from '../../src/runtime/index.ts';
@@ -108,7 +108,10 @@ async function stage(mode: string, env: Record<string, unknown>): Promise<Respon
   }
   if (mode === 'headers') {
     const r = await fetch(`${String(env.ORIGIN)}/api/pages`, { headers: outboundRequestHeaders(req.headers, { forwardAuthorization: false }) });
-    return new Response(r.body, { status: r.status, headers: inboundResponseHeaders(r.headers, { upstreamOrigins: [String(env.ORIGIN)], publicHost: 'gw.test' }) });
+    // As forward() does it: one copy of the response, its headers rewritten in place.
+    const out = new Response(r.body, r);
+    rewriteResponseHeaders(out.headers, { upstreamOrigins: [String(env.ORIGIN)], publicHost: 'gw.test' });
+    return out;
   }
   const rt = await getRuntime(env);
   if (!rt.ok) return new Response('config', { status: 500 });

@@ -13,7 +13,7 @@
  * from an origin are dropped, so a regional app that reflects `Origin` or sends `*` cannot widen
  * the allowlist.
  */
-import type { MiddlewareHandler } from 'hono';
+import type { MiddlewareHandler, Next } from 'hono';
 import { cors } from 'hono/cors';
 import type { CorsConfig } from '../config/index.ts';
 import type { GatewayContext, GatewayEnv } from '../gateway-env/index.ts';
@@ -65,12 +65,17 @@ export function browserCors(): MiddlewareHandler<GatewayEnv> {
     return h;
   };
 
-  return async (c, next) => {
+  // Not async itself: a request without Origin (or without CORS configured) passes with no extra async layer.
+  return (c, next) => {
     const settings = c.get('runtime').config.cors;
     if (!settings) return next();
     const origin = c.req.header('origin');
     // WebSocket handshakes are not subject to CORS, and their 101 response must pass untouched.
     if (origin === undefined || isWebSocketUpgrade(c.req.raw)) return next();
+    return withOrigin(c, next, settings, origin);
+  };
+
+  async function withOrigin(c: GatewayContext, next: Next, settings: CorsConfig, origin: string): Promise<Response | void> {
     if (!settings.allowedOrigins.has(origin)) {
       await next();
       dropForeignCorsHeaders(c, NONE_OURS);
@@ -82,7 +87,7 @@ export function browserCors(): MiddlewareHandler<GatewayEnv> {
       // The response here already carries cors()'s own headers (set before next, merged by hono).
       dropForeignCorsHeaders(c, ours);
     });
-  };
+  }
 }
 
 const NONE_OURS: ReadonlySet<string> = new Set();

@@ -17,6 +17,45 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
+function fold(name: string): string {
+  return name.toLowerCase().replaceAll('_', '-');
+}
+
+/**
+ * What happens to a header name, decided once per distinct name by a precompiled rule set and
+ * remembered (names repeat across requests, so the rules run per name, not per request):
+ * `drop` never crosses, `keep` does, `authorization` crosses only where configured.
+ */
+type RequestRule = 'drop' | 'keep' | 'authorization';
+type ResponseRule = 'drop' | 'keep' | 'location' | 'set-cookie';
+
+
+function responseRule(name: string): ResponseRule {
+  const f = fold(name);
+  if (HOP_BY_HOP.has(f) || ORIGIN_FINGERPRINT.has(f)) return 'drop';
+  return f === 'set-cookie' || f === 'location' ? f : 'keep';
+}
+
+/** Distinct header names remembered per direction; past this, names are classified without being remembered. */
+export const MAX_REMEMBERED_HEADER_NAMES = 1024;
+/** Longer names are classified each time: the memory held stays small whatever clients send. */
+export const MAX_REMEMBERED_NAME_LENGTH = 64;
+
+function memo<R>(rule: (name: string) => R): (name: string) => R {
+  const seen = new Map<string, R>();
+  return (name) => {
+    let r = seen.get(name);
+    if (r === undefined) {
+      r = rule(name);
+      if (seen.size < MAX_REMEMBERED_HEADER_NAMES && name.length <= MAX_REMEMBERED_NAME_LENGTH) seen.set(name, r);
+    }
+    return r;
+  };
+}
+
+const responseRuleOf = memo(responseRule);
+
+
 /**
  * Request headers a client may never send to an origin, by family: anything an origin, proxy or
  * framework might read as identity, as the client's address, as the original URL or host, or as
@@ -42,9 +81,13 @@ export const DROPPED_HEADER_FAMILIES = {
   suffixes: ['-ip', '-ipv6', '-ips'],
 } as const;
 
-/** A header name rule, compiled once (per isolate) into one regular expression: one test per header. */
+/**
+ * A header name rule, compiled once (per isolate) into one regular expression, and its verdict per
+ * distinct name remembered (names repeat across requests, so the expression runs per name, not per request).
+ */
 export interface HeaderDropRule {
   readonly pattern: RegExp;
+  readonly ruleOf: (name: string) => RequestRule;
 }
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -65,21 +108,47 @@ export function compileHeaderDropRule(extra: readonly string[] = []): HeaderDrop
     else names.push(e);
   }
   const alt = (xs: readonly string[]) => xs.map(escapeRegExp).join('|');
-  return { pattern: new RegExp(`^(?:(?:${alt(names)})$|(?:${alt(prefixes)}))|(?:${alt(DROPPED_HEADER_FAMILIES.suffixes)})$`) };
+  const pattern = new RegExp(`^(?:(?:${alt(names)})$|(?:${alt(prefixes)}))|(?:${alt(DROPPED_HEADER_FAMILIES.suffixes)})$`);
+  const rule = (name: string): RequestRule => {
+    const f = fold(name);
+    if (HOP_BY_HOP.has(f) || pattern.test(f)) return 'drop';
+    return f === 'authorization' ? 'authorization' : 'keep';
+  };
+  return { pattern, ruleOf: memo(rule) };
 }
 
 /** The families alone: what a caller without configured extras gets. */
 export const DEFAULT_HEADER_DROP_RULE = compileHeaderDropRule();
 
-function fold(name: string): string {
-  return name.toLowerCase().replaceAll('_', '-');
+/** Names listed in `Connection` (hop-by-hop by declaration), folded; only requests that send one pay for it. */
+function connectionNamed(headers: Headers): ReadonlySet<string> | undefined {
+  const conn = headers.get('connection');
+  if (!conn) return undefined;
+  const named = new Set<string>();
+  for (const token of conn.split(',')) named.add(fold(token.trim()));
+  return named;
 }
 
-function connectionNamed(headers: Headers): Set<string> {
-  const named = new Set<string>();
-  const conn = headers.get('connection');
-  if (conn) for (const token of conn.split(',')) named.add(fold(token.trim()));
-  return named;
+/**
+ * Strips, in place and in one pass over the names, what must not reach an origin. The caller
+ * starts from a copy (`new Headers(incoming)`: one copy made by the runtime) and then sets the
+ * gateway's own headers.
+ */
+export function stripRequestHeaders(headers: Headers, opts: { forwardAuthorization: boolean; drop?: HeaderDropRule }): Headers {
+  const named = connectionNamed(headers);
+  const ruleOf = (opts.drop ?? DEFAULT_HEADER_DROP_RULE).ruleOf;
+  // Names are collected first: deleting while iterating a Headers object skips entries.
+  let drop: string[] | undefined;
+  for (const name of headers.keys()) {
+    const rule = ruleOf(name);
+    if (rule === 'drop' || (rule === 'authorization' && !opts.forwardAuthorization) || named?.has(fold(name))) (drop ??= []).push(name);
+  }
+  if (drop) for (const name of drop) headers.delete(name);
+  return headers;
+}
+
+export function outboundRequestHeaders(incoming: Headers, opts: { forwardAuthorization: boolean; drop?: HeaderDropRule }): Headers {
+  return stripRequestHeaders(new Headers(incoming), opts);
 }
 
 /**
@@ -90,19 +159,6 @@ function connectionNamed(headers: Headers): Set<string> {
 export function setForwardingHeaders(headers: Headers, url: URL, clientIp: string | undefined): void {
   if (clientIp) headers.set('x-forwarded-for', clientIp);
   headers.set('x-forwarded-proto', url.protocol === 'http:' ? 'http' : 'https');
-}
-
-export function outboundRequestHeaders(incoming: Headers, opts: { forwardAuthorization: boolean; drop?: HeaderDropRule }): Headers {
-  const out = new Headers();
-  const named = connectionNamed(incoming);
-  const dropped = (opts.drop ?? DEFAULT_HEADER_DROP_RULE).pattern;
-  for (const [name, value] of incoming) {
-    const f = fold(name);
-    if (HOP_BY_HOP.has(f) || named.has(f) || dropped.test(f)) continue;
-    if (f === 'authorization' && !opts.forwardAuthorization) continue;
-    out.append(name, value);
-  }
-  return out;
 }
 
 /** Response headers that only fingerprint the origin's software: never passed to clients. */
@@ -169,22 +225,37 @@ export function cookieAllowed(setCookie: string, publicHost: string): boolean {
   return true;
 }
 
+/**
+ * Rewrites, in place and in one pass over the names, what an origin's response may show a
+ * client. Set-Cookie and Location are looked at only when the response has them.
+ */
+export function rewriteResponseHeaders(headers: Headers, ctx?: ResponseContext): Headers {
+  const named = connectionNamed(headers);
+  let drop: string[] | undefined;
+  let location = false;
+  let cookies = false;
+  for (const name of headers.keys()) {
+    const rule = responseRuleOf(name);
+    // Set-Cookie is re-added cookie by cookie below whatever Connection says (as it always was).
+    if (rule === 'set-cookie') cookies = true;
+    else if (rule === 'drop' || named?.has(fold(name))) (drop ??= []).push(name);
+    else if (rule === 'location') location = ctx !== undefined;
+  }
+  if (drop) for (const name of drop) headers.delete(name);
+  if (location) {
+    const rewritten = rewriteLocation(headers.get('location')!, ctx!.upstreamOrigins, ctx!.publicHost);
+    if (rewritten !== undefined) headers.set('location', rewritten);
+    else headers.delete('location');
+  }
+  if (cookies) {
+    // Each Set-Cookie is judged on its own (iteration would join them).
+    const all = headers.getSetCookie();
+    headers.delete('set-cookie');
+    for (const cookie of all) if (!ctx || cookieAllowed(cookie, ctx.publicHost)) headers.append('set-cookie', cookie);
+  }
+  return headers;
+}
+
 export function inboundResponseHeaders(upstream: Headers, ctx?: ResponseContext): Headers {
-  const out = new Headers();
-  const named = connectionNamed(upstream);
-  for (const [name, value] of upstream) {
-    const f = fold(name);
-    if (HOP_BY_HOP.has(f) || named.has(f) || ORIGIN_FINGERPRINT.has(f) || f === 'set-cookie') continue;
-    if (f === 'location' && ctx) {
-      const rewritten = rewriteLocation(value, ctx.upstreamOrigins, ctx.publicHost);
-      if (rewritten !== undefined) out.set('location', rewritten);
-      continue;
-    }
-    out.append(name, value);
-  }
-  // Headers iteration joins Set-Cookie; add them one by one so each survives intact.
-  for (const cookie of upstream.getSetCookie()) {
-    if (!ctx || cookieAllowed(cookie, ctx.publicHost)) out.append('set-cookie', cookie);
-  }
-  return out;
+  return rewriteResponseHeaders(new Headers(upstream), ctx);
 }

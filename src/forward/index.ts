@@ -3,10 +3,10 @@
  * (never buffered), redirects returned to the client rather than followed.
  */
 import { centralRequest, IDENTITY_HEADERS, identityRequest, signAssertion, type AssertionKey, type CentralClient, type Identity } from '../identity-assertion/index.ts';
-import { CLIENT_REQUEST_ID_HEADER } from '../request-id/index.ts';
 import { sendUpstream, type Resilience, type Served } from '../resilience/index.ts';
-import { targetUrl, type Upstream } from '../upstream/index.ts';
-import { inboundResponseHeaders, outboundRequestHeaders, setForwardingHeaders, type HeaderDropRule } from './headers.ts';
+import { pathAndQuery, type Upstream } from '../upstream/index.ts';
+import { CLIENT_REQUEST_ID_HEADER } from '../request-id/index.ts';
+import { outboundRequestHeaders, rewriteResponseHeaders, setForwardingHeaders, type HeaderDropRule } from './headers.ts';
 
 export interface ForwardOptions {
   upstream: Upstream;
@@ -31,7 +31,8 @@ export interface ForwardOptions {
 }
 
 export async function forward(req: Request, url: URL, opts: ForwardOptions): Promise<Response> {
-  const target = targetUrl(opts.upstream, url);
+  // The same path and query on whichever origin answers: computed once, signed as sent.
+  const path = pathAndQuery(url);
   const headers = outboundRequestHeaders(req.headers, { forwardAuthorization: opts.forwardAuthorization, drop: opts.headerRule });
   setForwardingHeaders(headers, url, opts.clientIp);
   headers.set(IDENTITY_HEADERS.requestId, opts.requestId);
@@ -46,18 +47,19 @@ export async function forward(req: Request, url: URL, opts: ForwardOptions): Pro
     headers.set(IDENTITY_HEADERS.tenantId, id.tenantId);
     headers.set(IDENTITY_HEADERS.userId, id.userId);
     headers.set(IDENTITY_HEADERS.region, id.region);
-    headers.set(IDENTITY_HEADERS.assertion, await signAssertion(identityRequest(req.method, target.pathname + target.search, id), opts.identity.key));
+    headers.set(IDENTITY_HEADERS.assertion, await signAssertion(identityRequest(req.method, path, id), opts.identity.key));
   }
   if (opts.central) {
     headers.set(IDENTITY_HEADERS.clientIp, opts.central.value.clientIp);
-    headers.set(IDENTITY_HEADERS.assertion, await signAssertion(centralRequest(req.method, target.pathname + target.search, opts.central.value), opts.central.key));
+    headers.set(IDENTITY_HEADERS.assertion, await signAssertion(centralRequest(req.method, path, opts.central.value), opts.central.key));
   }
   const hasBody = req.method !== 'GET' && req.method !== 'HEAD' && req.body !== null;
-  const res = await sendUpstream(opts.upstream, url, { method: req.method, headers, body: hasBody ? req.body : null }, opts.resilience, opts.onServed);
-  // Any of the upstream's origins (primary or a standby that took over) may have answered.
-  const origins = [opts.upstream.origin, ...opts.upstream.standbys];
-  const out = inboundResponseHeaders(res.headers, { upstreamOrigins: origins, publicHost: url.hostname });
+  const res = await sendUpstream(opts.upstream, path, { method: req.method, headers, body: hasBody ? req.body : null }, opts.resilience, opts.onServed);
+  // One copy of the origin's response (status, status text, headers; the body streams through),
+  // rewritten in place. Any of the upstream's origins (primary or a standby) may have answered.
+  const out = new Response(res.body, res);
+  rewriteResponseHeaders(out.headers, { upstreamOrigins: opts.upstream.origins, publicHost: url.hostname });
   // Set here rather than by middleware after the fact: hono re-wraps a finished response to add a header.
-  out.set(IDENTITY_HEADERS.requestId, opts.requestId);
-  return new Response(res.body, { status: res.status, statusText: res.statusText, headers: out });
+  out.headers.set(IDENTITY_HEADERS.requestId, opts.requestId);
+  return out;
 }

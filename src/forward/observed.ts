@@ -1,5 +1,5 @@
-import { outgoingTraceparent, timed, type Observation } from '../observability/index.ts';
-import type { GatewayContext } from '../gateway-env/index.ts';
+import { outgoingTraceparent, round, type Observation } from '../observability/index.ts';
+import { requestUrl, type GatewayContext } from '../gateway-env/index.ts';
 import type { Upstream } from '../upstream/index.ts';
 import { clientAddress } from '../client-address/index.ts';
 import { forward, type ForwardOptions } from './index.ts';
@@ -7,7 +7,7 @@ import { forward, type ForwardOptions } from './index.ts';
 export type ObservedForwardOptions = Omit<ForwardOptions, 'requestId' | 'trace' | 'onServed' | 'clientIp' | 'headerRule' | 'clientRequestId'> & { upstream: Upstream };
 
 /** Forwards the context's request, recording the upstream and its latency, and carrying the trace to the origin. */
-export function forwardObserved(c: GatewayContext, opts: ObservedForwardOptions): Promise<Response> {
+export async function forwardObserved(c: GatewayContext, opts: ObservedForwardOptions): Promise<Response> {
   const obs = c.get('obs');
   const upstream: NonNullable<Observation['upstream']> = { kind: opts.upstream.kind, name: opts.upstream.name };
   obs.upstream = upstream;
@@ -16,7 +16,19 @@ export function forwardObserved(c: GatewayContext, opts: ObservedForwardOptions)
     upstream.target = s.origin;
     upstream.attempts = s.attempts;
   };
-  const clientIp = clientAddress(c.req.raw.headers);
-  const headerRule = c.get('runtime').headerRule;
-  return timed(obs, 'upstreamMs', () => forward(c.req.raw, new URL(c.req.url), { ...opts, requestId: c.get('requestId'), clientRequestId: obs.clientRequestId, clientIp, headerRule, trace, onServed }));
+  // Timed here rather than through timed(): one async layer less on every forwarded request.
+  const t = performance.now();
+  try {
+    return await forward(c.req.raw, requestUrl(c), {
+      ...opts,
+      requestId: c.get('requestId'),
+      clientRequestId: obs.clientRequestId,
+      clientIp: clientAddress(c.req.raw.headers),
+      headerRule: c.get('runtime').headerRule,
+      trace,
+      onServed,
+    });
+  } finally {
+    obs.upstreamMs = round(performance.now() - t);
+  }
 }

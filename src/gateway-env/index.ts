@@ -13,6 +13,8 @@ export type GatewayEnv = {
   Bindings: Record<string, unknown>;
   Variables: {
     requestId: string;
+    /** The request's URL, parsed once by the request guard. */
+    url: URL;
     runtime: Runtime;
     tenant: TenantContext;
     admin: AdminContext;
@@ -30,4 +32,9 @@ export function background(c: GatewayContext, p: Promise<unknown>): void {
   } catch {
     void p;
   }
+}
+
+/** The request's URL: the one the request guard parsed, else parsed here. */
+export function requestUrl(c: GatewayContext): URL {
+  return c.get('url') ?? new URL(c.req.url);
 }

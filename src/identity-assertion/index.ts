@@ -134,10 +134,23 @@ function canonical(kid: string, t: number, r: AssertedRequest): string {
   return JSON.stringify(['gw-assertion-v2', kid, t, r.method.toUpperCase(), r.pathAndQuery, r.audience, claims]);
 }
 
-function toBase64Url(bytes: ArrayBuffer): string {
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/** Unpadded base64url in one pass (no binary string, no btoa, no replacements: it runs per request). */
+export function toBase64Url(bytes: ArrayBuffer): string {
+  const b = new Uint8Array(bytes);
   let s = '';
-  for (const b of new Uint8Array(bytes)) s += String.fromCharCode(b);
-  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  let i = 0;
+  for (; i + 2 < b.length; i += 3) {
+    const n = (b[i]! << 16) | (b[i + 1]! << 8) | b[i + 2]!;
+    s += B64URL[n >> 18]! + B64URL[(n >> 12) & 63]! + B64URL[(n >> 6) & 63]! + B64URL[n & 63]!;
+  }
+  if (i < b.length) {
+    const n = (b[i]! << 16) | ((b[i + 1] ?? 0) << 8);
+    s += B64URL[n >> 18]! + B64URL[(n >> 12) & 63]!;
+    if (i + 1 < b.length) s += B64URL[(n >> 6) & 63]!;
+  }
+  return s;
 }
 
 function fromBase64Url(s: string): Uint8Array<ArrayBuffer> {

@@ -14,7 +14,7 @@ import { logLine, redactDetail, redactPath, round, serverTimingValue, type Obser
 import { RecentTraffic } from './recent.ts';
 import { traceContextFrom } from './trace-context.ts';
 
-export { timed, type Observation, type RequestRecord } from './record.ts';
+export { round, timed, type Observation, type RequestRecord } from './record.ts';
 export { outgoingTraceparent, type TraceContext } from './trace-context.ts';
 export { RecentTraffic } from './recent.ts';
 

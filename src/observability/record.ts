@@ -83,7 +83,8 @@ export function redactDetail(detail: string | undefined): string | undefined {
 
 /** Paths are chosen by the client: a token pasted into one is still a token. */
 export function redactPath(path: string): string {
-  return clip(path.replace(JWT_LIKE, '[redacted-jwt]'), MAX_PATH_CHARS);
+  // Every JWT's header starts `eyJ`: a path without it has nothing to redact.
+  return clip(path.includes('eyJ') ? path.replace(JWT_LIKE, '[redacted-jwt]') : path, MAX_PATH_CHARS);
 }
 
 /** One JSON line, `wrangler tail` / Workers Logs friendly; undefined fields are omitted. */

@@ -4,7 +4,7 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import { forwardObserved } from '../forward/observed.ts';
-import type { GatewayEnv } from '../gateway-env/index.ts';
+import { requestUrl, type GatewayEnv } from '../gateway-env/index.ts';
 import { timed } from '../observability/index.ts';
 import { regionUpstream } from '../upstream/index.ts';
 import { forwardWebSocket, isWebSocketUpgrade } from '../websocket/index.ts';
@@ -33,7 +33,7 @@ export function toRegion(): MiddlewareHandler<GatewayEnv> {
       };
       obs.upstream = { kind: 'region', name: tenant.region.name };
       return timed(obs, 'upstreamMs', () =>
-        forwardWebSocket(c.req.raw, new URL(c.req.url), { upstream: regionUpstream(tenant.region), forwardAuthorization: config.forwardAuthorization, identity, headerRule: c.get('runtime').headerRule, clientRequestId: obs.clientRequestId, lifetime }),
+        forwardWebSocket(c.req.raw, requestUrl(c), { upstream: regionUpstream(tenant.region), forwardAuthorization: config.forwardAuthorization, identity, headerRule: c.get('runtime').headerRule, clientRequestId: obs.clientRequestId, lifetime }),
       );
     }
     return forwardObserved(c, { upstream: regionUpstream(tenant.region), resilience, forwardAuthorization: config.forwardAuthorization, identity });

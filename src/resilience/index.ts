@@ -11,7 +11,7 @@
  */
 import type { ResilienceConfig } from '../config/index.ts';
 import { GatewayError } from '../errors/index.ts';
-import { targetUrl, type Upstream } from '../upstream/index.ts';
+import { targetHref, type Upstream } from '../upstream/index.ts';
 import { BreakerRegistry, type CircuitBreaker } from './breaker.ts';
 
 export { BreakerRegistry, CircuitBreaker, type Admission, type BreakerState } from './breaker.ts';
@@ -77,7 +77,7 @@ function label(upstream: Upstream, origin: string): string {
  * One attempt with a deadline to the response headers. The timer is cleared once headers
  * arrive, so a long streamed body is not cut; until then an abort tears the subrequest down.
  */
-async function attempt(url: URL, req: OutboundRequest, timeoutMs: number): Promise<Response | Failure> {
+async function attempt(url: string, origin: string, req: OutboundRequest, timeoutMs: number): Promise<Response | Failure> {
   const ctrl = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -88,9 +88,7 @@ async function attempt(url: URL, req: OutboundRequest, timeoutMs: number): Promi
     return await fetch(url, { method: req.method, headers: req.headers, body: req.body, redirect: 'manual', signal: ctrl.signal });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    return timedOut
-      ? { kind: 'timeout', origin: url.origin, detail: `no response within ${timeoutMs} ms` }
-      : { kind: 'network', origin: url.origin, detail: message };
+    return timedOut ? { kind: 'timeout', origin, detail: `no response within ${timeoutMs} ms` } : { kind: 'network', origin, detail: message };
   } finally {
     clearTimeout(timer);
   }
@@ -109,7 +107,8 @@ export function choose(
   failedHere: ReadonlyMap<string, FailureKind>,
   replayable: boolean,
 ): { origin: string; breaker: CircuitBreaker } | { retryAfterMs: number } {
-  const ordered = [...origins.filter((o) => !failedHere.has(o)), ...origins.filter((o) => failedHere.get(o) === 'network')];
+  // A request's first attempt (nothing failed yet) takes the configured order as it is.
+  const ordered = failedHere.size === 0 ? origins : [...origins.filter((o) => !failedHere.has(o)), ...origins.filter((o) => failedHere.get(o) === 'network')];
   if (!replayable) {
     for (const origin of ordered) {
       const breaker = breakers.for(origin);
@@ -144,23 +143,27 @@ export interface Served {
   attempts: number;
 }
 
+const NOTHING_FAILED: ReadonlyMap<string, FailureKind> = new Map();
+
+/** `pathAndQuery`: the request's path and query, sent to whichever origin is picked. */
 export async function sendUpstream(
   upstream: Upstream,
-  incoming: URL,
+  pathAndQuery: string,
   req: OutboundRequest,
   resilience: Resilience,
   onServed?: (served: Served) => void,
 ): Promise<Response> {
   const { config, breakers } = resilience;
-  const origins = [upstream.origin, ...upstream.standbys];
+  const origins = upstream.origins;
   const timeoutMs = upstream.kind === 'central' ? config.centralTimeoutMs : config.upstreamTimeoutMs;
   const replayable = isReplayable(req);
   const maxAttempts = replayable ? 1 + config.retries : 1;
-  const failedHere = new Map<string, Failure['kind']>();
+  // Made only once an attempt fails: most requests never need it.
+  let failedHere: Map<string, FailureKind> | undefined;
   let last: Failure | undefined;
 
   for (let n = 0; n < maxAttempts; n++) {
-    const pick = choose(origins, breakers, failedHere, replayable);
+    const pick = choose(origins, breakers, failedHere ?? NOTHING_FAILED, replayable);
     if (!('origin' in pick)) {
       if (last) break; // report what actually happened to this request
       throw new GatewayError(
@@ -171,7 +174,7 @@ export async function sendUpstream(
       );
     }
     if (n > 0) await sleep(jitterDelay(config.retryJitterMs));
-    const result = await attempt(targetUrl({ ...upstream, origin: pick.origin }, incoming), req, timeoutMs);
+    const result = await attempt(targetHref(pick.origin, pathAndQuery), pick.origin, req, timeoutMs);
     if (result instanceof Response) {
       if (ORIGIN_DOWN_STATUSES.has(result.status)) pick.breaker.failure();
       else pick.breaker.success();
@@ -179,7 +182,7 @@ export async function sendUpstream(
       return result;
     }
     pick.breaker.failure();
-    failedHere.set(pick.origin, result.kind);
+    (failedHere ??= new Map()).set(pick.origin, result.kind);
     last = result;
     console.warn(JSON.stringify({ level: 'warn', msg: 'upstream_attempt_failed', upstream: label(upstream, pick.origin), attempt: n + 1, kind: result.kind, detail: result.detail }));
   }

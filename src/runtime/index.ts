@@ -58,12 +58,23 @@ async function build(env: Record<string, unknown>): Promise<RuntimeResult> {
   }
 }
 
+/** Results already built: every request after an isolate's first gets its runtime without an await. */
+const built = new WeakMap<object, RuntimeResult>();
+
 /** The env object is stable within an isolate, so it keys the cache. */
 export function getRuntime(env: object): Promise<RuntimeResult> {
   let r = cache.get(env);
   if (!r) {
-    r = build(env as Record<string, unknown>);
+    r = build(env as Record<string, unknown>).then((result) => {
+      built.set(env, result);
+      return result;
+    });
     cache.set(env, r);
   }
   return r;
+}
+
+/** The runtime for `env` if it is already built (synchronously), else undefined: then await getRuntime. */
+export function builtRuntime(env: object): RuntimeResult | undefined {
+  return built.get(env);
 }

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { GatewayError } from '../errors/index.ts';
 import type { GatewayEnv } from '../gateway-env/index.ts';
-import { getRuntime } from './index.ts';
+import { builtRuntime, getRuntime } from './index.ts';
 
 /**
  * Puts the isolate's runtime (validated config, key set, breakers) on the context.
@@ -9,7 +9,7 @@ import { getRuntime } from './index.ts';
  */
 export function withRuntime(): MiddlewareHandler<GatewayEnv> {
   return async (c, next) => {
-    const r = await getRuntime(c.env);
+    const r = builtRuntime(c.env) ?? (await getRuntime(c.env));
     if (!r.ok) {
       // The issues (field names and rules, never values) reach the request's log line as the error detail.
       throw new GatewayError('config_invalid', r.error.message, r.error.issues.map((i) => i.split(':')[0]).join(', ') + ' invalid');

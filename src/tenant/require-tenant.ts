@@ -2,9 +2,9 @@ import type { MiddlewareHandler } from 'hono';
 import type { JWTPayload } from 'jose';
 import { afterResponse, auditDenial } from '../audit/index.ts';
 import { background, type GatewayContext, type GatewayEnv } from '../gateway-env/index.ts';
-import { timed } from '../observability/index.ts';
+import { round } from '../observability/index.ts';
 import { checkRelocation } from '../relocation/index.ts';
-import { extractBearer, rejectionToError, verifyAccessToken } from '../token/index.ts';
+import { extractBearer, rejectionToError, verifyAccessToken, type VerifyResult } from '../token/index.ts';
 import { resolveTenant } from './index.ts';
 
 /** Verifies the bearer token and resolves the tenant; on any failure nothing leaves the gateway. */
@@ -13,9 +13,14 @@ export function requireTenant(): MiddlewareHandler<GatewayEnv> {
     const { config, keySet, verifiedTokens, relocations } = c.get('runtime');
     const extracted = extractBearer(c.req.header('authorization'), config.jwt.maxTokenBytes);
     if (!extracted.ok) throw rejectionToError(extracted.reason, `authorization header: ${extracted.reason}`);
-    const verified = await timed(c.get('obs'), 'verifyMs', () =>
-      verifiedTokens.verify(extracted.token, keySet, () => verifyAccessToken(extracted.token, keySet, config.jwt)),
-    );
+    const obs = c.get('obs');
+    const t = performance.now();
+    let verified: VerifyResult;
+    try {
+      verified = await verifiedTokens.verify(extracted.token, keySet, () => verifyAccessToken(extracted.token, keySet, config.jwt));
+    } finally {
+      if (obs) obs.verifyMs = round(performance.now() - t);
+    }
     if (!verified.ok) throw rejectionToError(verified.reason, verified.detail, keySet.retryAfterSeconds());
     const regionTag = c.req.header('x-tenant-region') ?? null;
     const resolved = resolveTenant(verified.claims, config, regionTag);
@@ -26,7 +31,7 @@ export function requireTenant(): MiddlewareHandler<GatewayEnv> {
       throw resolved.error;
     }
     // A token minted before its tenant moved names the old region: refuse it (one Map lookup per request).
-    await checkRelocation(relocations, resolved.tenant.tenantId, resolved.tenant.region.name, (p) => background(c, p));
+    if (relocations) await checkRelocation(relocations, resolved.tenant.tenantId, resolved.tenant.region.name, (p) => background(c, p));
     c.set('tenant', resolved.tenant);
     await next();
   };

@@ -11,21 +11,45 @@ export interface Upstream {
   readonly origin: string;
   /** Same-zone standby origins, tried in order when the primary is down (see src/resilience). */
   readonly standbys: readonly string[];
+  /** The primary, then the standbys: every origin that may answer for this upstream. */
+  readonly origins: readonly string[];
+}
+
+// Upstreams depend only on the (per-isolate, immutable) config: built once per region, not per request.
+const regionUpstreams = new WeakMap<RegionConfig, Upstream>();
+const centralUpstreams = new WeakMap<GatewayConfig, Upstream>();
+
+function upstream(kind: Upstream['kind'], name: string, origin: string, standbys: readonly string[]): Upstream {
+  return Object.freeze({ kind, name, origin, standbys: Object.freeze([...standbys]), origins: Object.freeze([origin, ...standbys]) });
 }
 
 export function centralUpstream(config: GatewayConfig): Upstream {
-  return { kind: 'central', name: 'central', origin: config.centralOrigin, standbys: [] };
+  let u = centralUpstreams.get(config);
+  if (!u) centralUpstreams.set(config, (u = upstream('central', 'central', config.centralOrigin, [])));
+  return u;
 }
 
 export function regionUpstream(region: RegionConfig): Upstream {
-  return { kind: 'region', name: region.name, origin: region.origin, standbys: region.standbys.map((s) => s.origin) };
+  let u = regionUpstreams.get(region);
+  if (!u) regionUpstreams.set(region, (u = upstream('region', region.name, region.origin, region.standbys.map((s) => s.origin))));
+  return u;
 }
 
-/** The outbound URL: the upstream's origin with the request's path and query. The host can never change. */
+/** The request's path and query, as sent to whichever origin answers. */
+export function pathAndQuery(incoming: URL): string {
+  return incoming.pathname + incoming.search;
+}
+
+/**
+ * The outbound URL on one of the upstream's origins. A configured origin is scheme://host[:port]
+ * only (src/config) and a parsed pathname always starts with `/`, so the host can never change
+ * (a `//host/...` path stays a path on our origin).
+ */
+export function targetHref(origin: string, pathAndQuery: string): string {
+  return origin + pathAndQuery;
+}
+
+/** The outbound URL as a URL object (for the WebSocket path). */
 export function targetUrl(upstream: Upstream, incoming: URL): URL {
-  const target = new URL(upstream.origin);
-  // Setting pathname (not resolving a relative URL) keeps `//host/...` paths on our origin.
-  target.pathname = incoming.pathname;
-  target.search = incoming.search;
-  return target;
+  return new URL(targetHref(upstream.origin, pathAndQuery(incoming)));
 }
