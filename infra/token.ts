@@ -1,6 +1,6 @@
 /**
  * npm run -s token -- --tenant T --region R [--sub U] [--ttl SECONDS]
- * npm run -s token -- --admin [--sub U] [--ttl SECONDS]   (for /admin: role claim, no tenant claims)
+ * npm run -s token -- --admin [--regions R1,R2] [--sub U] [--ttl SECONDS]   (for /admin: admin typ and audience, no tenant claims)
  *
  * Prints an access token signed with the running local world's key (from
  * <sandbox>/state.json), identical in form to what the central app issues.
@@ -10,7 +10,7 @@ import { createTokenSigner, signAdminToken } from './auth/tokens.ts';
 import { failWith, parseCli } from './cli.ts';
 import { readState } from './state.ts';
 
-const USAGE = `usage: npm run -s token -- --tenant <tenant id> --region <region> [--sub <user id>] [--ttl <seconds>] [--sandbox <dir>]\n       npm run -s token -- --admin [--sub <admin id>] [--ttl <seconds>] [--sandbox <dir>]`;
+const USAGE = `usage: npm run -s token -- --tenant <tenant id> --region <region> [--sub <user id>] [--ttl <seconds>] [--sandbox <dir>]\n       npm run -s token -- --admin [--regions <r1,r2>] [--sub <admin id>] [--ttl <seconds>] [--sandbox <dir>]`;
 
 // A declared function (not an arrow) so `fail(...)` narrows types after it.
 function fail(msg: string, code = 2): never {
@@ -24,6 +24,8 @@ const values = parseCli(USAGE, {
   ttl: { type: 'string', default: '900' },
   // An admin token for /admin (no tenant claims); see docs/global.md.
   admin: { type: 'boolean', default: false },
+  // Regions an admin token may read (admin_regions); default every region of the world.
+  regions: { type: 'string' },
 });
 if (values.admin && (values.tenant || values.region)) fail('--admin takes no --tenant or --region (admin tokens carry no tenant claims)');
 if (!values.admin && !values.tenant) fail('--tenant is required');
@@ -38,7 +40,8 @@ try {
   fail((err as Error).message);
 }
 if (values.admin) {
-  const token = await signAdminToken(state.signingKey, { issuer: state.issuer, audience: state.audience, sub: values.sub ?? 'dev-admin', ttlSeconds: ttl });
+  const regions = values.regions ? values.regions.split(',').map((r) => r.trim()) : Object.keys(state.regions);
+  const token = await signAdminToken(state.signingKey, { issuer: state.issuer, sub: values.sub ?? 'dev-admin', regions, ttlSeconds: ttl });
   process.stdout.write(token + '\n');
   process.exit(0);
 }

@@ -14,7 +14,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { createApp } from '../../src/app.ts';
 import { outboundRequestHeaders, rewriteResponseHeaders } from '../../src/forward/headers.ts';
 import { forward } from '../../src/forward/index.ts';
-import { requestIdFrom } from '../../src/request-id/index.ts';
+import { gatewayRequestId } from '../../src/request-id/index.ts';
 import { getRuntime } from '../../src/runtime/index.ts';
 import { resolveTenant } from '../../src/tenant/index.ts';
 import { extractBearer } from '../../src/token/extract.ts';
@@ -116,7 +116,7 @@ async function stage(mode: string, env: Record<string, unknown>): Promise<Respon
   const rt = await getRuntime(env);
   if (!rt.ok) return new Response('config', { status: 500 });
   const { config, keySet, verifiedTokens, assertionKeys, resilience } = rt.runtime;
-  let identity = { tenantId: 'ws_bench', userId: 'bench-user', region: 'eu-central-1', requestId: requestIdFrom(req.headers) };
+  let identity = { tenantId: 'ws_bench', userId: 'bench-user', region: 'eu-central-1', requestId: gatewayRequestId() };
   let region = config.regions.get('eu-central-1')!;
   if (mode === 'verified') {
     const ex = extractBearer(req.headers.get('authorization'), config.jwt.maxTokenBytes);

@@ -95,24 +95,24 @@ export async function createTokenSigner(key: SigningJwk, opts: { issuer: string;
   };
 }
 
-/** The gateway's defaults for recognising an admin (ADMIN_ROLE_CLAIM / ADMIN_ROLE_VALUE). */
-export const ADMIN_ROLE_CLAIM = 'role';
-export const ADMIN_ROLE_VALUE = 'admin';
+/** The gateway's defaults for telling an admin token apart (ADMIN_TOKEN_TYP / ADMIN_TOKEN_AUDIENCE). */
+export const ADMIN_TOKEN_TYPE = 'admin+jwt';
+export const ADMIN_AUDIENCE = 'edge-tenant-router-admin';
 
 /**
- * An admin token for the gateway's /admin routes: same issuer, key, header and
- * registered claims as an access token, plus the role claim, and deliberately
- * no tenant claims, so it can never be routed as tenant traffic (/api → 403).
+ * A gateway-admin token for /admin: same issuer and key as an access token, but its own `typ`
+ * and audience (which no tenant token carries), the regions it may read in `admin_regions`, and
+ * deliberately no tenant claims, so it can never be routed as tenant traffic.
  */
 export async function signAdminToken(
   key: SigningJwk,
-  opts: { issuer: string; audience?: string; sub: string; ttlSeconds?: number },
+  opts: { issuer: string; audience?: string; sub: string; regions: readonly string[]; ttlSeconds?: number },
 ): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ [ADMIN_ROLE_CLAIM]: ADMIN_ROLE_VALUE })
-    .setProtectedHeader({ alg: ALG, kid: key.kid, typ: TOKEN_TYPE })
+  return new SignJWT({ admin_regions: [...opts.regions] })
+    .setProtectedHeader({ alg: ALG, kid: key.kid, typ: ADMIN_TOKEN_TYPE })
     .setIssuer(opts.issuer)
-    .setAudience(opts.audience ?? AUDIENCE)
+    .setAudience(opts.audience ?? ADMIN_AUDIENCE)
     .setSubject(opts.sub)
     .setIssuedAt(now)
     .setExpirationTime(now + (opts.ttlSeconds ?? ACCESS_TOKEN_TTL_SECONDS))

@@ -240,7 +240,7 @@ async function drive(world: World, opts: MoveLoadOptions): Promise<MoveLoadRepor
   await ctl.connect();
   const reporter = new pg.Client({ connectionString: world.state.controller!.reporterUrl });
   await reporter.connect();
-  const adminToken = await signAdminToken(world.state.signingKey, { issuer: world.state.issuer, audience: world.state.audience, sub: 'load-move', ttlSeconds: 3600 });
+  const adminToken = await signAdminToken(world.state.signingKey, { issuer: world.state.issuer, sub: 'load-move', regions, ttlSeconds: 3600 });
   const exactSum = async () => {
     await ctl.query('BEGIN');
     try {

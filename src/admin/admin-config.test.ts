@@ -1,16 +1,16 @@
 /** Config for /admin and relocations: defaults, bounds, and errors that name the field but never echo a secret. */
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/index.ts';
-import { hasAdminRole } from '../admin-auth/index.ts';
+import { adminScope } from '../admin-auth/index.ts';
 import { VALID_ENV } from '../config/valid-env.fixture.ts';
 
 const valid = VALID_ENV;
 
 describe('admin and relocation config', () => {
-  it('defaults: role=admin, 50 of at most 200 rows, 5 s timeout, no databases, 5 s relocation refresh', () => {
+  it('defaults: admin typ and audience of their own, 50 of at most 200 rows, 5 s timeout, no databases, 5 s relocation refresh', () => {
     const r = parseConfig(valid);
     if (!r.ok) throw r.error;
-    expect(r.config.admin).toEqual({ roleClaim: 'role', roleValue: 'admin', defaultRows: 50, maxRows: 200, statementTimeoutMs: 5000 });
+    expect(r.config.admin).toEqual({ tokenTyp: 'admin+jwt', tokenAudience: 'edge-tenant-router-admin', defaultRows: 50, maxRows: 200, statementTimeoutMs: 5000 });
     expect(r.config.controllerDb).toBeUndefined();
     expect(r.config.controlPlaneDb).toBeUndefined();
     expect(r.config.relocation).toEqual({ refreshSeconds: 5, windowSeconds: 86400 });
@@ -37,6 +37,10 @@ describe('admin and relocation config', () => {
     ['ADMIN_MAX_ROWS', '5000'],
     ['ADMIN_STATEMENT_TIMEOUT_MS', '10'],
     ['RELOCATION_REFRESH_SECONDS', '0'],
+    ['ADMIN_TOKEN_TYP', 'application/AT+JWT'],
+    ['ADMIN_TOKEN_AUDIENCE', 'edge-tenant-router'],
+    ['ADMIN_ROLE_CLAIM', 'role'],
+    ['ADMIN_ROLE_VALUE', 'admin'],
   ])('rejects a bad %s, naming it without echoing the value', (field, value) => {
     const r = parseConfig({ ...valid, [field]: value });
     expect(r.ok).toBe(false);
@@ -47,12 +51,32 @@ describe('admin and relocation config', () => {
 });
 
 describe('admin claims', () => {
-  it('needs the configured role claim and value (string or list)', () => {
-    const admin = { roleClaim: 'role', roleValue: 'admin' };
-    expect(hasAdminRole({ sub: 'ops-1', role: 'admin' }, admin)).toBe(true);
-    expect(hasAdminRole({ sub: 'ops-1', roles: ['viewer', 'admin'] }, { roleClaim: 'roles', roleValue: 'admin' })).toBe(true);
-    for (const claims of [{ sub: 'u', role: 'member' }, { sub: 'u' }, { sub: 'u', role: 'Admin' }, { sub: 'u', role: ['admins'] }, { sub: 'u', role: { admin: true } }]) {
-      expect(hasAdminRole(claims, admin)).toBe(false);
+  const r = parseConfig({ ...valid, REGIONS: { 'eu-central-1': { origin: 'https://eu.example.com' }, 'us-east-1': { origin: 'https://us.example.com' } } });
+  if (!r.ok) throw r.error;
+  const config = r.config;
+
+  it('the scope is the configured regions the token lists in admin_regions; all of them make a global admin', () => {
+    expect(adminScope({ sub: 'ops-1', admin_regions: ['eu-central-1'] }, config)).toEqual({
+      ok: true,
+      admin: { subject: 'ops-1', regions: new Set(['eu-central-1']), allRegions: false },
+    });
+    const all = adminScope({ sub: 'ops-1', admin_regions: ['us-east-1', 'eu-central-1', 'mars-1'] }, config);
+    expect(all.ok && all.admin.allRegions).toBe(true);
+  });
+
+  it('no scope without admin_regions naming a configured region, with tenant claims, or a bad sub; roles never count', () => {
+    for (const claims of [
+      { sub: 'u', role: 'admin' },
+      { sub: 'u', roles: ['admin'], admin: true },
+      { sub: 'u', admin_regions: [] },
+      { sub: 'u', admin_regions: 'eu-central-1' },
+      { sub: 'u', admin_regions: ['EU-CENTRAL-1', ' eu-central-1', 'constructor', '__proto__'] },
+      { sub: 'u', admin_regions: ['eu-central-1'], tenant_id: 'ws_a' },
+      { sub: 'u', admin_regions: ['eu-central-1'], tenant_region: 'eu-central-1' },
+      { sub: 'bad sub', admin_regions: ['eu-central-1'] },
+      { admin_regions: ['eu-central-1'] },
+    ]) {
+      expect(adminScope(claims, config).ok, JSON.stringify(claims)).toBe(false);
     }
   });
 });

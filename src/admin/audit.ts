@@ -23,7 +23,10 @@ export interface AdminAuditEntry {
   status: number;
   /** 'ok' or the gateway error code. */
   code: string;
+  /** The gateway's own request id. */
   requestId: string;
+  /** The client's own sane X-Request-Id, if any: kept in the detail, apart from request_id. */
+  clientRequestId?: string;
 }
 
 export async function writeAdminAudit(ep: DbEndpoint, e: AdminAuditEntry): Promise<void> {
@@ -37,7 +40,7 @@ export async function writeAdminAudit(ep: DbEndpoint, e: AdminAuditEntry): Promi
         e.target.slice(0, MAX_AUDIT_TARGET_CHARS),
         e.status < 400 ? 'succeeded' : 'failed',
         e.requestId.slice(0, 128),
-        JSON.stringify({ status: e.status, code: e.code }),
+        JSON.stringify({ status: e.status, code: e.code, ...(e.clientRequestId ? { clientRequestId: e.clientRequestId.slice(0, 128) } : {}) }),
       ],
     ),
   );

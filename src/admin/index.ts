@@ -42,6 +42,7 @@ const audit = (action: string): MiddlewareHandler<GatewayEnv> => async (c, next)
       status: c.res.status,
       code: err?.code ?? 'ok',
       requestId: c.get('requestId'),
+      clientRequestId: c.get('obs').clientRequestId,
     });
   } catch (e) {
     const ge = toGatewayError(e);
@@ -69,11 +70,13 @@ export function adminRoutes(): Hono<GatewayEnv> {
   admin.get('/pages', ...guarded('admin.pages'), async (c) => {
     const { config } = c.get('runtime');
     const limit = parseLimit(c.req.query('limit'), config.admin.defaultRows, config.admin.maxRows);
+    // Only the regions this admin may read (admin_regions), filtered by the database, not after the fact.
+    const regions = [...c.get('admin').regions];
     const rows = await inTransaction(config.controllerDb!, { readOnly: true, statementTimeoutMs: config.admin.statementTimeoutMs }, (q) =>
       q<{ id: string; tenant_id: string; region: string; title: string; created_at: string; updated_at: string }>(
         // Page bodies stay out of reports (data minimisation); UUIDv7 ids sort newest first.
-        'SELECT id, tenant_id, region, title, created_at, updated_at FROM global.pages ORDER BY id DESC LIMIT $1',
-        [limit],
+        'SELECT id, tenant_id, region, title, created_at, updated_at FROM global.pages WHERE region = ANY($2::text[]) ORDER BY id DESC LIMIT $1',
+        [limit, regions],
       ),
     );
     return json({
@@ -84,9 +87,11 @@ export function adminRoutes(): Hono<GatewayEnv> {
 
   admin.get('/regions', ...guarded('admin.regions'), async (c) => {
     const { config } = c.get('runtime');
+    const regions = [...c.get('admin').regions];
     const rows = await inTransaction(config.controllerDb!, { readOnly: true, statementTimeoutMs: config.admin.statementTimeoutMs }, (q) =>
       q<{ region: string; raw_rows: boolean; tenants: string | number; pages: string | number }>(
-        'SELECT region, raw_rows, tenants, pages FROM global.region_stats ORDER BY region',
+        'SELECT region, raw_rows, tenants, pages FROM global.region_stats WHERE region = ANY($1::text[]) ORDER BY region',
+        [regions],
       ),
     );
     return json({

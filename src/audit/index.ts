@@ -19,6 +19,7 @@ import type { Context } from 'hono';
 import type { GatewayConfig } from '../config/index.ts';
 import { inTransaction } from '../control-db/index.ts';
 import { GatewayError } from '../errors/index.ts';
+import { DenialLimiter } from './denials.ts';
 
 export type ActorKind = 'admin' | 'tenant_user' | 'anonymous' | 'system';
 export type AuditResult = 'allowed' | 'denied' | 'succeeded' | 'failed';
@@ -32,12 +33,15 @@ export interface AuditEvent {
   /** A route, a tenant id, a region. */
   target?: string;
   result: AuditResult;
+  /** The gateway's own request id (never a client-chosen one). */
   requestId?: string;
+  /** The client's own sane X-Request-Id, if any: stored in the detail, apart from request_id. */
+  clientRequestId?: string;
   /** Small structured context; never a token, password or other secret. */
   detail?: Record<string, string | number | boolean | null>;
 }
 
-export interface AuditEntry extends Required<Omit<AuditEvent, 'target' | 'requestId'>> {
+export interface AuditEntry extends Required<Omit<AuditEvent, 'target' | 'requestId' | 'clientRequestId'>> {
   id: number;
   at: string;
   target: string | null;
@@ -77,7 +81,9 @@ function clip(s: string | undefined, max: number): string | undefined {
 
 function normalise(e: AuditEvent): AuditEvent {
   if (!ACTION.test(e.action)) throw new Error(`audit action must be a dotted lowercase verb, got ${JSON.stringify(e.action)}`);
-  return { ...e, actor: clip(e.actor, 256) || 'anonymous', target: clip(e.target, 512), requestId: clip(e.requestId, 128) };
+  const { clientRequestId, ...rest } = e;
+  const detail = clientRequestId === undefined ? e.detail : { ...e.detail, clientRequestId: clip(clientRequestId, 128)! };
+  return { ...rest, actor: clip(e.actor, 256) || 'anonymous', target: clip(e.target, 512), requestId: clip(e.requestId, 128), detail };
 }
 
 class ControlPlaneAuditLog implements AuditLog {
@@ -153,6 +159,32 @@ export async function pingControlPlane(db: NonNullable<GatewayConfig['controlPla
 }
 
 const logs = new WeakMap<GatewayConfig, AuditLog>();
+const denialLimiters = new WeakMap<GatewayConfig, DenialLimiter>();
+
+/**
+ * Audits a denied request within the bounds of src/audit/denials.ts: a row if the actor, its
+ * tenant and the isolate are within their per-minute budgets, else a log line and a count that a
+ * later summary row carries. Summaries of closed minutes are written first.
+ */
+export function auditDenial(config: GatewayConfig, event: AuditEvent, scope: { tenant: string; reason: string }): Promise<void> {
+  let limiter = denialLimiters.get(config);
+  if (!limiter) denialLimiters.set(config, (limiter = new DenialLimiter()));
+  const log = auditLog(config);
+  const { write, summaries } = limiter.admit({ actor: event.actor, tenant: scope.tenant, action: event.action, reason: scope.reason });
+  const writes = summaries.map((s) =>
+    log.write({
+      actor: s.actor,
+      actorKind: event.actorKind,
+      action: `${s.action}.suppressed`,
+      target: s.tenant,
+      result: event.result,
+      detail: { reason: s.reason, suppressed: s.suppressed, windowStart: new Date(s.windowStart).toISOString(), windowEnd: new Date(s.windowEnd).toISOString() },
+    }),
+  );
+  if (write) writes.push(log.write(event));
+  else console.warn(JSON.stringify({ level: 'warn', msg: 'audit_suppressed', reason: scope.reason, ...normalise(event) }));
+  return Promise.all(writes).then(() => undefined);
+}
 
 /** One per config (so per isolate); holds no connection. */
 export function auditLog(config: GatewayConfig): AuditLog {

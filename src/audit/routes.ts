@@ -1,10 +1,10 @@
 /**
  * GET /admin/audit?limit=N&action=A&actor=S: the audit log, newest first, for
- * admins. Bounded (limit ≤ AUDIT_MAX_ROWS, statement timeout); each read is itself
+ * admins of every region (admin_regions). Bounded (limit ≤ AUDIT_MAX_ROWS, statement timeout); each read is itself
  * audited (`admin.audit.read`).
  */
 import type { Hono } from 'hono';
-import { requireAdmin } from '../admin-auth/index.ts';
+import { requireAdmin, requireAllRegions } from '../admin-auth/index.ts';
 import type { GatewayEnv } from '../gateway-env/index.ts';
 import { GatewayError } from '../errors/index.ts';
 import { AUDIT_DEFAULT_ROWS, AUDIT_MAX_ROWS, auditLog } from './index.ts';
@@ -12,7 +12,8 @@ import { AUDIT_DEFAULT_ROWS, AUDIT_MAX_ROWS, auditLog } from './index.ts';
 const FILTER = /^[A-Za-z0-9_.:@-]{1,256}$/;
 
 export function auditRoutes(app: Hono<GatewayEnv>): void {
-  app.get('/admin/audit', requireAdmin(), async (c) => {
+  // Audit rows span regions (and central): only an admin of every region reads them.
+  app.get('/admin/audit', requireAdmin(), requireAllRegions(), async (c) => {
     const limitRaw = c.req.query('limit');
     const limit = limitRaw === undefined ? AUDIT_DEFAULT_ROWS : Number(limitRaw);
     if (!Number.isInteger(limit) || limit < 1 || limit > AUDIT_MAX_ROWS) {
@@ -31,6 +32,7 @@ export function auditRoutes(app: Hono<GatewayEnv>): void {
       target: '/admin/audit',
       result: 'allowed',
       requestId: c.get('requestId'),
+      clientRequestId: c.get('obs').clientRequestId,
       detail: { limit, action: action ?? null, actor: actor ?? null },
     });
     const entries = await log.query({ limit, action, actor });

@@ -6,6 +6,7 @@
  * gateway refuses every request with `config_invalid` instead of half-working.
  */
 import { z } from 'zod';
+import { HEADER_NAME_OR_PREFIX } from '../forward/headers.ts';
 import { booleanish, jsonish, numberish } from './env-values.ts';
 import { assertionKeysSchema, checkAssertionKeys, type AssertionKeyConfig } from './assertion-keys.ts';
 import { BINDING_NAME } from './databases.ts';
@@ -79,7 +80,8 @@ const envSchema = z
     JWT_CLOCK_TOLERANCE_SECONDS: numberish(0, 300).default(5),
     JWT_MAX_TOKEN_BYTES: numberish(256, 65536).default(8192),
     JWKS_CACHE_TTL_SECONDS: numberish(1, 86400).default(300),
-    JWKS_REFRESH_COOLDOWN_SECONDS: numberish(0, 3600).default(30),
+    // At least 1 s: with no cooldown every token with an unknown kid would be a fetch at the key server.
+    JWKS_REFRESH_COOLDOWN_SECONDS: numberish(1, 3600).default(30),
     // The token type access tokens must declare (RFC 9068: "at+jwt"; "application/" prefix optional).
     JWT_REQUIRED_TYP: z.string().min(1).max(64).default('at+jwt'),
     // A token older than this (by `iat`, which becomes required) is refused whatever its `exp` says.
@@ -103,6 +105,8 @@ const envSchema = z
     REGIONS: jsonish(z.record(regionName, regionSchema)).refine((r) => Object.keys(r).length > 0, 'at least one region is required'),
     GATEWAY_ASSERTION_KEYS: assertionKeysSchema,
     FORWARD_AUTHORIZATION: booleanish.default(false),
+    // Client request headers to drop besides the built-in families (src/forward/headers.ts): names, or prefixes ending in `*`.
+    FORWARD_DROP_HEADERS: jsonish(z.array(z.string().regex(HEADER_NAME_OR_PREFIX, 'lowercase header names, or prefixes ending in *')).max(64)).default([]),
     // Observability and operations (src/observability, src/health); docs/observe.md.
     SERVER_TIMING: booleanish.default(true),
     READINESS_TIMEOUT_MS: numberish(100, 10_000).default(2000),
@@ -114,8 +118,9 @@ const envSchema = z
     /** Deadline for a data Worker's response headers (its own database deadlines and failover fit inside). */
     DATA_WORKER_TIMEOUT_MS: numberish(100, 120_000).default(15_000),
     // Admin reporting (src/admin) and tenant relocation checks (src/relocation); see docs/global.md.
-    ADMIN_ROLE_CLAIM: z.string().min(1).default('role'),
-    ADMIN_ROLE_VALUE: z.string().min(1).default('admin'),
+    // Gateway-admin tokens have their own type and audience, which a tenant token never has (src/admin-auth).
+    ADMIN_TOKEN_TYP: z.string().min(1).max(64).default('admin+jwt'),
+    ADMIN_TOKEN_AUDIENCE: z.string().min(1).default('edge-tenant-router-admin'),
     ADMIN_DEFAULT_ROWS: numberish(1, 1000).default(50),
     ADMIN_MAX_ROWS: numberish(1, 1000).default(200),
     ADMIN_STATEMENT_TIMEOUT_MS: numberish(100, 60_000).default(5000),
@@ -142,6 +147,13 @@ const envSchema = z
     }
     checkResidency(env, ctx);
     checkAssertionKeys(env.GATEWAY_ASSERTION_KEYS, Object.keys(env.REGIONS), ctx);
+    const mediaType = (t: string) => t.toLowerCase().replace(/^application\//, '');
+    if (mediaType(env.ADMIN_TOKEN_TYP) === mediaType(env.JWT_REQUIRED_TYP)) {
+      ctx.addIssue({ code: 'custom', path: ['ADMIN_TOKEN_TYP'], message: 'must differ from JWT_REQUIRED_TYP (a tenant token must never pass as an admin token)' });
+    }
+    if (env.ADMIN_TOKEN_AUDIENCE === env.JWT_AUDIENCE) {
+      ctx.addIssue({ code: 'custom', path: ['ADMIN_TOKEN_AUDIENCE'], message: 'must differ from JWT_AUDIENCE (a tenant token must never pass as an admin token)' });
+    }
   });
 
 /**
@@ -231,6 +243,8 @@ export interface GatewayConfig {
   /** Identity-assertion key rings by audience (each region, and `central`); the first key signs. */
   readonly assertionKeys: ReadonlyMap<string, readonly AssertionKeyConfig[]>;
   readonly forwardAuthorization: boolean;
+  /** Extra client request headers never forwarded (names, or `prefix*`), on top of the built-in families. */
+  readonly forwardDropHeaders: readonly string[];
   readonly observability: {
     /** Add `Server-Timing` (verify, upstream, total) to responses. */
     readonly serverTiming: boolean;
@@ -245,8 +259,10 @@ export interface GatewayConfig {
   readonly dataWorkers: ReadonlyMap<string, string>;
   readonly dataWorkerTimeoutMs: number;
   readonly admin: {
-    readonly roleClaim: string;
-    readonly roleValue: string;
+    /** `typ` an admin token must carry (never the tenant one). */
+    readonly tokenTyp: string;
+    /** `aud` an admin token must carry (never the tenant one). */
+    readonly tokenAudience: string;
     readonly defaultRows: number;
     readonly maxRows: number;
     readonly statementTimeoutMs: number;
@@ -281,6 +297,10 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
   // Renamed, not aliased: one knob with one meaning, and an old deploy is told instead of silently losing its value.
   if (env.DB_CONNECT_TIMEOUT_MS !== undefined) {
     return { ok: false, error: new ConfigError(['DB_CONNECT_TIMEOUT_MS: was renamed to DATABASE_TIMEOUT_MS']) };
+  }
+  // A role claim made any token with that claim an admin token: admin tokens now have their own typ and audience.
+  for (const old of ['ADMIN_ROLE_CLAIM', 'ADMIN_ROLE_VALUE']) {
+    if (env[old] !== undefined) return { ok: false, error: new ConfigError([`${old}: was replaced by ADMIN_TOKEN_TYP and ADMIN_TOKEN_AUDIENCE (roles never make an admin)`]) };
   }
   // One secret for every region was the weakness the per-region key rings replace: refused, not ignored.
   if (env.GATEWAY_ASSERTION_SECRET !== undefined) {
@@ -340,6 +360,7 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
     regions,
     assertionKeys: new Map(Object.entries(e.GATEWAY_ASSERTION_KEYS)),
     forwardAuthorization: e.FORWARD_AUTHORIZATION,
+    forwardDropHeaders: e.FORWARD_DROP_HEADERS,
     observability: {
       serverTiming: e.SERVER_TIMING,
       readinessTimeoutMs: e.READINESS_TIMEOUT_MS,
@@ -349,8 +370,8 @@ export function parseConfig(env: Record<string, unknown>): ConfigResult {
     dataWorkers: new Map(Object.entries(e.DATA_WORKERS)),
     dataWorkerTimeoutMs: e.DATA_WORKER_TIMEOUT_MS,
     admin: {
-      roleClaim: e.ADMIN_ROLE_CLAIM,
-      roleValue: e.ADMIN_ROLE_VALUE,
+      tokenTyp: e.ADMIN_TOKEN_TYP,
+      tokenAudience: e.ADMIN_TOKEN_AUDIENCE,
       defaultRows: Math.min(e.ADMIN_DEFAULT_ROWS, e.ADMIN_MAX_ROWS),
       maxRows: e.ADMIN_MAX_ROWS,
       statementTimeoutMs: e.ADMIN_STATEMENT_TIMEOUT_MS,

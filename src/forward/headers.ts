@@ -1,7 +1,8 @@
 /**
  * Header rewriting, both ways. Hop-by-hop headers and any header named in
- * `Connection` never cross the gateway; identity and forwarding headers from the
- * client are dropped (in any case, with `_` or `-`) and re-derived from the token.
+ * `Connection` never cross the gateway; identity, address and forwarding headers
+ * from the client are dropped by family (in any case, with `_` or `-`) and
+ * re-derived from the token and the platform.
  */
 
 const HOP_BY_HOP = new Set([
@@ -16,29 +17,6 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/** Headers only the gateway may set on the way to an origin. Compared after `_` → `-` folding. */
-const GATEWAY_OWNED = new Set([
-  'x-tenant-id',
-  'x-user-id',
-  'x-tenant-region',
-  'x-request-id',
-  'x-gateway-assertion',
-  'forwarded',
-  'x-forwarded-for',
-  'x-forwarded-host',
-  'x-forwarded-proto',
-  'x-forwarded-port',
-  'x-forwarded-prefix',
-  'x-forwarded-server',
-  'x-real-ip',
-  'x-original-url',
-  'x-rewrite-url',
-  'x-client-ip',
-  'true-client-ip',
-  'cf-connecting-ip',
-  'host',
-]);
-
 function fold(name: string): string {
   return name.toLowerCase().replaceAll('_', '-');
 }
@@ -51,11 +29,6 @@ function fold(name: string): string {
 type RequestRule = 'drop' | 'keep' | 'authorization';
 type ResponseRule = 'drop' | 'keep' | 'location' | 'set-cookie';
 
-function requestRule(name: string): RequestRule {
-  const f = fold(name);
-  if (HOP_BY_HOP.has(f) || GATEWAY_OWNED.has(f)) return 'drop';
-  return f === 'authorization' ? 'authorization' : 'keep';
-}
 
 function responseRule(name: string): ResponseRule {
   const f = fold(name);
@@ -80,8 +53,72 @@ function memo<R>(rule: (name: string) => R): (name: string) => R {
   };
 }
 
-const requestRuleOf = memo(requestRule);
 const responseRuleOf = memo(responseRule);
+
+
+/**
+ * Request headers a client may never send to an origin, by family: anything an origin, proxy or
+ * framework might read as identity, as the client's address, as the original URL or host, or as
+ * the method. Compared after lower-casing and `_` → `-` folding. The gateway sets the identity
+ * headers itself (from the verified token) and the forwarding headers from what the platform
+ * reports (src/forward/index.ts); the client's versions never cross.
+ */
+export const DROPPED_HEADER_FAMILIES = {
+  /** Exact names. */
+  names: [
+    'host', 'forwarded', 'via', 'remote-user', 'remote-addr', 'client-ip', 'x-host', 'x-request-id', 'x-rewrite-url',
+    'x-http-method-override', 'x-http-method', 'x-method-override', 'x-email', 'x-groups', 'x-roles', 'x-scope',
+    'x-jwt-assertion', 'x-access-token', 'x-id-token', 'x-client-cert', 'ssl-client-cert', 'x-ssl-client-cert',
+  ],
+  /** Name prefixes: `x-forwarded` covers X-Forwarded-For, -Host, -User, -Email, -Groups, -Access-Token, -Ssl, -Scheme, -Uri, …. */
+  prefixes: [
+    'x-forwarded', 'x-original', 'x-remote-', 'x-auth-request-', 'x-auth-user', 'x-user', 'x-tenant', 'x-gateway-', 'x-real-',
+    'x-client-', 'x-cluster-client-', 'x-proxy-user', 'x-authenticated-', 'x-consumer-', 'x-credential-', 'x-webauth-',
+    'x-goog-authenticated-', 'x-ms-client-principal', 'x-amzn-oidc-', 'x-envoy-', 'x-vouch-', 'x-pomerium-', 'x-auth0-',
+    'cf-connecting-', 'true-client-', 'fastly-client-', 'akamai-origin-hop', 'x-appengine-',
+  ],
+  /** Any name whose last word is an address: X-Real-IP, X-Originating-IP, WL-Proxy-Client-IP, …. */
+  suffixes: ['-ip', '-ipv6', '-ips'],
+} as const;
+
+/**
+ * A header name rule, compiled once (per isolate) into one regular expression, and its verdict per
+ * distinct name remembered (names repeat across requests, so the expression runs per name, not per request).
+ */
+export interface HeaderDropRule {
+  readonly pattern: RegExp;
+  readonly ruleOf: (name: string) => RequestRule;
+}
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** A configured extra: an exact lowercase header name, or a prefix ending in `*`. */
+export const HEADER_NAME_OR_PREFIX = /^[a-z0-9][a-z0-9-]*\*?$/;
+
+/**
+ * Compiles the families above plus configured extras (FORWARD_DROP_HEADERS) into one rule.
+ * Throws on an extra that is not a lowercase header name or prefix.
+ */
+export function compileHeaderDropRule(extra: readonly string[] = []): HeaderDropRule {
+  const names: string[] = [...DROPPED_HEADER_FAMILIES.names];
+  const prefixes: string[] = [...DROPPED_HEADER_FAMILIES.prefixes];
+  for (const e of extra) {
+    if (!HEADER_NAME_OR_PREFIX.test(e)) throw new Error(`not a lowercase header name or prefix*: ${JSON.stringify(e)}`);
+    if (e.endsWith('*')) prefixes.push(e.slice(0, -1));
+    else names.push(e);
+  }
+  const alt = (xs: readonly string[]) => xs.map(escapeRegExp).join('|');
+  const pattern = new RegExp(`^(?:(?:${alt(names)})$|(?:${alt(prefixes)}))|(?:${alt(DROPPED_HEADER_FAMILIES.suffixes)})$`);
+  const rule = (name: string): RequestRule => {
+    const f = fold(name);
+    if (HOP_BY_HOP.has(f) || pattern.test(f)) return 'drop';
+    return f === 'authorization' ? 'authorization' : 'keep';
+  };
+  return { pattern, ruleOf: memo(rule) };
+}
+
+/** The families alone: what a caller without configured extras gets. */
+export const DEFAULT_HEADER_DROP_RULE = compileHeaderDropRule();
 
 /** Names listed in `Connection` (hop-by-hop by declaration), folded; only requests that send one pay for it. */
 function connectionNamed(headers: Headers): ReadonlySet<string> | undefined {
@@ -97,20 +134,31 @@ function connectionNamed(headers: Headers): ReadonlySet<string> | undefined {
  * starts from a copy (`new Headers(incoming)`: one copy made by the runtime) and then sets the
  * gateway's own headers.
  */
-export function stripRequestHeaders(headers: Headers, opts: { forwardAuthorization: boolean }): Headers {
+export function stripRequestHeaders(headers: Headers, opts: { forwardAuthorization: boolean; drop?: HeaderDropRule }): Headers {
   const named = connectionNamed(headers);
+  const ruleOf = (opts.drop ?? DEFAULT_HEADER_DROP_RULE).ruleOf;
   // Names are collected first: deleting while iterating a Headers object skips entries.
   let drop: string[] | undefined;
   for (const name of headers.keys()) {
-    const rule = requestRuleOf(name);
+    const rule = ruleOf(name);
     if (rule === 'drop' || (rule === 'authorization' && !opts.forwardAuthorization) || named?.has(fold(name))) (drop ??= []).push(name);
   }
   if (drop) for (const name of drop) headers.delete(name);
   return headers;
 }
 
-export function outboundRequestHeaders(incoming: Headers, opts: { forwardAuthorization: boolean }): Headers {
+export function outboundRequestHeaders(incoming: Headers, opts: { forwardAuthorization: boolean; drop?: HeaderDropRule }): Headers {
   return stripRequestHeaders(new Headers(incoming), opts);
+}
+
+/**
+ * The forwarding headers the gateway itself vouches for, from what the platform told it: the
+ * client's address (CF-Connecting-IP, see src/client-address; omitted when unknown) and the scheme
+ * the client used. Set after the client's versions were dropped.
+ */
+export function setForwardingHeaders(headers: Headers, url: URL, clientIp: string | undefined): void {
+  if (clientIp) headers.set('x-forwarded-for', clientIp);
+  headers.set('x-forwarded-proto', url.protocol === 'http:' ? 'http' : 'https');
 }
 
 /** Response headers that only fingerprint the origin's software: never passed to clients. */
@@ -132,20 +180,37 @@ export interface ResponseContext {
 }
 
 /**
- * A Location that points into the upstream that answered (its primary or a standby) becomes a path
- * on the gateway; any other absolute target (another region, the central app, anything off-host)
- * is dropped so internal host names never reach a client and a client is never sent around the
- * gateway.
+ * A Location the gateway emits is one of two things, or nothing:
+ *  - an absolute https URL on the gateway's public host (the origin already knows it);
+ *  - a path on the gateway, made from a Location that points into the upstream that answered
+ *    (its primary or a standby), that no browser can read as another host: it starts with one
+ *    `/` followed by neither `/` nor `\` (`//evil`, `/\evil` are network-path references), and
+ *    holds no control character, space or backslash. The check runs on the path as rewritten, so
+ *    every spelling that resolves to such a path (`/.//x`, `/a/..//x`, tabs or newlines inside,
+ *    which URL parsers delete) is caught by the same rule.
+ * Anything else (another region, the central app, an internal address, anything off-host) is
+ * dropped, so internal host names never reach a client and a client is never sent around the gateway.
  */
-export function rewriteLocation(location: string, upstreamOrigins: readonly string[]): string | undefined {
+export function rewriteLocation(location: string, upstreamOrigins: readonly string[], publicHost?: string): string | undefined {
   let target: URL;
   try {
     target = new URL(location, upstreamOrigins[0]);
   } catch {
     return undefined;
   }
+  if (publicHost !== undefined && target.protocol === 'https:' && target.hostname === publicHost.toLowerCase() && !target.username && !target.password) {
+    return target.href;
+  }
   if (!upstreamOrigins.includes(target.origin)) return undefined;
-  return target.pathname + target.search + target.hash;
+  const path = target.pathname + target.search + target.hash;
+  return isHostlessPath(path) ? path : undefined;
+}
+
+const HOSTLESS_PATH = /^\/(?![\/\\])[^\x00-\x20\x7f\\]*$/;
+
+/** True when `path` is read as a path on the current host by every URL parser: one leading `/`, no `//`, `/\`, whitespace or controls. */
+export function isHostlessPath(path: string): boolean {
+  return HOSTLESS_PATH.test(path);
 }
 
 /** A cookie whose Domain does not cover the gateway's public host is for someone else: dropped. */
@@ -178,7 +243,7 @@ export function rewriteResponseHeaders(headers: Headers, ctx?: ResponseContext):
   }
   if (drop) for (const name of drop) headers.delete(name);
   if (location) {
-    const rewritten = rewriteLocation(headers.get('location')!, ctx!.upstreamOrigins);
+    const rewritten = rewriteLocation(headers.get('location')!, ctx!.upstreamOrigins, ctx!.publicHost);
     if (rewritten !== undefined) headers.set('location', rewritten);
     else headers.delete('location');
   }

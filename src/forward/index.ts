@@ -5,7 +5,8 @@
 import { centralRequest, IDENTITY_HEADERS, identityRequest, signAssertion, type AssertionKey, type CentralClient, type Identity } from '../identity-assertion/index.ts';
 import { sendUpstream, type Resilience, type Served } from '../resilience/index.ts';
 import { pathAndQuery, type Upstream } from '../upstream/index.ts';
-import { outboundRequestHeaders, rewriteResponseHeaders } from './headers.ts';
+import { CLIENT_REQUEST_ID_HEADER } from '../request-id/index.ts';
+import { outboundRequestHeaders, rewriteResponseHeaders, setForwardingHeaders, type HeaderDropRule } from './headers.ts';
 
 export interface ForwardOptions {
   upstream: Upstream;
@@ -17,6 +18,12 @@ export interface ForwardOptions {
   identity?: { value: Identity; key: AssertionKey };
   /** Set for central requests: the client's address as the platform reported it, signed with central's key. */
   central?: { value: CentralClient; key: AssertionKey };
+  /** The client's own sane X-Request-Id, passed on as X-Client-Request-Id (never as the gateway's). */
+  clientRequestId?: string;
+  /** The client's address as the platform reported it ('' or absent: unknown). */
+  clientIp?: string;
+  /** Which client headers never cross (compiled once per isolate from the families and FORWARD_DROP_HEADERS). */
+  headerRule?: HeaderDropRule;
   /** W3C trace context for the origin: replaces whatever the client sent. */
   trace?: { traceparent: string; tracestate: string | undefined };
   /** Told which origin (primary or a standby) answered: for the request's log line. */
@@ -26,8 +33,10 @@ export interface ForwardOptions {
 export async function forward(req: Request, url: URL, opts: ForwardOptions): Promise<Response> {
   // The same path and query on whichever origin answers: computed once, signed as sent.
   const path = pathAndQuery(url);
-  const headers = outboundRequestHeaders(req.headers, { forwardAuthorization: opts.forwardAuthorization });
+  const headers = outboundRequestHeaders(req.headers, { forwardAuthorization: opts.forwardAuthorization, drop: opts.headerRule });
+  setForwardingHeaders(headers, url, opts.clientIp);
   headers.set(IDENTITY_HEADERS.requestId, opts.requestId);
+  if (opts.clientRequestId) headers.set(CLIENT_REQUEST_ID_HEADER, opts.clientRequestId);
   if (opts.trace) {
     headers.set('traceparent', opts.trace.traceparent);
     if (opts.trace.tracestate !== undefined) headers.set('tracestate', opts.trace.tracestate);

@@ -197,16 +197,45 @@ export async function runProbes(probes: readonly Probe[], timeoutMs: number, req
 }
 
 /**
- * The status page polls often: it reuses a report younger than `maxAgeMs` (per
- * isolate). Only finished reports are shared, never an in-flight promise: workerd
- * cancels continuations that cross from one request's context into another's.
+ * /readyz is public and the status page polls often, so probing is bounded per isolate however
+ * many callers there are: concurrent callers share one probe run (single flight), and a finished
+ * report is reused while younger than `maxAgeMs`. A run started by a request that was then
+ * cancelled may never settle in workerd (its subrequests die with it), so a waiter gives up on a
+ * shared run at the readiness deadline plus a second and starts its own, which the next callers share.
  */
 const reportCache = new WeakMap<Runtime, { at: number; report: ReadinessReport }>();
+const inflight = new WeakMap<Runtime, { startedAt: number; promise: Promise<ReadinessReport> }>();
+/** How long past the readiness deadline a waiter trusts a shared run to settle. */
+const SHARED_RUN_GRACE_MS = 1000;
+
+/** Probe runs started (per isolate, all runtimes): for tests and metrics. */
+export const readinessRuns = { started: 0 };
 
 export async function cachedReadiness(runtime: Runtime, maxAgeMs: number, requestId: string, env: Record<string, unknown> = {}): Promise<ReadinessReport> {
   const hit = reportCache.get(runtime);
   if (hit && Date.now() - hit.at < maxAgeMs) return hit.report;
-  const report = await runProbes(probesFor(runtime, env), runtime.config.observability.readinessTimeoutMs, requestId);
-  reportCache.set(runtime, { at: Date.now(), report });
-  return report;
+  const timeoutMs = runtime.config.observability.readinessTimeoutMs;
+  const shared = inflight.get(runtime);
+  if (shared && Date.now() - shared.startedAt <= timeoutMs + SHARED_RUN_GRACE_MS) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const giveUp = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), shared.startedAt + timeoutMs + SHARED_RUN_GRACE_MS - Date.now());
+    });
+    try {
+      const report = await Promise.race([shared.promise, giveUp]);
+      if (report) return report;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  readinessRuns.started++;
+  const run = { startedAt: Date.now(), promise: runProbes(probesFor(runtime, env), timeoutMs, requestId) };
+  inflight.set(runtime, run);
+  try {
+    const report = await run.promise;
+    reportCache.set(runtime, { at: Date.now(), report });
+    return report;
+  } finally {
+    if (inflight.get(runtime) === run) inflight.delete(runtime);
+  }
 }

@@ -8,7 +8,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import type { GatewayEnv } from '../gateway-env/index.ts';
-import { requestIdFrom } from '../request-id/index.ts';
+import { clientRequestIdFrom, gatewayRequestId } from '../request-id/index.ts';
 import { datasetFrom, writeMetrics } from './metrics.ts';
 import { logLine, redactDetail, redactPath, round, serverTimingValue, type Observation, type RequestRecord } from './record.ts';
 import { RecentTraffic } from './recent.ts';
@@ -33,9 +33,10 @@ export function observe(recent: RecentTraffic): MiddlewareHandler<GatewayEnv> {
       upstreamMs: undefined,
       upstream: undefined,
       internal: false,
+      clientRequestId: clientRequestIdFrom(c.req.raw.headers),
     };
     c.set('obs', obs);
-    c.set('requestId', requestIdFrom(c.req.raw.headers));
+    c.set('requestId', gatewayRequestId());
     await next();
 
     const err = c.get('error');
@@ -43,6 +44,7 @@ export function observe(recent: RecentTraffic): MiddlewareHandler<GatewayEnv> {
     const record: RequestRecord = {
       ts: new Date(obs.startedAt).toISOString(),
       requestId: c.get('requestId'),
+      clientRequestId: obs.clientRequestId,
       traceId: obs.trace.traceId,
       spanId: obs.trace.spanId,
       parentSpanId: obs.trace.parentSpanId,

@@ -16,6 +16,8 @@ interface Slot {
 
 export interface LimitedTenant {
   tenant: string;
+  /** The tenant's region as its token named it; absent for `(other)`, which may mix regions. */
+  region: string | undefined;
   rateLimited: number;
   busy: number;
   lastAt: string;
@@ -23,7 +25,7 @@ export interface LimitedTenant {
 
 /** The status page's window (recent.ts passes its own bucket width and count). */
 export class LimitedTenants {
-  private readonly rings = new Map<string, { slots: Slot[]; last: number }>();
+  private readonly rings = new Map<string, { slots: Slot[]; last: number; region: string | undefined }>();
   private readonly step: number;
 
   constructor(
@@ -34,9 +36,10 @@ export class LimitedTenants {
     this.step = bucketSeconds * 1000;
   }
 
-  record(tenant: string, code: 'rate_limited' | 'tenant_busy'): void {
+  record(tenant: string, region: string | undefined, code: 'rate_limited' | 'tenant_busy'): void {
     const t = this.now();
     const ring = this.ringFor(tenant, t);
+    ring.region = ring === this.rings.get(OTHER_TENANTS) ? undefined : region;
     const start = Math.floor(t / this.step) * this.step;
     const slot = ring.slots[(start / this.step) % this.buckets]!;
     if (slot.start !== start) Object.assign(slot, { start, rateLimited: 0, busy: 0 });
@@ -58,12 +61,12 @@ export class LimitedTenants {
           busy += s.busy;
         }
       }
-      if (rateLimited + busy > 0) out.push({ tenant, rateLimited, busy, lastAt: new Date(ring.last).toISOString() });
+      if (rateLimited + busy > 0) out.push({ tenant, region: ring.region, rateLimited, busy, lastAt: new Date(ring.last).toISOString() });
     }
     return out.sort((a, b) => b.rateLimited + b.busy - (a.rateLimited + a.busy));
   }
 
-  private ringFor(tenant: string, t: number): { slots: Slot[]; last: number } {
+  private ringFor(tenant: string, t: number): { slots: Slot[]; last: number; region: string | undefined } {
     const known = this.rings.get(tenant);
     if (known) return known;
     if (this.rings.size - (this.rings.has(OTHER_TENANTS) ? 1 : 0) >= MAX_LIMITED_TENANTS - 1) {
@@ -76,8 +79,8 @@ export class LimitedTenants {
     return this.add(tenant);
   }
 
-  private add(tenant: string): { slots: Slot[]; last: number } {
-    const ring = { slots: Array.from({ length: this.buckets }, () => ({ start: 0, rateLimited: 0, busy: 0 })), last: 0 };
+  private add(tenant: string): { slots: Slot[]; last: number; region: string | undefined } {
+    const ring = { slots: Array.from({ length: this.buckets }, () => ({ start: 0, rateLimited: 0, busy: 0 })), last: 0, region: undefined as string | undefined };
     this.rings.set(tenant, ring);
     return ring;
   }

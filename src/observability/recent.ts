@@ -69,7 +69,7 @@ export class RecentTraffic {
     this.startedAt ??= r.ts;
     this.served++;
     if (r.internal) return;
-    if (r.tenant !== undefined && (r.errorCode === 'rate_limited' || r.errorCode === 'tenant_busy')) this.limited.record(r.tenant, r.errorCode);
+    if (r.tenant !== undefined && (r.errorCode === 'rate_limited' || r.errorCode === 'tenant_busy')) this.limited.record(r.tenant, r.region, r.errorCode);
     const key = this.keyFor(r);
     let ring = this.series.get(key);
     if (!ring) {

@@ -17,11 +17,15 @@ export interface Observation {
   upstream: { kind: string; name: string; target?: string; attempts?: number } | undefined;
   /** Health and status routes: logged and counted, but not routing decisions. */
   internal: boolean;
+  /** The client's own sane X-Request-Id, kept apart from the gateway's request id (src/request-id). */
+  readonly clientRequestId: string | undefined;
 }
 
 export interface RequestRecord {
   readonly ts: string;
   readonly requestId: string;
+  /** The client's own sane X-Request-Id, if any (never the gateway's id). */
+  readonly clientRequestId?: string;
   readonly traceId: string;
   readonly spanId: string;
   readonly parentSpanId: string | undefined;
@@ -90,6 +94,7 @@ export function logLine(r: RequestRecord): string {
     msg: 'request',
     ts: r.ts,
     requestId: r.requestId,
+    clientRequestId: r.clientRequestId,
     traceId: r.traceId,
     spanId: r.spanId,
     parentSpanId: r.parentSpanId,

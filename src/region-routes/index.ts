@@ -20,9 +20,21 @@ export function toRegion(): MiddlewareHandler<GatewayEnv> {
     const identity = { value: { tenantId: tenant.tenantId, userId: tenant.userId, region: tenant.region.name, requestId }, key: assertionKeys.get(tenant.region.name)! };
     if (isWebSocketUpgrade(c.req.raw)) {
       const obs = c.get('obs');
+      const { relocations } = c.get('runtime');
+      // The socket ends with the token, and when the tenant moves away from this region.
+      const lifetime = {
+        validUntilMs: tenant.validUntilMs ?? Date.now(),
+        recheckMs: config.relocation.refreshSeconds * 1000,
+        stillHome: relocations
+          ? async () => {
+              await relocations.ready((p) => void p.catch(() => undefined));
+              return relocations.movedAway(tenant.tenantId, tenant.region.name) === undefined;
+            }
+          : undefined,
+      };
       obs.upstream = { kind: 'region', name: tenant.region.name };
       return timed(obs, 'upstreamMs', () =>
-        forwardWebSocket(c.req.raw, requestUrl(c), { upstream: regionUpstream(tenant.region), forwardAuthorization: config.forwardAuthorization, identity }),
+        forwardWebSocket(c.req.raw, requestUrl(c), { upstream: regionUpstream(tenant.region), forwardAuthorization: config.forwardAuthorization, identity, headerRule: c.get('runtime').headerRule, clientRequestId: obs.clientRequestId, lifetime }),
       );
     }
     // The region itself may say the tenant is not (or not yet) there: then answer in the gateway's error model.

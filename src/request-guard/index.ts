@@ -3,8 +3,9 @@
  * gateway than to an origin, before any token work or subrequest happens:
  *   - methods outside a fixed allowlist (TRACE, CONNECT, TRACK, WebDAV verbs...) → 405;
  *   - a path the origin might decode into another route: encoded separators (%2f, %5c),
- *     double encoding (%25xx), NUL and control characters, invalid or overlong UTF-8, dot
- *     segments in any spelling, empty segments (`//`) → 400;
+ *     double encoding (%25xx), NUL and control characters, invalid or overlong UTF-8, empty
+ *     segments (`//`), and any segment that some common origin server could resolve as `.` or
+ *     `..` (see `dotLike`) → 400;
  *   - header values with control characters (CR, LF, NUL...) → 400.
  * The URL parser (WHATWG, in the runtime) has already resolved literal and `%2e` dot segments
  * and turned `\` into `/` before the Worker sees the URL; this guard refuses what is left.
@@ -21,10 +22,33 @@ export const MAX_PATH_LENGTH = 2048;
 const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 const DECODED_FORBIDDEN = /[\x00-\x1f\x7f/\\%]/;
 
+// Whitespace and zero-width characters a server might trim or ignore around a name.
+const IGNORABLE = /[\s\u00ad\u180e\u200b-\u200f\u2060\ufeff]/gu;
+
+/**
+ * The name a segment has for the most lenient common origin server: percent-decoded, cut at the
+ * first `;` (Tomcat, Jetty and Spring drop matrix parameters such as `..;x` or `.;jsessionid=1`
+ * before they resolve dot segments), compatibility-normalised (NFKC: a fullwidth `．` or a
+ * one-dot leader `․` becomes `.`), with whitespace and invisible characters removed (as servers
+ * on Windows trim names). A segment whose name so read is only dots (`.`, `..`, `...`: Windows
+ * reads trailing dots away) or is empty although the segment is not could be resolved outside
+ * its route by some origin, so it is refused rather than guessed at.
+ */
+function dotLike(decoded: string): 'dot segment' | 'empty path segment' | undefined {
+  const semi = decoded.indexOf(';');
+  const name = (semi === -1 ? decoded : decoded.slice(0, semi)).normalize('NFKC').replace(IGNORABLE, '');
+  if (/^\.+$/.test(name)) return 'dot segment';
+  if (name === '' && decoded !== '') return 'empty path segment';
+  return undefined;
+}
+
 export type PathCheck = { ok: true } | { ok: false; why: string };
 const PATH_OK: PathCheck = Object.freeze({ ok: true });
-/** In a path without escapes: an empty segment (`//`), a dot segment, a control character or a backslash. */
-const PLAIN_PATH_SUSPECT = /\/\/|\/\.\.?(?:\/|$)|[\x00-\x1f\x7f\\]/;
+/**
+ * In a path without escapes: an empty segment (`//`), a segment of only dots or dots then `;`
+ * (`/..;x`, `/...`), a segment that starts with `;`, a control character or a backslash.
+ */
+const PLAIN_PATH_SUSPECT = /\/\/|\/\.+(?:[;/]|$)|\/;|[\x00-\x1f\x7f\\]/;
 
 /** Checks an already-parsed URL pathname; exported for property tests. */
 export function checkPath(pathname: string): PathCheck {
@@ -50,7 +74,8 @@ export function checkPathSegments(pathname: string): PathCheck {
     } catch {
       return { ok: false, why: 'invalid percent-encoding' };
     }
-    if (decoded === '.' || decoded === '..') return { ok: false, why: 'dot segment' };
+    const dot = dotLike(decoded);
+    if (dot) return { ok: false, why: dot };
     if (DECODED_FORBIDDEN.test(decoded)) return { ok: false, why: 'encoded separator, escape or control character' };
   }
   return { ok: true };

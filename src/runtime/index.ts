@@ -3,6 +3,7 @@
  * built once on the first request of an isolate and reused by every request after it.
  */
 import { ConfigError, parseConfig, type GatewayConfig } from '../config/index.ts';
+import { compileHeaderDropRule, type HeaderDropRule } from '../forward/headers.ts';
 import { importAssertionKey, type AssertionKey } from '../identity-assertion/index.ts';
 import { RelocationList } from '../relocation/index.ts';
 import { createResilience, type Resilience } from '../resilience/index.ts';
@@ -18,6 +19,8 @@ export interface Runtime {
   /** Circuit breakers and retry policy: per isolate, shared by its requests. */
   readonly resilience: Resilience;
   readonly verifiedTokens: VerifiedTokenCache;
+  /** Client request headers that never reach an origin: the families plus FORWARD_DROP_HEADERS, compiled once. */
+  readonly headerRule: HeaderDropRule;
 }
 
 export type RuntimeResult = { ok: true; runtime: Runtime } | { ok: false; error: ConfigError };
@@ -49,7 +52,7 @@ async function build(env: Record<string, unknown>): Promise<RuntimeResult> {
     const relocations = config.controlPlaneDb
       ? new RelocationList(config.controlPlaneDb, config.relocation.refreshSeconds * 1000, config.relocation.windowSeconds)
       : undefined;
-    return { ok: true, runtime: { config, keySet, assertionKeys, resilience: createResilience(config.resilience), relocations, verifiedTokens } };
+    return { ok: true, runtime: { config, keySet, assertionKeys, headerRule: compileHeaderDropRule(config.forwardDropHeaders), resilience: createResilience(config.resilience), relocations, verifiedTokens } };
   } catch (err) {
     return { ok: false, error: new ConfigError([`JWT_PUBLIC_KEYS: ${(err as Error).message}`]) };
   }

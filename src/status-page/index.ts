@@ -44,8 +44,10 @@ export function statusRoutes(app: Hono<GatewayEnv>, recent: RecentTraffic): void
     await next();
   }, requireAdmin(), async (c) => {
     const runtime = c.get('runtime');
+    const admin = c.get('admin');
     const report = await cachedReadiness(runtime, STATUS_PROBE_MAX_AGE_MS, c.get('requestId'), c.env);
-    const regionNames = [...runtime.config.regions.keys()];
+    // An admin sees only the regions in admin_regions; central and unrouted traffic only an admin of every region.
+    const regionNames = [...runtime.config.regions.keys()].filter((r) => admin.regions.has(r));
     const series = new Map(recent.traffic([...regionNames, 'central']).map((s) => [s.name, s]));
     const checksFor = (region: string | undefined) => report.checks.filter((ch) => ch.region === region);
     const view = (name: string, kind: 'region' | 'central') => {
@@ -66,13 +68,13 @@ export function statusRoutes(app: Hono<GatewayEnv>, recent: RecentTraffic): void
         generatedAt: new Date().toISOString(),
         pollMs: STATUS_POLL_MS,
         scope: 'isolate',
-        isolate: { startedAt: recent.startedAt, served: recent.served },
+        isolate: { startedAt: recent.startedAt, served: admin.allRegions ? recent.served : null },
         window: { bucketSeconds: BUCKET_SECONDS, buckets: WINDOW_BUCKETS },
         readiness: { status: report.status, checkedAt: report.checkedAt, keySet: report.checks.find((ch) => ch.kind === 'key_set') },
-        regions: [...regionNames.map((n) => view(n, 'region')), view('central', 'central')],
-        refused: series.get('none') ?? null,
-        limitedTenants: recent.limitedTenants(),
-        decisions: recent.latestDecisions(),
+        regions: [...regionNames.map((n) => view(n, 'region')), ...(admin.allRegions ? [view('central', 'central')] : [])],
+        refused: admin.allRegions ? (series.get('none') ?? null) : null,
+        limitedTenants: recent.limitedTenants().filter((t) => (t.region === undefined ? admin.allRegions : admin.regions.has(t.region))),
+        decisions: recent.latestDecisions().filter((d) => (d.region === undefined ? admin.allRegions : admin.regions.has(d.region))),
       },
       200,
       { 'cache-control': 'no-store' },

@@ -10,6 +10,8 @@ export interface TenantContext {
   readonly tenantId: string;
   readonly userId: string;
   readonly region: RegionConfig;
+  /** When the token stops being valid (epoch ms: its `exp`, or `iat` + the maximum token age if sooner); long-lived connections end there. */
+  readonly validUntilMs?: number;
 }
 
 export type ResolveResult = { ok: true; tenant: TenantContext } | { ok: false; error: GatewayError };
@@ -40,5 +42,7 @@ export function resolveTenant(
   if (regionTag !== null && regionTag !== region.name) {
     return { ok: false, error: new GatewayError('region_mismatch', 'X-Tenant-Region disagrees with the token') };
   }
-  return { ok: true, tenant: { tenantId, userId, region } };
+  const exp = typeof claims.exp === 'number' ? claims.exp : Infinity;
+  const aged = typeof claims.iat === 'number' ? claims.iat + config.jwt.maxTokenAgeSeconds : Infinity;
+  return { ok: true, tenant: { tenantId, userId, region, validUntilMs: Math.min(exp, aged) * 1000 } };
 }

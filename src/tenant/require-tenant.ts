@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import type { JWTPayload } from 'jose';
-import { afterResponse, auditLog } from '../audit/index.ts';
+import { afterResponse, auditDenial } from '../audit/index.ts';
 import { background, type GatewayContext, type GatewayEnv } from '../gateway-env/index.ts';
 import { round } from '../observability/index.ts';
 import { checkRelocation } from '../relocation/index.ts';
@@ -41,13 +41,20 @@ export function requireTenant(): MiddlewareHandler<GatewayEnv> {
 function auditCrossRegionDenial(c: GatewayContext, claims: JWTPayload, code: string, regionTag: string | null): Promise<void> {
   const { config } = c.get('runtime');
   const str = (v: unknown) => (typeof v === 'string' ? v.slice(0, 128) : null);
-  return auditLog(config).write({
-    actor: str(claims.sub) ?? 'anonymous',
-    actorKind: 'tenant_user',
-    action: 'tenant.region_denied',
-    target: str(claims[config.jwt.tenantClaim]) ?? undefined,
-    result: 'denied',
-    requestId: c.get('requestId'),
-    detail: { code, tokenRegion: str(claims[config.jwt.regionClaim]), requestedRegion: regionTag?.slice(0, 128) ?? null },
-  });
+  const tenant = str(claims[config.jwt.tenantClaim]);
+  // Bounded per actor, tenant and isolate (src/audit/denials.ts): a valid token can repeat this at request rate.
+  return auditDenial(
+    config,
+    {
+      actor: str(claims.sub) ?? 'anonymous',
+      actorKind: 'tenant_user',
+      action: 'tenant.region_denied',
+      target: tenant ?? undefined,
+      result: 'denied',
+      requestId: c.get('requestId'),
+      clientRequestId: c.get('obs').clientRequestId,
+      detail: { code, tokenRegion: str(claims[config.jwt.regionClaim]), requestedRegion: regionTag?.slice(0, 128) ?? null },
+    },
+    { tenant: tenant ?? '', reason: code },
+  );
 }

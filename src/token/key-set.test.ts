@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bindings } from '../../test/worker/helpers.ts';
+import { freshKey, putKeySet, uniqueName } from '../../test/worker/security/support.ts';
 import { KeySet } from './key-set.ts';
 
 function keySet(opts: { ttlMs?: number; cooldownMs?: number; now?: () => number } = {}) {
@@ -28,6 +29,43 @@ describe('KeySet', () => {
     expect(ks.fetchCount).toBe(2);
     for (let i = 0; i < 10; i++) await ks.lookup(`unknown-${i}`, 'ES256');
     expect(ks.fetchCount).toBe(2);
+  });
+
+  it('never refetches more than once a second for unknown kids, even when configured with no cooldown', async () => {
+    let now = 1_000_000;
+    const ks = await keySet({ cooldownMs: 0, now: () => now });
+    await ks.lookup('es-1', 'ES256');
+    for (let i = 0; i < 50; i++) await ks.lookup(`unknown-${i}`, 'ES256');
+    expect(ks.fetchCount).toBe(1);
+    now += 999;
+    await Promise.all(Array.from({ length: 20 }, (_, i) => ks.lookup(`unknown-b${i}`, 'ES256')));
+    expect(ks.fetchCount).toBe(1);
+    now += 1;
+    await Promise.all(Array.from({ length: 20 }, (_, i) => ks.lookup(`unknown-c${i}`, 'ES256')));
+    expect(ks.fetchCount).toBe(2);
+  });
+
+  it('keeps its generation when a refetch brings the same keys (in any order), and bumps it when they change', async () => {
+    const a = await freshKey('ES256', uniqueName('a'));
+    const b = await freshKey('ES256', uniqueName('b'));
+    const name = uniqueName('generation');
+    const url = await putKeySet(name, [a.publicJwk, b.publicJwk]);
+    let now = 1_000_000;
+    const ks = await KeySet.create({ jwksUrl: url, algorithms: ['ES256'], ttlMs: 60_000, cooldownMs: 1000, now: () => now });
+    expect((await ks.lookup(a.kid, 'ES256')).ok).toBe(true);
+    const g = ks.generation;
+    now += 1000;
+    await ks.lookup('unknown-1', 'ES256'); // refetch: same set
+    await putKeySet(name, [b.publicJwk, a.publicJwk]);
+    now += 1000;
+    await ks.lookup('unknown-2', 'ES256'); // refetch: same keys, other order
+    expect(ks.fetchCount).toBe(3);
+    expect(ks.generation).toBe(g);
+    await putKeySet(name, [b.publicJwk]);
+    now += 1000;
+    await ks.lookup('unknown-3', 'ES256');
+    expect(ks.generation).toBe(g + 1);
+    expect(await ks.lookup(a.kid, 'ES256')).toEqual({ ok: false, reason: 'unknown_kid' });
   });
 
   it('refetches after the TTL', async () => {
@@ -113,10 +151,15 @@ describe('KeySet during a key server outage (staleness cap)', () => {
     advance(61_000);
     await ks.lookup('es-1', 'ES256');
     const generation = ks.generation;
+    const fetches = ks.fetchCount;
     await jwks.fault({ mode: 'ok' });
     advance(30_000);
     expect((await ks.lookup('es-1', 'ES256')).ok).toBe(true);
-    expect(ks.generation).toBe(generation + 1);
+    expect(ks.fetchCount).toBe(fetches + 1);
+    // The same keys came back: the set did not change, so caches keyed on it survive.
+    expect(ks.generation).toBe(generation);
+    advance(600_000); // and the fetch counts as fresh for the staleness cap
+    expect((await ks.lookup('es-1', 'ES256')).ok).toBe(true);
     await jwks.close();
   });
 

@@ -35,8 +35,12 @@ export interface KeySetOptions {
   now?: () => number;
 }
 
-/** After a failed fetch the JWKS endpoint is left alone at least this long, even with a zero cooldown. */
-const MIN_FAILURE_BACKOFF_MS = 1000;
+/**
+ * The shortest refetch cooldown, whatever the options say: without it every unknown `kid`
+ * would be a JWKS fetch (a flood of random kids = a flood at the key server). Also the
+ * least time the endpoint is left alone after a failed fetch.
+ */
+export const MIN_REFRESH_COOLDOWN_MS = 1000;
 export const DEFAULT_JWKS_FETCH_TIMEOUT_MS = 3000;
 
 /** An alg a key may be used with: its own `alg`, or the one its curve implies. */
@@ -48,11 +52,15 @@ function keyAlgorithm(jwk: Record<string, unknown>): string | undefined {
   return undefined; // RSA keys must say which alg they are for
 }
 
-async function importKeys(jwks: unknown, algorithms: readonly string[]): Promise<ImportedKey[]> {
+/** The parameters that make a public key what it is (RFC 7638 members, plus kid and alg). */
+const KEY_MEMBERS = ['kid', 'alg', 'kty', 'crv', 'x', 'y', 'n', 'e'] as const;
+
+async function importKeys(jwks: unknown, algorithms: readonly string[]): Promise<{ keys: ImportedKey[]; fingerprint: string }> {
   if (!jwks || typeof jwks !== 'object' || !Array.isArray((jwks as { keys?: unknown }).keys)) {
     throw new Error('JWKS has no keys array');
   }
   const out: ImportedKey[] = [];
+  const members: string[] = [];
   for (const jwk of (jwks as { keys: unknown[] }).keys) {
     if (!jwk || typeof jwk !== 'object') continue;
     const k = jwk as Record<string, unknown>;
@@ -63,11 +71,13 @@ async function importKeys(jwks: unknown, algorithms: readonly string[]): Promise
     try {
       const key = await importJWK(k as JWK, alg);
       out.push({ kid: typeof k.kid === 'string' ? k.kid : undefined, alg, key });
+      members.push(JSON.stringify(KEY_MEMBERS.map((m) => (m === 'alg' ? alg : (k[m] ?? null)))));
     } catch {
       // An unusable key is skipped; tokens naming it fail as unknown_kid.
     }
   }
-  return out;
+  // Order-insensitive: a key server that reorders its keys has not changed them.
+  return { keys: out, fingerprint: members.sort().join('\n') };
 }
 
 export class KeySet {
@@ -79,19 +89,23 @@ export class KeySet {
   private readonly now: () => number;
   private readonly fetchTimeoutMs: number;
   private readonly maxStalenessMs: number;
-  /** Bumped whenever the key set changes; caches of verified tokens key on it. */
+  /** Bumped only when a fetch brings a different set of usable keys; caches of verified tokens key on it. */
   generation = 0;
+  /** The usable keys of the last fetch, canonically: a refetch of the same set changes nothing. */
+  private fingerprint: string | undefined;
+  private readonly cooldownMs: number;
 
   constructor(private readonly opts: KeySetOptions) {
     this.now = opts.now ?? Date.now;
     this.fetchTimeoutMs = opts.fetchTimeoutMs ?? DEFAULT_JWKS_FETCH_TIMEOUT_MS;
     this.maxStalenessMs = Math.max(opts.maxStalenessMs ?? opts.ttlMs, opts.ttlMs);
+    this.cooldownMs = Math.max(opts.cooldownMs, MIN_REFRESH_COOLDOWN_MS);
   }
 
   static async create(opts: KeySetOptions): Promise<KeySet> {
     const ks = new KeySet(opts);
     if (opts.staticKeys) {
-      ks.keys = await importKeys(opts.staticKeys, opts.algorithms);
+      ks.keys = (await importKeys(opts.staticKeys, opts.algorithms)).keys;
       ks.loadedAt = Number.POSITIVE_INFINITY;
     }
     return ks;
@@ -103,7 +117,7 @@ export class KeySet {
   lastError: string | undefined;
 
   private get backoffMs(): number {
-    return this.lastFetchFailed ? Math.max(this.opts.cooldownMs, MIN_FAILURE_BACKOFF_MS) : this.opts.cooldownMs;
+    return this.cooldownMs;
   }
 
   /**
@@ -142,10 +156,13 @@ export class KeySet {
           signal: AbortSignal.timeout(this.fetchTimeoutMs),
         });
         if (!res.ok) throw new Error(`JWKS answered ${res.status}`);
-        const keys = await importKeys(await res.json(), this.opts.algorithms);
-        this.keys = keys;
+        const { keys, fingerprint } = await importKeys(await res.json(), this.opts.algorithms);
+        if (fingerprint !== this.fingerprint) {
+          this.keys = keys;
+          this.fingerprint = fingerprint;
+          this.generation++;
+        }
         this.loadedAt = this.now();
-        this.generation++;
         this.lastError = undefined;
         this.lastFetchFailed = false;
       } catch (err) {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { bindings, callGateway, egressFor, mintToken, newMarker } from '../../test/worker/helpers.ts';
+import { freshKey, publicTestKeys, putKeySet, uniqueName } from '../../test/worker/security/support.ts';
 import { KeySet } from './key-set.ts';
 import { VerifiedTokenCache } from './verified-cache.ts';
 import { verifyAccessToken, type VerifyOptions, type VerifyResult } from './verify.ts';
@@ -127,10 +128,31 @@ describe('verified-token cache', () => {
     expect(cache.size).toBe(0);
   });
 
-  it('is emptied when the key set changes (a JWKS refresh bumps its generation)', async () => {
+  it('survives refetches that bring the same keys: a flood of unknown kids cannot empty it', async () => {
     let keyNow = Date.now();
+    const keySet = await KeySet.create({ jwksUrl: bindings.JWKS_URL!, algorithms: OPTS.algorithms, ttlMs: 1000, cooldownMs: 1000, now: () => keyNow });
+    const cache = new VerifiedTokenCache({ clockToleranceSeconds: 5 });
+    const { calls, run } = countingVerifier(keySet);
+    const token = await mintToken();
+    expect((await keySet.lookup('es-1', 'ES256')).ok).toBe(true);
+    ok(await cache.verify(token, keySet, run(token)));
+    const fetches = keySet.fetchCount;
+    for (let i = 0; i < 5; i++) {
+      keyNow += 1500; // past the cooldown and the TTL: each unknown kid and each hit may refetch
+      expect((await keySet.lookup(crypto.randomUUID(), 'ES256')).ok).toBe(false);
+      ok(await cache.verify(token, keySet, run(token)));
+    }
+    expect(keySet.fetchCount).toBeGreaterThanOrEqual(fetches + 5);
+    expect(calls.n).toBe(1); // every later verify was a hit
+    expect(cache.size).toBe(1);
+  });
+
+  it('is emptied when the key set changes (a JWKS refresh with other keys bumps its generation)', async () => {
+    let keyNow = Date.now();
+    const name = uniqueName('cache-change');
+    const url = await putKeySet(name, publicTestKeys());
     const keySet = await KeySet.create({
-      jwksUrl: bindings.JWKS_URL!,
+      jwksUrl: url,
       algorithms: OPTS.algorithms,
       ttlMs: 1000,
       cooldownMs: 0,
@@ -148,7 +170,8 @@ describe('verified-token cache', () => {
     const generation = keySet.generation;
     const fetches = keySet.fetchCount;
 
-    keyNow += 2000; // past the JWKS TTL: the hit's key lookup refreshes the key set
+    keyNow += 2000; // past the JWKS TTL: the hit's key lookup refreshes the key set, which has changed
+    await putKeySet(name, [...publicTestKeys(), (await freshKey('ES256', uniqueName('extra'))).publicJwk]);
     ok(await cache.verify(token, keySet, run(token)));
     expect(keySet.fetchCount).toBe(fetches + 1);
     expect(keySet.generation).toBe(generation + 1);

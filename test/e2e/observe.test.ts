@@ -42,13 +42,13 @@ const REGION_NAMES = ['us-east-1', 'eu-central-1', 'ap-southeast-2'] as const;
 let gw: WranglerDev & { output(): string };
 let gwDir: string;
 let origins: Record<string, RecordingOrigin> = {};
-let sign: (claims: JWTPayload) => Promise<string>;
+let sign: (claims: JWTPayload, header?: { typ: string; aud: string }) => Promise<string>;
 
 beforeAll(async () => {
   const { privateKey, publicKey } = await generateKeyPair('ES256');
   const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: 'e2e-1', alg: 'ES256', use: 'sig' }] };
-  sign = (claims) =>
-    new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'e2e-1', typ: 'at+jwt' }).setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('10m').sign(privateKey);
+  sign = (claims, as = { typ: 'at+jwt', aud: AUDIENCE }) =>
+    new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'e2e-1', typ: as.typ }).setIssuer(ISSUER).setAudience(as.aud).setIssuedAt().setExpirationTime('10m').sign(privateKey);
   origins.central = await startRecordingOrigin('central', (req) =>
     req.url === '/.well-known/jwks.json' ? { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(jwks) } : undefined,
   );
@@ -127,7 +127,7 @@ describe('gateway logs under wrangler dev', () => {
         .map((l) => JSON.parse(l.replace(/\u001b\[[0-9;]*m/g, '').replace(/^[^{]*/, '').replace(/[^}]*$/, '')) as Record<string, any>);
       return found.length >= 3 ? found : undefined;
     });
-    const byId = Object.fromEntries(lines.map((l) => [l.requestId, l]));
+    const byId = Object.fromEntries(lines.map((l) => [l.clientRequestId, l]));
     expect(byId[`${id}-a`]).toMatchObject({
       msg: 'request',
       route: '/api/*',
@@ -143,7 +143,7 @@ describe('gateway logs under wrangler dev', () => {
     expect(byId[`${id}-b`]).toMatchObject({ route: '/auth/login', upstream: { kind: 'central' }, status: 200 });
     expect(byId[`${id}-c`]).toMatchObject({ status: 401, error: { code: 'invalid_token' } });
     // The origin saw the trace continue under the gateway's span.
-    const seen = origins['eu-central-1']!.requests.find((r) => r.headers['x-request-id'] === `${id}-a`)!;
+    const seen = origins['eu-central-1']!.requests.find((r) => r.headers['x-client-request-id'] === `${id}-a`)!;
     expect(seen.headers.traceparent).toBe(`00-4bf92f3577b34da6a3ce929d0e0e4736-${byId[`${id}-a`]!.spanId}-01`);
 
     const all = gw.output();
@@ -178,7 +178,7 @@ describe.skipIf(!HAS_CHROMIUM)('/admin/status in headless Chromium', () => {
   });
 
   it('shows regions, health and live request counts that change as traffic flows', async () => {
-    const admin = await sign({ sub: 'ops-e2e', role: 'admin' });
+    const admin = await sign({ sub: 'ops-e2e', admin_regions: [...REGION_NAMES] }, { typ: 'admin+jwt', aud: 'edge-tenant-router-admin' });
     const page = await ctx.newPage();
     await page.goto(`${gw.url}/admin/status#token=${admin}`);
     // The token left the address bar (it lives in sessionStorage for this tab only).

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { importJWK, SignJWT } from 'jose';
+import { signAdminToken } from '../../infra/auth/tokens.ts';
 import pg from 'pg';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,17 +45,9 @@ afterAll(async () => {
 const { gw, signup } = gatewayClient(() => world.gatewayUrl!);
 
 
-/** What `npm run token -- --admin` prints: the world's key, no tenant claims, role=admin. */
-async function adminToken(): Promise<string> {
-  const k = world.state.signingKey;
-  return new SignJWT({ role: 'admin' })
-    .setProtectedHeader({ alg: k.alg, kid: k.kid, typ: 'at+jwt' })
-    .setIssuer(world.state.issuer)
-    .setAudience(world.state.audience)
-    .setSubject('ops-world')
-    .setIssuedAt()
-    .setExpirationTime('10m')
-    .sign(await importJWK(k, k.alg));
+/** What `npm run token -- --admin` prints: the world's key, admin typ and audience, every region, no tenant claims. */
+function adminToken(): Promise<string> {
+  return signAdminToken(world.state.signingKey, { issuer: world.state.issuer, sub: 'ops-world', regions: Object.keys(world.state.regions), ttlSeconds: 600 });
 }
 
 describe('audit in the local world', () => {
@@ -71,11 +63,11 @@ describe('audit in the local world', () => {
     try {
       let rows: Array<Record<string, unknown>> = [];
       for (let i = 0; i < 50 && rows.length === 0; i++) {
-        rows = (await c.query('SELECT actor_kind, action, target, result, detail FROM audit_log WHERE request_id = $1', [requestId])).rows;
+        rows = (await c.query('SELECT actor_kind, action, target, result, detail FROM audit_log WHERE request_id = $1', [denied.headers.get('x-request-id')])).rows;
         if (rows.length === 0) await new Promise((r) => setTimeout(r, 100)); // written after the response (waitUntil)
       }
       expect(rows).toEqual([
-        { actor_kind: 'tenant_user', action: 'tenant.region_denied', target: eu.tenant_id, result: 'denied', detail: { code: 'region_mismatch', tokenRegion: 'eu-central-1', requestedRegion: 'us-east-1' } },
+        { actor_kind: 'tenant_user', action: 'tenant.region_denied', target: eu.tenant_id, result: 'denied', detail: { code: 'region_mismatch', tokenRegion: 'eu-central-1', requestedRegion: 'us-east-1', clientRequestId: requestId } },
       ]);
     } finally {
       await c.end();
@@ -84,7 +76,7 @@ describe('audit in the local world', () => {
     const res = await gw('/admin/audit?action=tenant.region_denied&limit=10', { token: await adminToken() });
     expect(res.status).toBe(200);
     const { entries } = (await res.json()) as { entries: Array<{ requestId: string }> };
-    expect(entries.some((e) => e.requestId === requestId)).toBe(true);
+    expect(entries.some((e) => e.requestId === denied.headers.get('x-request-id'))).toBe(true);
   });
 });
 

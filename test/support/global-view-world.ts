@@ -99,7 +99,8 @@ export async function startGlobalViewWorld(): Promise<{ bindings: Record<string,
       }
       if (req.method === 'GET' && url.pathname === '/audit') {
         const r = await f.central.db.query(
-          'SELECT actor, actor_kind, action, target, result, request_id, detail FROM audit_log WHERE request_id = $1 ORDER BY id',
+          // Tests mark requests with their X-Request-Id, which the gateway keeps as the client request id.
+          "SELECT actor, actor_kind, action, target, result, request_id, detail FROM audit_log WHERE detail->>'clientRequestId' = $1 ORDER BY id",
           [url.searchParams.get('requestId')],
         );
         return send(200, r.rows);

@@ -38,6 +38,11 @@ declare module 'vitest' {
  */
 function hostileResponses(req: IncomingMessage): { status: number; headers?: Record<string, string | string[]>; body: string } | undefined {
   const self = `http://${req.headers.host}`;
+  // Any Location an origin might send: /api/__hostile/location?to=<encoded>, `{self}` = this origin.
+  if (req.url?.startsWith('/api/__hostile/location?')) {
+    const to = new URL(req.url, self).searchParams.get('to') ?? '';
+    return { status: 302, headers: { location: to.replaceAll('{self}', self) }, body: '' };
+  }
   switch (req.url) {
     case '/api/__hostile/redirect-offhost':
       return { status: 302, headers: { location: 'http://10.1.2.3:8080/admin?token=x' }, body: '' };

@@ -28,6 +28,22 @@ export async function mintToken(opts: MintOptions = {}): Promise<string> {
   return jwt.sign(key);
 }
 
+/** Regions of the test bindings. */
+export const REGION_NAMES: string[] = Object.keys(JSON.parse(bindings.REGIONS!));
+
+/**
+ * A gateway-admin token: admin `typ` and audience (the config defaults), no tenant claims, and the
+ * regions it may read (default: every configured region). `claims`/`header` override anything.
+ */
+export async function mintAdminToken(opts: { sub?: string; regions?: unknown; claims?: JWTPayload; header?: Record<string, unknown> } = {}): Promise<string> {
+  const jwk = PRIVATE_KEYS.find((k) => k.kid === 'es-1')!;
+  return new SignJWT({ sub: opts.sub ?? 'ops-1', admin_regions: opts.regions ?? REGION_NAMES, iss: bindings.JWT_ISSUER, aud: 'edge-tenant-router-admin', ...opts.claims })
+    .setProtectedHeader({ alg: jwk.alg, kid: jwk.kid, typ: 'admin+jwt', ...opts.header })
+    .setIssuedAt()
+    .setExpirationTime('5m')
+    .sign(await importJWK(jwk, jwk.alg));
+}
+
 /** The verifying key ring an origin for `audience` (a region, or 'central') holds, from the test bindings. */
 export function assertionRing(audience: string): Promise<AssertionKeyRing> {
   return importKeyRing(JSON.parse(bindings.GATEWAY_ASSERTION_KEYS!)[audience]);
@@ -64,9 +80,9 @@ export async function allOriginRequests(): Promise<Record<string, Recorded[]>> {
 }
 
 /**
- * A unique marker for one test's requests. Sent as X-Request-Id (which the gateway keeps when sane and
- * forwards), it lets a test find exactly its own requests at the shared origins, even while other test
- * files run at the same time.
+ * A unique marker for one test's requests. Sent as X-Request-Id, it is the client request id: the
+ * gateway keeps it (when sane) apart from its own request id and forwards it as X-Client-Request-Id,
+ * so a test finds exactly its own requests at the shared origins, even while other files run.
  */
 export function newMarker(): string {
   return `t-${crypto.randomUUID()}`;
@@ -76,7 +92,7 @@ export function newMarker(): string {
 export async function egressFor(marker: string): Promise<Array<Recorded & { origin: string }>> {
   const all = await allOriginRequests();
   return Object.entries(all).flatMap(([origin, reqs]) =>
-    reqs.filter((r) => r.headers['x-request-id'] === marker || r.url.includes(marker)).map((r) => ({ ...r, origin })),
+    reqs.filter((r) => r.headers['x-client-request-id'] === marker || r.url.includes(marker)).map((r) => ({ ...r, origin })),
   );
 }
 

@@ -4,7 +4,7 @@
  * with an audit row, role checks, bounds, residency, and no unaudited reads.
  */
 import { describe, expect, it } from 'vitest';
-import { bindings, callGateway, errorBody, mintToken, newMarker } from '../helpers.ts';
+import { bindings, callGateway, errorBody, mintAdminToken, mintToken, newMarker } from '../helpers.ts';
 import { control, GLOBAL_SKIP, newTenantId } from './support.ts';
 
 const SKIP = GLOBAL_SKIP;
@@ -21,7 +21,7 @@ const dbEnv = (over: Record<string, string> = {}) => ({
 
 
 const tenantId = newTenantId;
-const adminAuth = async (sub = 'ops-1') => ({ authorization: `Bearer ${await mintToken({ claims: { sub, role: 'admin' } })}` });
+const adminAuth = async (sub = 'ops-1', regions?: string[]) => ({ authorization: `Bearer ${await mintAdminToken({ sub, regions })}` });
 
 type PageRow = { id: string; tenantId: string; region: string; title: string };
 
@@ -54,8 +54,8 @@ describe.skipIf(!!SKIP)('admin reporting', () => {
         action: 'admin.pages',
         target: 'GET /admin/pages?limit=200',
         result: 'succeeded',
-        request_id: marker,
-        detail: { status: 200, code: 'ok' },
+        request_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        detail: { status: 200, code: 'ok', clientRequestId: marker },
       },
     ]);
   });
@@ -84,10 +84,26 @@ describe.skipIf(!!SKIP)('admin reporting', () => {
     expect((await errorBody(res)).code).toBe('forbidden');
     const anon = await callGateway('/admin/regions', { headers: { 'x-request-id': marker } }, dbEnv());
     expect(anon.status).toBe(401);
-    const wrongRole = await mintToken({ claims: { role: 'member' } });
-    const member = await callGateway('/admin/pages', { headers: { authorization: `Bearer ${wrongRole}`, 'x-request-id': marker } }, dbEnv());
-    expect(member.status).toBe(403);
+    // A workspace admin's tenant token, whatever role claims it carries, is not a gateway-admin token.
+    for (const claims of [{ role: 'admin' }, { role: 'admin', roles: ['admin'], admin_regions: ['us-east-1'] }]) {
+      const workspaceAdmin = await mintToken({ claims });
+      const member = await callGateway('/admin/pages', { headers: { authorization: `Bearer ${workspaceAdmin}`, 'x-request-id': marker } }, dbEnv());
+      expect(member.status).toBe(403);
+    }
     expect(await control(`/audit?requestId=${marker}`)).toEqual([]);
+  });
+
+  it('an admin for eu-central-1 sees only eu-central-1: pages, counts; the audit log needs every region', async () => {
+    const marker = newMarker();
+    for (const region of ['us-east-1', 'eu-central-1', 'ap-southeast-2']) await control('/seed', { tenant: tenantId(), region, titles: [`${marker} ${region}`] });
+    const eu = await adminAuth('ops-eu', ['eu-central-1']);
+    const pages = (await (await callGateway('/admin/pages?limit=200', { headers: eu }, dbEnv())).json()) as { pages: PageRow[] };
+    expect(new Set(pages.pages.map((p) => p.region))).toEqual(new Set(['eu-central-1']));
+    expect(pages.pages.filter((p) => p.title.startsWith(marker)).map((p) => p.title)).toEqual([`${marker} eu-central-1`]);
+    const stats = (await (await callGateway('/admin/regions', { headers: eu }, dbEnv())).json()) as { regions: Array<{ region: string }> };
+    expect(stats.regions.map((r) => r.region)).toEqual(['eu-central-1']);
+    const audit = await callGateway('/admin/audit', { headers: { ...eu, 'x-request-id': marker } }, dbEnv());
+    expect(audit.status).toBe(403);
   });
 
   it.each(['0', '-1', 'abc', '201', '1e2', ''])('rejects limit=%s with 400 and audits the refusal', async (limit) => {

@@ -1,10 +1,9 @@
 /** requireAdmin and the status page's data, through the gateway, with real origins. */
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../../../src/app.ts';
-import { bindings, callGateway, egressFor, errorBody, mintToken, newMarker } from '../helpers.ts';
+import { bindings, callGateway, egressFor, errorBody, mintAdminToken, mintToken, newMarker } from '../helpers.ts';
 
-const adminToken = (claims: Record<string, unknown> = { role: 'admin' }) =>
-  mintToken({ claims: { sub: 'ops-1', tenant_id: undefined, tenant_region: undefined, ...claims } });
+const adminToken = (regions?: string[], claims?: Record<string, unknown>) => mintAdminToken({ regions, claims });
 
 describe('requireAdmin on /admin/status.json', () => {
   it('401 without a token, with WWW-Authenticate, and no subrequest', async () => {
@@ -18,15 +17,24 @@ describe('requireAdmin on /admin/status.json', () => {
   it('401 for a forged admin token', async () => {
     const t = await adminToken();
     const [h, , s] = t.split('.');
-    const forged = `${h}.${btoa(JSON.stringify({ sub: 'x', role: 'admin', iss: bindings.JWT_ISSUER, aud: bindings.JWT_AUDIENCE, exp: 4102444800 })).replace(/=+$/, '')}.${s}`;
+    const forged = `${h}.${btoa(JSON.stringify({ sub: 'x', admin_regions: ['eu-central-1'], iss: bindings.JWT_ISSUER, aud: 'edge-tenant-router-admin', exp: 4102444800 })).replace(/=+$/, '')}.${s}`;
     const res = await callGateway('/admin/status.json', { headers: { authorization: `Bearer ${forged}` } });
     expect(res.status).toBe(401);
     expect((await errorBody(res)).code).toBe('invalid_token');
   });
 
-  it('403 for a tenant token and for another role; no subrequest', async () => {
+  it('403 for a tenant token (whatever roles it claims), an admin token naming a tenant or no served region; no subrequest', async () => {
     const marker = newMarker();
-    for (const t of [await mintToken(), await adminToken({ role: 'member' }), await adminToken({ role: 'Admin' })]) {
+    const tokens = [
+      await mintToken(),
+      await mintToken({ claims: { role: 'admin', admin: true, admin_regions: ['eu-central-1'] } }),
+      await mintToken({ claims: { tenant_id: undefined, tenant_region: undefined, role: 'admin', admin_regions: ['eu-central-1'] } }),
+      await adminToken(['eu-central-1'], { tenant_id: 'ws_alpha' }),
+      await adminToken([]),
+      await adminToken(['mars-1', 'EU-CENTRAL-1']),
+      await adminToken(undefined, { admin_regions: 'eu-central-1' }),
+    ];
+    for (const t of tokens) {
       const res = await callGateway('/admin/status.json', { headers: { authorization: `Bearer ${t}`, 'x-request-id': marker } });
       expect(res.status).toBe(403);
       expect((await errorBody(res)).code).toBe('forbidden');
@@ -35,17 +43,21 @@ describe('requireAdmin on /admin/status.json', () => {
     expect(await egressFor(marker)).toEqual([]);
   });
 
-  it('accepts the role as a string or in a list, and honours a configured claim name', async () => {
-    const ok1 = await callGateway('/admin/status.json', { headers: { authorization: `Bearer ${await adminToken()}` } });
-    expect(ok1.status).toBe(200);
-    const ok2 = await callGateway('/admin/status.json', { headers: { authorization: `Bearer ${await adminToken({ role: ['reader', 'admin'] })}` } });
-    expect(ok2.status).toBe(200);
-    const custom = { ADMIN_ROLE_CLAIM: 'https://example.com/roles', ADMIN_ROLE_VALUE: 'ops' };
-    const plain = await callGateway('/admin/status.json', { headers: { authorization: `Bearer ${await adminToken()}` } }, custom);
-    expect(plain.status).toBe(403);
-    const namespaced = await adminToken({ 'https://example.com/roles': ['ops'] });
-    const ok3 = await callGateway('/admin/status.json', { headers: { authorization: `Bearer ${namespaced}` } }, custom);
-    expect(ok3.status).toBe(200);
+  it('an admin token needs its own typ and audience: with the tenant typ or audience it is refused (401)', async () => {
+    for (const t of [await mintAdminToken({ header: { typ: 'at+jwt' } }), await mintAdminToken({ claims: { aud: bindings.JWT_AUDIENCE } })]) {
+      const res = await callGateway('/admin/status.json', { headers: { authorization: `Bearer ${t}` } });
+      expect(res.status).toBe(401);
+    }
+    expect((await callGateway('/admin/status.json', { headers: { authorization: `Bearer ${await adminToken()}` } })).status).toBe(200);
+  });
+
+  it('an admin token never routes tenant traffic, even with tenant claims added', async () => {
+    const marker = newMarker();
+    for (const t of [await adminToken(), await adminToken(undefined, { tenant_id: 'ws_alpha', tenant_region: 'eu-central-1' })]) {
+      const res = await callGateway('/api/pages', { headers: { authorization: `Bearer ${t}`, 'x-request-id': marker } });
+      expect(res.status).toBe(401);
+    }
+    expect(await egressFor(marker)).toEqual([]);
   });
 });
 
@@ -88,6 +100,15 @@ describe('status data', () => {
     const text = JSON.stringify(d);
     expect(text).not.toMatch(/127\.0\.0\.1|http:\/\//);
     expect(text).not.toContain(eu.split('.')[2]!);
+
+    // An admin for eu-central-1 sees eu-central-1 only: no other region, no central, no unrouted traffic.
+    const scoped = (await (await call('/admin/status.json', { headers: { authorization: `Bearer ${await adminToken(['eu-central-1'])}` } })).json()) as any;
+    expect(scoped.regions.map((r: any) => r.name)).toEqual(['eu-central-1']);
+    expect(scoped.refused).toBeNull();
+    expect(scoped.isolate.served).toBeNull();
+    expect(new Set(scoped.decisions.map((x: any) => x.region))).toEqual(new Set(['eu-central-1']));
+    const scopedText = JSON.stringify(scoped);
+    for (const other of ['us-east-1', 'ap-southeast-2', 'ws_us', 'origin:central']) expect(scopedText).not.toContain(other);
   });
 
   it('marks a region unhealthy when its origin is down', async () => {

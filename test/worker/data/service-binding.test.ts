@@ -5,7 +5,7 @@
  * database through miniflare's local Hyperdrive with node-postgres, as in production.
  */
 import { describe, expect, it } from 'vitest';
-import { callGateway as call, errorBody } from '../helpers.ts';
+import { callGateway as call, errorBody, mintAdminToken } from '../helpers.ts';
 import { adminFor, adminQuery, bearer, newTenant } from './support.ts';
 
 const EU = 'eu-central-1';
@@ -51,7 +51,7 @@ describe('edge → service binding → data Worker → Hyperdrive → PGlite', {
   });
 
   it("/readyz reports each region's database as its data Worker sees it", async () => {
-    const res = await callGateway('/readyz', { headers: {} }, { READINESS_TIMEOUT_MS: '8000' });
+    const res = await callGateway('/readyz', { headers: { authorization: `Bearer ${await mintAdminToken()}` } }, { READINESS_TIMEOUT_MS: '8000' });
     const body = (await res.json()) as { checks: Array<{ name: string; ok: boolean; detail: string }> };
     for (const r of ['us-east-1', EU, 'ap-southeast-2']) expect(body.checks.find((c) => c.name === `database:${r}`)).toMatchObject({ ok: true, detail: 'select 1' });
     expect(JSON.stringify(body)).not.toMatch(/postgres:|hyperdrive|127\.0\.0\.1:\d+\//);

@@ -82,9 +82,10 @@ describe('tenant routes', () => {
     const [seen] = await egressFor(marker);
     expect(seen!.origin).toBe('us-east-1');
     const h = seen!.headers as Record<string, string>;
-    expect([h['x-tenant-id'], h['x-user-id'], h['x-tenant-region'], h['x-request-id']]).toEqual(['ws_beta', 'user-7', 'us-east-1', marker]);
+    expect([h['x-tenant-id'], h['x-user-id'], h['x-tenant-region'], h['x-client-request-id']]).toEqual(['ws_beta', 'user-7', 'us-east-1', marker]);
+    expect(h['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     const ring = await assertionRing('us-east-1');
-    const identity = { tenantId: 'ws_beta', userId: 'user-7', region: 'us-east-1', requestId: marker };
+    const identity = { tenantId: 'ws_beta', userId: 'user-7', region: 'us-east-1', requestId: h['x-request-id']! };
     expect(await verifyAssertion(h['x-gateway-assertion'], identityRequest('GET', seen!.url, identity), ring)).toEqual({ ok: true, kid: ring.keys[0]!.kid });
     // The same assertion is worthless for another tenant, another method, or at another region (its own key ring).
     expect(await verifyAssertion(h['x-gateway-assertion'], identityRequest('GET', seen!.url, { ...identity, tenantId: 'ws_other' }), ring)).toMatchObject({ ok: false });
@@ -104,15 +105,19 @@ describe('tenant routes', () => {
     expect((await egressFor(m2))[0]!.headers.authorization).toBe(auth.authorization);
   });
 
-  it('keeps a sane client request id and replaces an unusable one', async () => {
+  it("uses its own request id, and passes a sane client request id on apart from it (an unusable one not at all)", async () => {
     const marker = newMarker();
     const res = await callGateway(`/api/x?m=${marker}`, { headers: { ...(await bearer()), 'x-request-id': marker } });
-    expect(res.headers.get('x-request-id')).toBe(marker);
+    const [seen] = await egressFor(marker);
+    expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(seen!.headers['x-request-id']).toBe(res.headers.get('x-request-id'));
+    expect(seen!.headers['x-client-request-id']).toBe(marker);
     const m2 = newMarker();
-    const res2 = await callGateway(`/api/x?m=${m2}`, { headers: { ...(await bearer()), 'x-request-id': 'bad id with spaces' } });
-    const [seen] = await egressFor(m2);
-    expect(seen!.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
-    expect(res2.headers.get('x-request-id')).toBe(seen!.headers['x-request-id']);
+    const res2 = await callGateway(`/api/x?m=${m2}`, { headers: { ...(await bearer()), 'x-request-id': 'bad id with spaces', 'x-client-request-id': 'spoofed-client-id' } });
+    const [seen2] = await egressFor(m2);
+    expect(seen2!.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res2.headers.get('x-request-id')).toBe(seen2!.headers['x-request-id']);
+    expect(seen2!.headers['x-client-request-id']).toBeUndefined();
   });
 
   it('verifies EdDSA tokens as well as ES256 when both are allowed', async () => {

@@ -7,14 +7,14 @@
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../../../src/app.ts';
 import { edgeWithDataWorkers } from '../data-workers.ts';
-import { mintToken } from '../helpers.ts';
+import { mintAdminToken, mintToken } from '../helpers.ts';
 import { availableBackends, DATA } from '../data/support.ts';
 
 interface Check { name: string; kind: string; region?: string; ok: boolean; critical: boolean; detail?: string; lagSeconds?: number }
 
 const app = createApp();
 async function readyz(env: Record<string, unknown>): Promise<{ status: number; body: { status: string; checks: Check[] } }> {
-  const res = await app.fetch(new Request('https://gateway.test/readyz'), env);
+  const res = await app.fetch(new Request('https://gateway.test/readyz', { headers: { authorization: `Bearer ${await mintAdminToken()}` } }), env);
   return { status: res.status, body: (await res.json()) as { status: string; checks: Check[] } };
 }
 
@@ -47,7 +47,7 @@ describe('database readiness', () => {
         expect(typeof c.lagSeconds).toBe('number');
         expect(c.lagSeconds).toBeGreaterThanOrEqual(0);
       }
-      const admin = await mintToken({ claims: { sub: 'ops-lag', role: 'admin', tenant_id: undefined, tenant_region: undefined } });
+      const admin = await mintAdminToken({ sub: 'ops-lag' });
       const res = await app.fetch(new Request('https://gateway.test/admin/status.json', { headers: { authorization: `Bearer ${admin}` } }), env);
       const d = (await res.json()) as { regions: Array<{ name: string; lagSeconds: number | null }> };
       const region = lagChecks[0]!.region!;

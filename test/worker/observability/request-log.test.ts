@@ -32,7 +32,7 @@ describe('one structured log line per request', () => {
     const l = lines[0]!;
     expect(l).toMatchObject({
       level: 'info',
-      requestId: 'req-abcdef-123',
+      clientRequestId: 'req-abcdef-123',
       method: 'GET',
       route: '/api/*',
       path: '/api/pages/42',
@@ -41,6 +41,9 @@ describe('one structured log line per request', () => {
       upstream: { kind: 'region', name: 'eu-central-1', target: 'primary', attempts: 1 },
       status: 200,
     });
+    // The request id is the gateway's own; the client's is logged apart from it.
+    expect(l.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(l.requestId).toBe(res.headers.get('x-request-id'));
     expect(l.error).toBeUndefined();
     expect(typeof l.durations.verifyMs).toBe('number');
     expect(typeof l.durations.upstreamMs).toBe('number');
@@ -56,7 +59,7 @@ describe('one structured log line per request', () => {
     const regions = { 'eu-central-1': { origin: 'http://127.0.0.1:9', zone: 'eu', standbys: [{ origin: ORIGINS['us-east-1'], zone: 'eu' }] } };
     const res = await callGateway('/api/pages', { headers: { authorization: `Bearer ${token}`, 'x-request-id': marker } }, { REGIONS: JSON.stringify(regions), RETRY_JITTER_MS: '0' });
     expect(res.status).toBe(200);
-    const line = requestLines().find((l) => l.requestId === marker)!;
+    const line = requestLines().find((l) => l.clientRequestId === marker)!;
     expect(line.upstream).toEqual({ kind: 'region', name: 'eu-central-1', target: 'standby 1', attempts: 2 });
     expect(JSON.stringify(line)).not.toContain('127.0.0.1');
   });
@@ -143,7 +146,7 @@ describe('trace context', () => {
       headers: { authorization: `Bearer ${token}`, traceparent: `00-${traceId}-${parent}-01`, tracestate: 'vendor=abc', 'x-request-id': marker },
     });
     const [line] = requestLines();
-    expect(line).toMatchObject({ traceId, parentSpanId: parent, requestId: marker });
+    expect(line).toMatchObject({ traceId, parentSpanId: parent, clientRequestId: marker });
     const [seen] = await egressFor(marker);
     expect(seen!.headers.traceparent).toBe(`00-${traceId}-${line!.spanId}-01`);
     expect(seen!.headers.tracestate).toBe('vendor=abc');

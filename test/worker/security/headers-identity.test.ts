@@ -4,10 +4,12 @@
  * and headers named in `Connection`, Host / X-Forwarded-Host / absolute-form targets, and
  * control characters in header values. The origin's echo shows exactly what it received.
  */
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DROPPED_HEADER_FAMILIES } from '../../../src/forward/headers.ts';
 import { identityRequest, verifyAssertion } from '../../../src/identity-assertion/index.ts';
 import { assertionRing, bindings } from '../helpers.ts';
-import { bearer, expectRejected, REGION_ORIGINS, req, send, signRaw, validClaims, warmGateway, type Gateway } from './support.ts';
+import { bearer, expectRejected, gatewayWith, JWKS_URL, REGION_ORIGINS, req, send, signRaw, validClaims, warmGateway, type Gateway } from './support.ts';
 
 let gw: Gateway;
 beforeAll(async () => {
@@ -44,7 +46,8 @@ const SPOOFED: Record<string, string> = {
   'X-Real-IP': '6.6.6.6',
   'X-Client-IP': '6.6.6.6',
   'True-Client-IP': '6.6.6.6',
-  'CF-Connecting-IP': '6.6.6.6',
+  // CF-Connecting-IP itself is the platform's (Cloudflare overwrites a client's); the _ spelling is a spoof.
+  'CF_Connecting_IP': '6.6.6.6',
   'X-Original-URL': '/admin-victim',
   'X-Rewrite-URL': '/admin-victim',
 };
@@ -102,6 +105,87 @@ describe('identity and forwarding headers from the client never reach the origin
     expect(egress.map((e) => new URL(e.url).origin)).toEqual([US]);
     expect(echo.origin).toBe('us-east-1');
     expect(echo.headers['x-tenant-region']).toBe('us-east-1');
+  });
+});
+
+describe('whole header families are dropped by rule, and forwarding headers come from the platform', () => {
+  // What proxies and frameworks (oauth2-proxy, Envoy, IAP, Kong, Spring, Rails, Grafana, ...) read as identity,
+  // address, original URL/host or method. None may reach an origin in any spelling.
+  const FAMILY_MEMBERS = [
+    'X-Forwarded-User', 'X-Forwarded-Email', 'X-Forwarded-Groups', 'X-Forwarded-Access-Token', 'X-Forwarded-Ssl',
+    'X-Forwarded-Scheme', 'X-Forwarded-Uri', 'X-Forwarded-Preferred-Username', 'X-Original-Host', 'X-Original-Method',
+    'X-Original-Uri', 'X-Host', 'X-User', 'X-User-Email', 'X-Username', 'X-User-Roles', 'X-Remote-User', 'X-Remote-Addr',
+    'Remote-User', 'X-Auth-Request-User', 'X-Auth-Request-Email', 'X-Auth-Request-Access-Token', 'X-HTTP-Method-Override',
+    'X-HTTP-Method', 'X-Method-Override', 'Client-IP', 'X-Cluster-Client-IP', 'Via', 'X-Tenant', 'X-Tenant-Slug',
+    'X-Originating-IP', 'WL-Proxy-Client-IP', 'Fastly-Client-IP', 'X-Authenticated-Userid', 'X-Consumer-Username',
+    'X-WebAuth-User', 'X-Goog-Authenticated-User-Email', 'X-MS-Client-Principal-Name', 'X-Amzn-Oidc-Identity',
+    'X-Envoy-Original-Path', 'X-Gateway-Client-IP', 'X-Proxy-User', 'CF-Connecting-IPv6', 'True-Client-IP',
+  ];
+  // Not a sane request id (it has spaces), so even as X-Request-Id it is not passed on as the client request id.
+  const VALUE = 'spoofed by client';
+  const spellings = (name: string) => [name, name.toLowerCase(), name.toUpperCase(), name.replaceAll('-', '_'), name.toLowerCase().replaceAll('-', '_')];
+
+  it('every listed member, in every spelling, is dropped', async () => {
+    const token = await signRaw(validClaims());
+    for (const name of FAMILY_MEMBERS) {
+      const headers: Record<string, string> = { ...bearer(token) };
+      for (const n of spellings(name)) headers[n] = VALUE;
+      const { echo } = await echoOf(gw, req('/api/pages', { headers }), [EU]);
+      expect(JSON.stringify(echo.headers), name).not.toContain(VALUE);
+    }
+  });
+
+  it('property: any name in a family (generated suffixes, any case, _ for -) is dropped; unrelated names pass', async () => {
+    const token = await signRaw(validClaims());
+    const word = fc.stringMatching(/^[a-z][a-z0-9]{0,8}$/);
+    const member = fc.oneof(
+      fc.tuple(fc.constantFrom(...DROPPED_HEADER_FAMILIES.prefixes), word).map(([p, w]) => p + w),
+      fc.tuple(word, fc.constantFrom(...DROPPED_HEADER_FAMILIES.suffixes)).map(([w, s]) => `x-${w}${s}`),
+      fc.constantFrom(...DROPPED_HEADER_FAMILIES.names),
+    );
+    const spelled = fc.tuple(member, fc.boolean(), fc.boolean()).map(([n, up, us]) => {
+      const a = up ? n.toUpperCase() : n;
+      return us ? a.replaceAll('-', '_') : a;
+    });
+    await fc.assert(
+      fc.asyncProperty(spelled, async (name) => {
+        fc.pre(name.toLowerCase() !== 'host');
+        const { echo } = await echoOf(gw, req('/api/pages', { headers: { ...bearer(token), [name]: VALUE, 'x-app-flag': 'kept' } }), [EU]);
+        expect(JSON.stringify(echo.headers), name).not.toContain(VALUE);
+        expect(echo.headers['x-app-flag']).toBe('kept');
+      }),
+      { numRuns: 120 },
+    );
+  });
+
+  it('X-Forwarded-For and -Proto are set from the platform (CF-Connecting-IP, the URL), never the client', async () => {
+    const token = await signRaw(validClaims());
+    const { echo } = await echoOf(
+      gw,
+      req('/api/pages', { headers: { ...bearer(token), 'cf-connecting-ip': '203.0.113.7', 'x-forwarded-for': '6.6.6.6, 203.0.113.7', 'x-forwarded-proto': 'http', forwarded: 'for=6.6.6.6' } }),
+      [EU],
+    );
+    expect(echo.headers['x-forwarded-for']).toBe('203.0.113.7');
+    expect(echo.headers['x-forwarded-proto']).toBe('https');
+    expect(echo.headers.forwarded).toBeUndefined();
+    expect(echo.headers['cf-connecting-ip']).toBeUndefined();
+    // No platform address (only possible outside Cloudflare) or a malformed one: no X-Forwarded-For at all.
+    for (const ip of [undefined, 'not-an-ip', '1.2.3.4, 5.6.7.8']) {
+      const h: Record<string, string> = { ...bearer(token), 'x-forwarded-for': '6.6.6.6' };
+      if (ip) h['cf-connecting-ip'] = ip;
+      const { echo: e } = await echoOf(gw, req('/api/pages', { headers: h }), [EU]);
+      expect(e.headers['x-forwarded-for'], String(ip)).toBeUndefined();
+    }
+  });
+
+  it('FORWARD_DROP_HEADERS adds names and prefix* families; a bad entry is a config error naming the field', async () => {
+    const custom = gatewayWith({ FORWARD_DROP_HEADERS: '["x-debug-as","x-internal-*"]', JWKS_REFRESH_COOLDOWN_SECONDS: '3600' });
+    const token = await signRaw(validClaims());
+    const { echo } = await echoOf(custom, req('/api/pages', { headers: { ...bearer(token), 'X-Debug-As': VALUE, x_internal_role: VALUE, 'x-internal': 'kept' } }), [JWKS_URL, EU]);
+    expect(JSON.stringify(echo.headers)).not.toContain(VALUE);
+    expect(echo.headers['x-internal']).toBe('kept');
+    const bad = await send(gatewayWith({ FORWARD_DROP_HEADERS: '["X-Upper"]' }), req('/api/pages', { headers: bearer(token) }));
+    expectRejected(bad, { status: 500, code: 'config_invalid' });
   });
 });
 

@@ -42,7 +42,7 @@ function auth(path: '/auth/login' | '/auth/signup', ip: string, email: string, r
 }
 
 async function centralSaw(rid: string): Promise<number> {
-  return (await originRequests('central')).filter((r) => r.headers['x-request-id'] === rid).length;
+  return (await originRequests('central')).filter((r) => r.headers['x-client-request-id'] === rid).length;
 }
 
 describe('per client IP (login and signup share the budget)', () => {

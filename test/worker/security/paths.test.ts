@@ -6,8 +6,11 @@
  *
  * What the runtime already does: the WHATWG URL parser resolves `.`/`..` segments, including
  * `%2e` spellings, and turns `\` into `/` before the Worker sees the URL; Request refuses to be
- * built with CONNECT or TRACK. The request guard (src/request-guard) refuses the rest.
+ * built with CONNECT or TRACK. The request guard (src/request-guard) refuses the rest, including
+ * segments that Tomcat, Jetty or Spring would resolve as `.`/`..` once they drop matrix parameters
+ * (`..;x`, `.;jsessionid=1`, `%2e%2e%3b`), and compatibility spellings of the dot (`．`, `․`).
  */
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bearer, expectRejected, REGION_ORIGINS, req, send, signRaw, validClaims, warmGateway, type Gateway } from './support.ts';
 
@@ -64,6 +67,58 @@ describe('refused with 400 invalid_request (nothing leaves)', () => {
   });
 });
 
+describe('segments another server could resolve as . or .. → 400 invalid_request (nothing leaves)', () => {
+  const cases = [
+    '/api/..;/admin',
+    '/api/..;x=1/admin',
+    '/api/pages/..;/..;/admin',
+    '/api/..%3b/admin',
+    '/api/..%3B/admin',
+    '/api/%2e%2e;/admin',
+    '/api/%2e%2e%3b/admin',
+    '/api/.%2e;jsessionid=1/admin',
+    '/api/.;/admin',
+    '/api/.;jsessionid=ABC/admin',
+    '/api/pages/.;x',
+    '/api/pages/..;',
+    '/api/...',
+    '/api/pages/..%20/admin',
+    '/api/pages/.%09./admin',
+    '/api/pages/..%e2%80%8b/admin',
+    '/api/%ef%bc%8e%ef%bc%8e/admin',
+    '/api/．．/admin',
+    '/api/%e2%80%a5/admin',
+    '/api/%e2%80%a4%e2%80%a4;/admin',
+    '/api/;/admin',
+    '/api/;jsessionid=1/admin',
+  ];
+  for (const path of cases) {
+    it(path, async () => {
+      expectRejected(await send(gw, at(path)), { status: 400, code: 'invalid_request', secrets: ['admin'] });
+    });
+  }
+
+  it('property: every generated dot-like spelling (encodings, matrix params, compatibility dots, padding) is refused', async () => {
+    const dot = fc.constantFrom('.', '%2e', '%2E', '%ef%bc%8e', '%e2%80%a4', '%EF%BC%8E');
+    const pad = fc.constantFrom('', '', '%20', '%09', '%e2%80%8b', '%c2%ad');
+    const semi = fc.constantFrom(';', '%3b', '%3B');
+    const param = fc.stringMatching(/^[A-Za-z0-9=._-]{0,12}$/);
+    const segment = fc
+      .tuple(fc.array(dot, { minLength: 1, maxLength: 3 }), pad, fc.option(fc.tuple(semi, param), { nil: undefined }), pad)
+      .map(([dots, p1, matrix, p2]) => `${p2}${dots.join('')}${p1}${matrix ? matrix[0] + matrix[1] : ''}`);
+    const prefix = fc.constantFrom('/api/', '/api/pages/', '/api/a/b/');
+    await fc.assert(
+      fc.asyncProperty(prefix, segment, fc.constantFrom('admin', 'x', ''), async (pre, seg, rest) => {
+        const path = `${pre}${seg}/${rest}`;
+        // Plain `.`/`..`/`%2e` segments are resolved by the URL parser before the Worker runs (tested above).
+        fc.pre(new URL(path, 'https://g.test').pathname === path);
+        expectRejected(await send(gw, at(path)), { status: 400, code: 'invalid_request' });
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
+
 describe('normalised by the URL parser out of /api/ → 404 not_found (nothing leaves)', () => {
   for (const path of ['/api/../admin', '/api/%2e%2e/admin', '/api/.%2E/admin', '/api/%2E%2e/%2e%2e/admin', '/api\\..\\admin', '/api/..', '/api/pages/../../internal']) {
     it(path, async () => {
@@ -83,6 +138,10 @@ describe('normalised and still under /api/ on the tenant origin → forwarded th
     ['/api/pages/é', '/api/pages/%C3%A9'],
     ['/api/pages/7?next=//evil.example&q=..%2f', '/api/pages/7?next=//evil.example&q=..%2f'],
     ['/api/pages/7#fragment', '/api/pages/7'],
+    // Names that merely contain dots or parameters are not dot segments.
+    ['/api/pages/7;v=2', '/api/pages/7;v=2'],
+    ['/api/.hidden/a..b', '/api/.hidden/a..b'],
+    ['/api/pages/..x;y', '/api/pages/..x;y'],
   ];
   for (const [path, outbound] of cases) {
     it(`${path} → ${outbound}`, async () => {

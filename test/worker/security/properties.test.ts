@@ -128,6 +128,7 @@ describe('3. any client headers → the origin sees exactly the verified identit
         for (const [n, v] of pairs) headers.append(n, v);
         const t = await signRaw(validClaims({ tenant_id: id.tenant, sub: id.sub, tenant_region: id.region }));
         headers.set('authorization', `Bearer ${t}`);
+        headers.set('cf-connecting-ip', '198.51.100.4'); // what the platform reports (Cloudflare overwrites a client's)
         const out = await send(gw, req('/api/pages', { headers }), [REGION_ORIGINS[id.region]]);
         const tag = headers.get('x-tenant-region');
         if (tag !== null && tag !== id.region) {
@@ -143,9 +144,12 @@ describe('3. any client headers → the origin sees exactly the verified identit
         expect(seen.headers['x-tenant-region']).toBe(id.region);
         expect(seen.headers['x-gateway-assertion']).toMatch(/^v2\.[A-Za-z0-9_-]{1,64}\.\d+\.[A-Za-z0-9_-]{43}$/);
         for (const name of Object.keys(seen.headers)) expect(name.includes('_')).toBe(false);
-        for (const h of ['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-real-ip', 'true-client-ip', 'x-original-url', 'authorization']) {
+        for (const h of ['forwarded', 'x-forwarded-host', 'x-real-ip', 'true-client-ip', 'x-original-url', 'cf-connecting-ip', 'authorization']) {
           expect(seen.headers[h], h).toBeUndefined();
         }
+        // Forwarding headers come from the platform only.
+        expect(seen.headers['x-forwarded-for']).toBe('198.51.100.4');
+        expect(seen.headers['x-forwarded-proto']).toBe('https');
       }),
       { numRuns: 200 },
     );

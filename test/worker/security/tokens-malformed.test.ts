@@ -68,7 +68,7 @@ describe('malformed bearer tokens → 401 invalid_token', () => {
 describe('size cap (JWT_MAX_TOKEN_BYTES, default 8192) is checked before any parsing, lookup or crypto', () => {
   it('a token just over the cap is refused without a key lookup or signature check', async () => {
     // Cooldown 0 and an unknown kid: had this token reached the key lookup it would fetch the JWKS.
-    const fresh = gatewayWith({ JWKS_REFRESH_COOLDOWN_SECONDS: '0' });
+    const fresh = gatewayWith({ JWKS_REFRESH_COOLDOWN_SECONDS: '1' });
     const token = await signRaw(validClaims({ pad: 'x'.repeat(9000) }), { header: { kid: 'never-seen' } });
     expect(token.length).toBeGreaterThan(8192);
     const verify = vi.spyOn(crypto.subtle, 'verify');

@@ -4,8 +4,10 @@
  * is refused with 401 before any upgrade or subrequest. The origins are real `ws` servers.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { originRequests } from '../helpers.ts';
-import { bearer, expectRejected, REGION_ORIGINS, req, send, signRaw, uniqueName, validClaims, warmGateway, type Gateway } from './support.ts';
+import { inTransaction } from '../../../src/control-db/index.ts';
+import { WS_CLOSE_REAUTHENTICATE } from '../../../src/websocket/index.ts';
+import { bindings, originRequests } from '../helpers.ts';
+import { bearer, expectRejected, gatewayWith, REGION_ORIGINS, req, send, signRaw, uniqueName, validClaims, warmGateway, type Gateway } from './support.ts';
 
 let gw: Gateway;
 beforeAll(async () => {
@@ -46,7 +48,7 @@ describe('valid token → passed through to the home region only', () => {
       expect(await reply).toBe(`${region}:hello`);
       ws.close(1000, 'done');
 
-      const seen = (await originRequests(region)).filter((r) => r.headers['x-request-id'] === rid);
+      const seen = (await originRequests(region)).filter((r) => r.headers['x-client-request-id'] === rid);
       expect(seen).toHaveLength(1);
       expect(seen[0]!.upgrade).toBe(true);
       expect(seen[0]!.headers['x-tenant-id']).toBe('ws_sock');
@@ -55,10 +57,58 @@ describe('valid token → passed through to the home region only', () => {
       expect(seen[0]!.headers['x-gateway-assertion']).toMatch(/^v2\.[A-Za-z0-9_-]+\.\d+\./);
       expect(seen[0]!.headers.authorization).toBeUndefined();
       for (const other of Object.keys(REGION_ORIGINS).filter((n) => n !== region)) {
-        expect((await originRequests(other)).filter((r) => r.headers['x-request-id'] === rid)).toEqual([]);
+        expect((await originRequests(other)).filter((r) => r.headers['x-client-request-id'] === rid)).toEqual([]);
       }
     });
   }
+});
+
+function closed(ws: WebSocket): Promise<{ code: number; reason: string; at: number }> {
+  return new Promise((resolve) => ws.addEventListener('close', (e) => resolve({ code: e.code, reason: e.reason, at: Date.now() }), { once: true }));
+}
+
+describe('a socket does not outlive what authorised it', () => {
+  it(`is closed with ${WS_CLOSE_REAUTHENTICATE} when its token expires`, async () => {
+    const t = Math.floor(Date.now() / 1000);
+    const token = await signRaw(validClaims({ iat: t, exp: t + 2, tenant_id: 'ws_expiring' }));
+    const { res } = await send(gw, req('/api/live', { headers: { ...bearer(token), ...upgrade() } }), [REGION_ORIGINS['eu-central-1']]);
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    ws.accept();
+    const end = closed(ws);
+    const reply = nextMessage(ws);
+    ws.send('before');
+    expect(await reply).toBe('eu-central-1:before'); // relayed both ways while the token is valid
+    const c = await end;
+    expect(c).toMatchObject({ code: WS_CLOSE_REAUTHENTICATE, reason: 'token expired' });
+    expect(c.at).toBeGreaterThanOrEqual((t + 2) * 1000 - 50);
+    expect(c.at).toBeLessThan((t + 2) * 1000 + 3000);
+  }, 10_000);
+
+  it(`is closed with ${WS_CLOSE_REAUTHENTICATE} when its tenant is relocated`, async () => {
+    const db = { url: bindings.TEST_CONTROL_PLANE_DATABASE_URL!, wsProxy: bindings.TEST_CONTROL_PLANE_WS_PROXY! };
+    const tenant = `ws_${crypto.randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    const moving = gatewayWith({
+      CONTROL_PLANE_DATABASE_URL: db.url,
+      CONTROL_PLANE_WS_PROXY: db.wsProxy,
+      RELOCATION_REFRESH_SECONDS: '1',
+      JWKS_REFRESH_COOLDOWN_SECONDS: '3600',
+    });
+    const token = await signRaw(validClaims({ tenant_id: tenant }));
+    const { res } = await send(moving, req('/api/live', { headers: { ...bearer(token), ...upgrade() } }), [bindings.JWKS_URL!, REGION_ORIGINS['eu-central-1'], `ws://${db.wsProxy}`, `http://${db.wsProxy}`]);
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    ws.accept();
+    const end = closed(ws);
+    await inTransaction(db, { readOnly: false, statementTimeoutMs: 2000 }, async (q) => {
+      await q(`INSERT INTO workspaces (id, name, region) VALUES ($1, 'moving', 'us-east-1')`, [tenant]);
+      await q(`INSERT INTO tenant_relocations (tenant_id, from_region, to_region, pages, checksum) VALUES ($1, 'eu-central-1', 'us-east-1', 0, '')`, [tenant]);
+    });
+    const movedAt = Date.now();
+    const c = await end;
+    expect(c).toMatchObject({ code: WS_CLOSE_REAUTHENTICATE, reason: 'tenant relocated' });
+    expect(c.at - movedAt).toBeLessThan(5000);
+  }, 15_000);
 });
 
 describe('bad token → refused before the upgrade, nothing leaves', () => {

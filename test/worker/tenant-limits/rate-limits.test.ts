@@ -10,7 +10,7 @@
  * window boundary runs again with fresh tenants (no timing assertions).
  */
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { errorBody, mintToken, ORIGINS } from '../helpers.ts';
+import { errorBody, mintAdminToken, mintToken, ORIGINS } from '../helpers.ts';
 import { expectRejected, gatewayWith, JWKS_URL, req, send, warmGateway, type Gateway } from '../security/support.ts';
 import { adminFor, adminQuery, availableBackends, bearer, callData, newTenant } from '../data/support.ts';
 
@@ -131,11 +131,15 @@ describe('a limited request is logged and counted under its tenant', () => {
       expect(l.upstream, 'a limited request has no upstream').toBeUndefined();
     }
 
-    const admin = await mintToken({ claims: { sub: `status-${uid()}`, role: 'admin' } });
+    const admin = await mintAdminToken({ sub: `status-${uid()}` });
     const res = await gw(req('/admin/status.json', { headers: { authorization: `Bearer ${admin}` } }));
     expect(res.status).toBe(200);
     const status = (await res.json()) as { limitedTenants: Array<{ tenant: string; rateLimited: number; busy: number }> };
-    expect(status.limitedTenants.find((t) => t.tenant === tenant)).toMatchObject({ rateLimited: limited, busy: 0 });
+    expect(status.limitedTenants.find((t) => t.tenant === tenant)).toMatchObject({ region: 'eu-central-1', rateLimited: limited, busy: 0 });
+    // An admin of another region does not see this eu-central-1 tenant.
+    const usAdmin = await mintAdminToken({ sub: `status-us-${uid()}`, regions: ['us-east-1'] });
+    const scoped = (await (await gw(req('/admin/status.json', { headers: { authorization: `Bearer ${usAdmin}` } }))).json()) as typeof status;
+    expect(scoped.limitedTenants.map((t) => t.tenant)).not.toContain(tenant);
   });
 });
 
@@ -219,7 +223,7 @@ describe('admin tokens', () => {
   it(`have their own limit per subject: the ${ADMIN_LIMIT + 1}th admin request within a window → 429 before any admin query`, async () => {
     await inOneWindow(60, async () => {
       const sub = `admin-${uid()}`;
-      const admin = await mintToken({ claims: { sub, role: 'admin', tenant_id: undefined, tenant_region: undefined } });
+      const admin = await mintAdminToken({ sub });
       const call = () => req('/admin/pages', { headers: { authorization: `Bearer ${admin}` } });
       // No controller database is configured here: an admitted request stops at 503 before any query.
       for (let i = 0; i < ADMIN_LIMIT; i++) expectRejected(await send(gw, call()), { status: 503, code: 'service_unavailable' });
@@ -227,7 +231,7 @@ describe('admin tokens', () => {
       expectRejected(out, { status: 429, code: 'rate_limited' });
       expectLimitHeaders(out.res, 'admin', ADMIN_LIMIT, 60);
       // Another admin has a budget of its own.
-      const other = await mintToken({ claims: { sub: `admin-${uid()}`, role: 'admin' } });
+      const other = await mintAdminToken({ sub: `admin-${uid()}` });
       expectRejected(await send(gw, req('/admin/pages', { headers: { authorization: `Bearer ${other}` } })), { status: 503, code: 'service_unavailable' });
     });
   });
