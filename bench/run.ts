@@ -195,7 +195,7 @@ async function main(): Promise<void> {
   }
   await stopAll();
 
-  // Part 3, the direct database path: issue 3's own script (real local world, ws proxy with injected latency).
+  // Part 3, the direct database path: bench/db-roundtrips.ts (real local world, ws proxy with injected latency).
   let db: string | undefined;
   if (opts.db) {
     log('[bench] direct database path vs forwarding (npm run bench:db)');

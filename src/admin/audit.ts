@@ -1,7 +1,7 @@
 /**
  * One audit row per admin request, in the control plane's `audit_log`
  * (infra/sql/central/002_audit_log.sql, the generic table of privileged actions
- * shared with issue 8's audit log): actor = the token's sub, actor_kind 'admin',
+ * shared with the denial audit): actor = the token's sub, actor_kind 'admin',
  * action 'admin.<route>', target = method, path and query, result
  * 'succeeded'/'failed', detail {status, code}.
  *

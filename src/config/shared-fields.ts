@@ -13,7 +13,7 @@ export const zoneName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'zone names a
 export const resilienceEnvFields = {
   /**
    * Direct-database path (src/query): deadline to connect to a database; the read deadline of a
-   * transaction is this + the route's statement timeout + 1 s. (Replaces issue 3's DB_CONNECT_TIMEOUT_MS.)
+   * transaction is this + the route's statement timeout + 1 s. (Replaces the former DB_CONNECT_TIMEOUT_MS.)
    */
   DATABASE_TIMEOUT_MS: numberish(100, 120_000).default(5000),
   /** Extra attempts for an idempotent, bodiless request that got no response byte. */

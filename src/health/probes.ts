@@ -2,7 +2,7 @@
  * Readiness is a list of probes, built once per isolate from the config. Each
  * probe answers ok or not, with a short detail that is safe to show publicly
  * (no URLs, no error text from the network stack). To add a check (a region's
- * database, its replica lag: issue 3), add a factory to PROBE_FACTORIES.
+ * database, its replica lag), add a factory to PROBE_FACTORIES.
  */
 import { pingControlPlane } from '../audit/index.ts';
 import { dataWorkerBinding, probeDataWorker } from '../data-routes/index.ts';

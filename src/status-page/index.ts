@@ -58,7 +58,7 @@ export function statusRoutes(app: Hono<GatewayEnv>, recent: RecentTraffic): void
         kind,
         healthy: checks.length > 0 && checks.every((ch) => ch.ok),
         checks,
-        // null until a replica probe exists for the region (issue 3 adds database and replica probes).
+        // null while the region has no replica probe.
         lagSeconds: lag?.lagSeconds ?? null,
         traffic: series.get(name),
       };

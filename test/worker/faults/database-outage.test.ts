@@ -1,5 +1,5 @@
 /**
- * Regional database outage on the direct path (issue 5, item 7), against real local things:
+ * Regional database outage on the direct path, against real local things:
  * the "primary" is a fault-lab origin used as the driver's WebSocket proxy (it hangs, or nothing
  * listens), so every connection attempt the gateway makes is counted there; the standby is a real
  * PGlite database (its own server, behind a real ws proxy) whose rows show what landed.

@@ -1,5 +1,5 @@
 /**
- * Attacks on the direct database path (issue 4, "Database path"), against real databases
+ * Attacks on the direct database path, against real databases
  * (PGlite per region; also the real PostgreSQL server when it is reachable):
  *   - hostile strings in every parameter of the /data routes either round-trip as data (free text:
  *     title, body) or are refused with a clear 400/413 before any database connection is opened

@@ -1,5 +1,5 @@
 /**
- * The three invariants of issue 4 as properties (fast-check), each against the real gateway and
+ * The gateway's three security invariants as properties (fast-check), each against the real gateway and
  * the real recording origins, with the fail-closed egress spy:
  *   1. any mutated token → 401 with zero egress;
  *   2. any path → the only outbound host is the tenant's home-region origin, and the path the

@@ -1,5 +1,5 @@
 /**
- * The contract every adversarial case checks (issue 4), in one place:
+ * The contract every adversarial case checks, in one place:
  *   - status and stable error `code`; WWW-Authenticate on 401 (with error="invalid_token" when a
  *     token was sent, without an error attribute when none was);
  *   - a body that names no origin, host, stack frame, claim value or SQL;
