@@ -11,6 +11,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { GatewayEnv } from '../gateway-env/index.ts';
 import { readUpTo } from '../body-limit/index.ts';
 import { GatewayError } from '../errors/index.ts';
+import { rateLimiter } from './binding.ts';
 
 export const IP_LIMITER_BINDING = 'AUTH_IP_RATE_LIMITER';
 export const ACCOUNT_LIMITER_BINDING = 'AUTH_ACCOUNT_RATE_LIMITER';
@@ -18,16 +19,6 @@ export const ACCOUNT_LIMITER_BINDING = 'AUTH_ACCOUNT_RATE_LIMITER';
 export const AUTH_BODY_MAX_BYTES = 16 * 1024;
 /** Longest email used as a limiter key (RFC 5321 path limit); longer ones are keyed by a prefix. */
 const MAX_ACCOUNT_KEY = 320;
-
-interface RateLimiter {
-  limit(opts: { key: string }): Promise<{ success: boolean }>;
-}
-
-function limiter(env: Record<string, unknown>, name: string): RateLimiter {
-  const b = env[name] as Partial<RateLimiter> | undefined;
-  if (!b || typeof b.limit !== 'function') throw new GatewayError('config_invalid', `${name} binding missing`, `${name} invalid`);
-  return b as RateLimiter;
-}
 
 async function readBounded(req: Request, max: number): Promise<Uint8Array> {
   const declared = req.headers.get('content-length');
@@ -52,10 +43,10 @@ export const authRateLimit = (): MiddlewareHandler<GatewayEnv> => async (c, next
   const retryAfter = String(c.get('runtime').config.rateLimitRetryAfterSeconds);
   const tooMany = (detail: string) => new GatewayError('rate_limited', detail, undefined, { 'retry-after': retryAfter });
   const ip = c.req.header('cf-connecting-ip') ?? 'unknown';
-  if (!(await limiter(env, IP_LIMITER_BINDING).limit({ key: `ip:${ip}` })).success) throw tooMany('per-IP auth limit');
+  if (!(await rateLimiter(env, IP_LIMITER_BINDING).limit({ key: `ip:${ip}` })).success) throw tooMany('per-IP auth limit');
   const body = await readBounded(c.req.raw, AUTH_BODY_MAX_BYTES);
   const account = accountOf(body);
-  if (account !== undefined && !(await limiter(env, ACCOUNT_LIMITER_BINDING).limit({ key: `account:${account}` })).success) {
+  if (account !== undefined && !(await rateLimiter(env, ACCOUNT_LIMITER_BINDING).limit({ key: `account:${account}` })).success) {
     throw tooMany('per-account auth limit');
   }
   // The body was read to find the account; the forwarded request carries the same bytes.

@@ -21,19 +21,9 @@ import type { ClassLimits, RatePolicy, RouteClass } from '../config/index.ts';
 import { ROUTE_CLASSES } from '../config/traffic-limits.ts';
 import { GatewayError } from '../errors/index.ts';
 import type { GatewayEnv } from '../gateway-env/index.ts';
+import { rateLimiter } from '../rate-limit/binding.ts';
 
 export { ROUTE_CLASSES } from '../config/traffic-limits.ts';
-
-interface RateLimiter {
-  limit(opts: { key: string }): Promise<{ success: boolean }>;
-}
-
-/** A missing binding fails closed: a gateway that silently stopped limiting would look healthy. */
-function limiterOf(env: Record<string, unknown>, policy: RatePolicy, field: string): RateLimiter {
-  const b = env[policy.binding] as Partial<RateLimiter> | undefined;
-  if (!b || typeof b.limit !== 'function') throw new GatewayError('config_invalid', `${policy.binding} binding missing`, `${field} invalid`);
-  return b as RateLimiter;
-}
 
 /** IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers) for a refused request. */
 export function rateLimitedError(policyName: string, policy: RatePolicy, detail: string): GatewayError {
@@ -64,15 +54,6 @@ export class TenantInFlight {
     const n = this.counts.get(tenantId) ?? 0;
     if (n <= 1) this.counts.delete(tenantId);
     else this.counts.set(tenantId, n - 1);
-  }
-
-  inFlight(tenantId: string): number {
-    return this.counts.get(tenantId) ?? 0;
-  }
-
-  /** Tenants with requests in flight (bounded by concurrent requests). */
-  get size(): number {
-    return this.counts.size;
   }
 }
 
@@ -114,13 +95,13 @@ export function tenantLimits(options: TenantLimitsOptions): MiddlewareHandler<Ga
 }
 
 async function checkRate(env: Record<string, unknown>, cls: RouteClass, limits: ClassLimits, tenantId: string, userId: string): Promise<void> {
-  const tenantCall = limiterOf(env, limits.tenant, `TENANT_RATE_LIMITS.${cls}.tenant`).limit({ key: tenantId });
+  const tenantCall = rateLimiter(env, limits.tenant.binding, `TENANT_RATE_LIMITS.${cls}.tenant`).limit({ key: tenantId });
   if (!limits.user) {
     if (!(await tenantCall).success) throw rateLimitedError(`${cls}-tenant`, limits.tenant, `tenant rate limit (${cls})`);
     return;
   }
   // Tenant ids never contain "/", so "<tenant>/<user>" cannot collide across tenants.
-  const userCall = limiterOf(env, limits.user, `TENANT_RATE_LIMITS.${cls}.user`).limit({ key: `${tenantId}/${userId}` });
+  const userCall = rateLimiter(env, limits.user.binding, `TENANT_RATE_LIMITS.${cls}.user`).limit({ key: `${tenantId}/${userId}` });
   const [t, u] = await Promise.all([tenantCall, userCall]);
   if (!t.success) throw rateLimitedError(`${cls}-tenant`, limits.tenant, `tenant rate limit (${cls})`);
   if (!u.success) throw rateLimitedError(`${cls}-user`, limits.user, `user rate limit (${cls})`);
@@ -129,7 +110,7 @@ async function checkRate(env: Record<string, unknown>, cls: RouteClass, limits: 
 /** The admin token limit, keyed by the admin's subject; runs right after requireAdmin verified it. */
 export async function checkAdminRate(env: Record<string, unknown>, policy: RatePolicy | null, subject: string): Promise<void> {
   if (!policy) return;
-  if (!(await limiterOf(env, policy, 'ADMIN_RATE_LIMIT').limit({ key: subject })).success) {
+  if (!(await rateLimiter(env, policy.binding, 'ADMIN_RATE_LIMIT').limit({ key: subject })).success) {
     throw rateLimitedError('admin', policy, 'admin rate limit');
   }
 }
