@@ -13,8 +13,8 @@ import type { MiddlewareHandler } from 'hono';
 import { DATA_READINESS_PATH } from '../data-worker/paths.ts';
 import { GatewayError } from '../errors/index.ts';
 import { outboundRequestHeaders } from '../forward/headers.ts';
-import type { GatewayEnv } from '../gateway-env/index.ts';
-import { identityRequest, IDENTITY_HEADERS, signAssertion, type AssertionKey, type Identity } from '../identity-assertion/index.ts';
+import { requestUrl, type GatewayEnv } from '../gateway-env/index.ts';
+import { IDENTITY_HEADERS, setSignedIdentity, type AssertionKey, type Identity } from '../identity-assertion/index.ts';
 import { outgoingTraceparent, timed } from '../observability/index.ts';
 import { retryAfter, type Resilience } from '../resilience/index.ts';
 
@@ -26,15 +26,6 @@ const PASSED_THROUGH = ['content-type', 'cache-control', 'etag', 'retry-after', 
 /** The part of a service binding the edge uses. */
 export interface DataWorkerBinding {
   fetch(request: Request): Promise<Response>;
-}
-
-/** The identity headers and their assertion over method, path and query (what the data Worker verifies). */
-async function setSignedIdentity(headers: Headers, method: string, pathAndQuery: string, id: Identity, key: AssertionKey): Promise<void> {
-  headers.set(IDENTITY_HEADERS.requestId, id.requestId);
-  headers.set(IDENTITY_HEADERS.tenantId, id.tenantId);
-  headers.set(IDENTITY_HEADERS.userId, id.userId);
-  headers.set(IDENTITY_HEADERS.region, id.region);
-  headers.set(IDENTITY_HEADERS.assertion, await signAssertion(identityRequest(method, pathAndQuery, id), key));
 }
 
 const breakerKey = (region: string) => `data-worker:${region}`;
@@ -61,6 +52,7 @@ export async function callDataWorker(method: string, pathAndQuery: string, heade
   if (!admission.ok) {
     throw new GatewayError('database_unavailable', `data Worker ${call.region}: circuit open`, undefined, { 'retry-after': retryAfter(admission.retryAfterMs) });
   }
+  headers.set(IDENTITY_HEADERS.requestId, call.identity.requestId);
   await setSignedIdentity(headers, method, pathAndQuery, call.identity, call.key);
   if (call.trace) {
     headers.set('traceparent', call.trace.traceparent);
@@ -103,7 +95,7 @@ export function toDataWorker(): MiddlewareHandler<GatewayEnv> {
     obs.upstream = upstream;
     const binding = dataWorkerBinding(c.env, config.dataWorkers, tenant.region.name);
     if (!binding) throw new GatewayError('not_found', `no data Worker for region ${tenant.region.name}`);
-    const url = new URL(c.req.url);
+    const url = requestUrl(c);
     const req = c.req.raw;
     const hasBody = req.method !== 'GET' && req.method !== 'HEAD' && req.body !== null;
     const res = await timed(obs, 'upstreamMs', () =>
@@ -133,6 +125,7 @@ export function toDataWorker(): MiddlewareHandler<GatewayEnv> {
 export async function probeDataWorker(binding: DataWorkerBinding, region: string, key: AssertionKey, requestId: string, signal: AbortSignal): Promise<Array<{ kind: string; ok: boolean; detail: string; lagSeconds?: number }>> {
   const identity: Identity = { tenantId: 'readiness-probe', userId: 'readiness-probe', region, requestId };
   const headers = new Headers();
+  headers.set(IDENTITY_HEADERS.requestId, requestId);
   await setSignedIdentity(headers, 'GET', DATA_READINESS_PATH, identity, key);
   const res = await binding.fetch(new Request(DATA_WORKER_HOST + DATA_READINESS_PATH, { headers, signal }));
   if (!res.ok) {

@@ -2,7 +2,7 @@
  * Forwarding to an origin: same method, path and query, bodies streamed both ways
  * (never buffered), redirects returned to the client rather than followed.
  */
-import { centralRequest, IDENTITY_HEADERS, identityRequest, signAssertion, type AssertionKey, type CentralClient, type Identity } from '../identity-assertion/index.ts';
+import { centralRequest, IDENTITY_HEADERS, setSignedIdentity, signAssertion, type AssertionKey, type CentralClient, type Identity } from '../identity-assertion/index.ts';
 import { sendUpstream, type Resilience, type Served } from '../resilience/index.ts';
 import { pathAndQuery, type Upstream } from '../upstream/index.ts';
 import { CLIENT_REQUEST_ID_HEADER } from '../request-id/index.ts';
@@ -43,11 +43,7 @@ export async function forward(req: Request, url: URL, opts: ForwardOptions): Pro
     else headers.delete('tracestate');
   }
   if (opts.identity) {
-    const id = opts.identity.value;
-    headers.set(IDENTITY_HEADERS.tenantId, id.tenantId);
-    headers.set(IDENTITY_HEADERS.userId, id.userId);
-    headers.set(IDENTITY_HEADERS.region, id.region);
-    headers.set(IDENTITY_HEADERS.assertion, await signAssertion(identityRequest(req.method, path, id), opts.identity.key));
+    await setSignedIdentity(headers, req.method, path, opts.identity.value, opts.identity.key);
   }
   if (opts.central) {
     headers.set(IDENTITY_HEADERS.clientIp, opts.central.value.clientIp);

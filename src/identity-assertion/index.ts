@@ -165,6 +165,17 @@ export async function signAssertion(request: AssertedRequest, key: AssertionKey,
   return `v2.${key.kid}.${nowSeconds}.${toBase64Url(mac)}`;
 }
 
+/**
+ * Sets the tenant identity headers and their signed assertion over method, path and query on an
+ * outgoing request (the request id header is the caller's: every outgoing request carries it).
+ */
+export async function setSignedIdentity(headers: Headers, method: string, pathAndQuery: string, id: Identity, key: AssertionKey): Promise<void> {
+  headers.set(IDENTITY_HEADERS.tenantId, id.tenantId);
+  headers.set(IDENTITY_HEADERS.userId, id.userId);
+  headers.set(IDENTITY_HEADERS.region, id.region);
+  headers.set(IDENTITY_HEADERS.assertion, await signAssertion(identityRequest(method, pathAndQuery, id), key));
+}
+
 // 43 characters: an unpadded base64url SHA-256 MAC; the last one carries only 4 bits (canonical spelling).
 const HEADER = /^v2\.([A-Za-z0-9_-]{1,64})\.(\d{1,12})\.([A-Za-z0-9_-]{42}[AEIMQUYcgkosw048])$/;
 

@@ -14,7 +14,7 @@ import { GatewayError } from '../errors/index.ts';
 import { clientAddress } from '../client-address/index.ts';
 import { inboundResponseHeaders, outboundRequestHeaders, setForwardingHeaders, type HeaderDropRule } from '../forward/headers.ts';
 import { CLIENT_REQUEST_ID_HEADER } from '../request-id/index.ts';
-import { IDENTITY_HEADERS, identityRequest, signAssertion, type AssertionKey, type Identity } from '../identity-assertion/index.ts';
+import { IDENTITY_HEADERS, setSignedIdentity, type AssertionKey, type Identity } from '../identity-assertion/index.ts';
 import { targetUrl, type Upstream } from '../upstream/index.ts';
 
 /** Close code when the session behind a socket ended (token expired, tenant relocated): re-authenticate and reconnect. */
@@ -89,10 +89,7 @@ export async function forwardWebSocket(
   headers.set('upgrade', 'websocket');
   headers.set(IDENTITY_HEADERS.requestId, id.requestId);
   if (opts.clientRequestId) headers.set(CLIENT_REQUEST_ID_HEADER, opts.clientRequestId);
-  headers.set(IDENTITY_HEADERS.tenantId, id.tenantId);
-  headers.set(IDENTITY_HEADERS.userId, id.userId);
-  headers.set(IDENTITY_HEADERS.region, id.region);
-  headers.set(IDENTITY_HEADERS.assertion, await signAssertion(identityRequest('GET', target.pathname + target.search, id), opts.identity.key));
+  await setSignedIdentity(headers, 'GET', target.pathname + target.search, id, opts.identity.key);
   let res: Response;
   try {
     res = await fetch(target, { method: 'GET', headers, redirect: 'manual' });
