@@ -117,7 +117,7 @@ const config :Workerd.Config = (
 );
 `,
   );
-  const workerd = startChild('workerd', workerdBinary(), ['serve', join(OUT, 'workerd.capnp'), `--inspector-addr=127.0.0.1:${inspector}`], { cpus: SERVER_CPUS });
+  const workerd = startChild('workerd', workerdBinary(), ['serve', join(OUT, 'workerd.capnp'), `--inspector-addr=127.0.0.1:${inspector}`], { cpus: SERVER_CPUS, logFile: join(OUT, 'workerd.log') });
   await waitForPort(port, 30_000, workerd);
   await waitForPort(inspector, 30_000, workerd);
   const url = `http://127.0.0.1:${port}`;

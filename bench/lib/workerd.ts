@@ -67,7 +67,8 @@ ${sockets.join('\n')}
 `;
   const configPath = join(dir, opts.configName ?? 'workerd.capnp');
   writeFileSync(configPath, config);
-  const child = startChild('workerd', workerdBinary(), ['serve', configPath], { cpus: opts.cpus });
+  // Its output (a log line per gateway request) goes to a file beside the config: see startChild.
+  const child = startChild('workerd', workerdBinary(), ['serve', configPath], { cpus: opts.cpus, logFile: configPath.replace(/\.capnp$/, '') + '.log' });
   await Promise.all(Object.values(ports).map((p) => waitForPort(p, 30_000, child)));
   return { child, ports, url: (name) => `http://127.0.0.1:${ports[name]}` };
 }
