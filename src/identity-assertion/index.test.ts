@@ -4,7 +4,13 @@ import { describe, expect, it } from 'vitest';
 import {
   ASSERTION_MAX_AGE_SECONDS,
   ASSERTION_MAX_FUTURE_SKEW_SECONDS,
+  canonical,
+  canonicalIdentity,
+  identityFromHeaders,
+  identityRequest,
+  IDENTITY_HEADERS,
   importKeyRing,
+  setSignedIdentity,
   signAssertion,
   verifyAssertion,
   type AssertedRequest,
@@ -87,6 +93,34 @@ describe('identity assertion', () => {
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
     const sibling = alphabet[alphabet.indexOf(last) + 1]!;
     expect(await verifyAssertion(`v2.${kid}.${t}.${sig.slice(0, -1)}${sibling}`, r, ringA)).toMatchObject({ ok: false });
+  });
+
+  it('signs a tenant identity as the same bytes the generic form gives, so verifiers need no change', async () => {
+    const anyText = fc.string({ unit: 'binary', maxLength: 40 });
+    const identity = fc.record({ tenantId: anyText, userId: anyText, region: anyText, requestId: anyText });
+    const method = fc.oneof(fc.constantFrom('GET', 'get', 'POST', 'Patch', 'DELETE'), anyText);
+    fc.assert(
+      fc.property(anyText, fc.integer({ min: 0, max: 2 ** 40 }), method, anyText, identity, (kid, t, m, path, id) => {
+        expect(canonicalIdentity(kid, t, m, path, id)).toBe(canonical(kid, t, identityRequest(m, path, id)));
+      }),
+      { numRuns: 500 },
+    );
+    // Header values: the alphabet the gateway lets identifiers have (src/tenant).
+    const idText = fc.stringMatching(/^[A-Za-z0-9_.:@-]{1,40}$/);
+    const headerIdentity = fc.record({ tenantId: idText, userId: idText, region: idText, requestId: idText });
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('GET', 'POST', 'PUT'), text.map((s) => `/api/${s}`), headerIdentity, async (m, path, id) => {
+        const headers = new Headers();
+        await setSignedIdentity(headers, m, path, id, ringA.keys[0]!);
+        // What the origin reads back and checks, with its own ring.
+        const seen = { ...identityFromHeaders(headers), requestId: id.requestId };
+        expect(seen).toEqual(id);
+        const check = await verifyAssertion(headers.get(IDENTITY_HEADERS.assertion), identityRequest(m, path, seen), ringA);
+        expect(check).toEqual({ ok: true, kid: ringA.keys[0]!.kid });
+        expect((await verifyAssertion(headers.get(IDENTITY_HEADERS.assertion), identityRequest(m, path, { ...seen, userId: `${seen.userId}x` }), ringA)).ok).toBe(false);
+      }),
+      { numRuns: 100 },
+    );
   });
 
   it('rings hold one or two keys with distinct ids', async () => {
