@@ -34,6 +34,15 @@ describe('request headers: one pass, rules remembered per name', () => {
   it('a Connection-named header is dropped only where Connection names it', () => {
     expect(stripRequestHeaders(new Headers({ connection: 'x-a', 'x-a': '1', 'x-b': '1' }), { forwardAuthorization: false }).has('x-a')).toBe(false);
     expect(stripRequestHeaders(new Headers({ 'x-a': '1' }), { forwardAuthorization: false }).get('x-a')).toBe('1');
+    // Names before and after `connection` in iteration order, in any case or spelling.
+    const h = stripRequestHeaders(new Headers({ connection: 'ACCEPT, x_z_hop, x-forwarded-for', accept: '*/*', 'x-z-hop': '1', 'x-b': '1' }), { forwardAuthorization: false });
+    expect(names(h)).toEqual(['x-b']);
+  });
+
+  it('drops the names the caller replaces in the same pass, and only those', () => {
+    const h = new Headers({ traceparent: '00-x', tracestate: 'a=1', 'x-b': '1' });
+    expect(names(stripRequestHeaders(h, { forwardAuthorization: false, replaced: new Set(['traceparent', 'tracestate']) }))).toEqual(['x-b']);
+    expect(names(stripRequestHeaders(new Headers({ traceparent: '00-x', 'x-b': '1' }), { forwardAuthorization: false }))).toEqual(['traceparent', 'x-b']);
   });
 
   it('keeps classifying correctly once the memo is full (names past the bound are judged each time)', () => {
@@ -62,6 +71,20 @@ describe('response headers: rewritten in place', () => {
     rewriteResponseHeaders(h, ctx);
     expect(names(h)).toEqual(['content-type', 'set-cookie']);
     expect(h.getSetCookie()).toEqual(['a=1; Path=/', 'b=2; Domain=example.com']);
+  });
+
+  it('drops what Connection names (a Location too, which is then not rewritten), but never a Set-Cookie', () => {
+    const h = new Headers([
+      ['connection', 'Location, set-cookie, X_Hop, content-type'],
+      ['location', 'http://eu.internal:8080/api/x'],
+      ['x-hop', '1'],
+      ['content-type', 'text/plain'],
+      ['cache-control', 'no-store'],
+      ['set-cookie', 'a=1; Path=/'],
+    ]);
+    rewriteResponseHeaders(h, ctx);
+    expect(names(h)).toEqual(['cache-control', 'set-cookie']);
+    expect(h.getSetCookie()).toEqual(['a=1; Path=/']);
   });
 
   it('rewrites a Location into the upstream that answered (a standby too) and drops any other', () => {

@@ -120,13 +120,30 @@ export function compileHeaderDropRule(extra: readonly string[] = []): HeaderDrop
 /** The families alone: what a caller without configured extras gets. */
 export const DEFAULT_HEADER_DROP_RULE = compileHeaderDropRule();
 
-/** Names listed in `Connection` (hop-by-hop by declaration), folded; only requests that send one pay for it. */
-function connectionNamed(headers: Headers): ReadonlySet<string> | undefined {
-  const conn = headers.get('connection');
-  if (!conn) return undefined;
+/** Names listed in `Connection` (hop-by-hop by declaration), folded. */
+function connectionNamed(headers: Headers): ReadonlySet<string> {
   const named = new Set<string>();
-  for (const token of conn.split(',')) named.add(fold(token.trim()));
+  for (const token of (headers.get('connection') ?? '').split(',')) named.add(fold(token.trim()));
   return named;
+}
+
+/**
+ * The names in `headers` that `Connection` declares hop-by-hop, for the passes below once they saw
+ * a `connection` header (a second walk over the names: the header is rare, while looking it up
+ * on every message is a native call each time).
+ */
+function connectionDeclared(headers: Headers, already: readonly string[] | undefined): string[] {
+  const named = connectionNamed(headers);
+  const out: string[] = [];
+  for (const name of headers.keys()) if (named.has(fold(name)) && !already?.includes(name)) out.push(name);
+  return out;
+}
+
+export interface StripOptions {
+  forwardAuthorization: boolean;
+  drop?: HeaderDropRule;
+  /** Lowercase names the caller sets itself right after (e.g. the trace context): removed in the same pass. */
+  replaced?: ReadonlySet<string>;
 }
 
 /**
@@ -134,20 +151,22 @@ function connectionNamed(headers: Headers): ReadonlySet<string> | undefined {
  * starts from a copy (`new Headers(incoming)`: one copy made by the runtime) and then sets the
  * gateway's own headers.
  */
-export function stripRequestHeaders(headers: Headers, opts: { forwardAuthorization: boolean; drop?: HeaderDropRule }): Headers {
-  const named = connectionNamed(headers);
+export function stripRequestHeaders(headers: Headers, opts: StripOptions): Headers {
   const ruleOf = (opts.drop ?? DEFAULT_HEADER_DROP_RULE).ruleOf;
   // Names are collected first: deleting while iterating a Headers object skips entries.
   let drop: string[] | undefined;
+  let connection = false;
   for (const name of headers.keys()) {
     const rule = ruleOf(name);
-    if (rule === 'drop' || (rule === 'authorization' && !opts.forwardAuthorization) || named?.has(fold(name))) (drop ??= []).push(name);
+    if (name === 'connection') connection = true;
+    if (rule === 'drop' || (rule === 'authorization' && !opts.forwardAuthorization) || opts.replaced?.has(name)) (drop ??= []).push(name);
   }
+  if (connection) (drop ??= []).push(...connectionDeclared(headers, drop));
   if (drop) for (const name of drop) headers.delete(name);
   return headers;
 }
 
-export function outboundRequestHeaders(incoming: Headers, opts: { forwardAuthorization: boolean; drop?: HeaderDropRule }): Headers {
+export function outboundRequestHeaders(incoming: Headers, opts: StripOptions): Headers {
   return stripRequestHeaders(new Headers(incoming), opts);
 }
 
@@ -230,16 +249,24 @@ export function cookieAllowed(setCookie: string, publicHost: string): boolean {
  * client. Set-Cookie and Location are looked at only when the response has them.
  */
 export function rewriteResponseHeaders(headers: Headers, ctx?: ResponseContext): Headers {
-  const named = connectionNamed(headers);
   let drop: string[] | undefined;
   let location = false;
   let cookies = false;
+  let connection = false;
   for (const name of headers.keys()) {
     const rule = responseRuleOf(name);
     // Set-Cookie is re-added cookie by cookie below whatever Connection says (as it always was).
     if (rule === 'set-cookie') cookies = true;
-    else if (rule === 'drop' || named?.has(fold(name))) (drop ??= []).push(name);
-    else if (rule === 'location') location = ctx !== undefined;
+    else if (rule === 'drop') {
+      (drop ??= []).push(name);
+      if (name === 'connection') connection = true;
+    } else if (rule === 'location') location = ctx !== undefined;
+  }
+  if (connection) {
+    const declared = connectionDeclared(headers, drop).filter((name) => responseRuleOf(name) !== 'set-cookie');
+    (drop ??= []).push(...declared);
+    // A Location that Connection names is dropped, not rewritten.
+    if (declared.some((name) => responseRuleOf(name) === 'location')) location = false;
   }
   if (drop) for (const name of drop) headers.delete(name);
   if (location) {

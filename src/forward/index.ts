@@ -30,17 +30,19 @@ export interface ForwardOptions {
   onServed?: (served: Served) => void;
 }
 
+const TRACE_HEADERS: ReadonlySet<string> = new Set(['traceparent', 'tracestate']);
+
 export async function forward(req: Request, url: URL, opts: ForwardOptions): Promise<Response> {
   // The same path and query on whichever origin answers: computed once, signed as sent.
   const path = pathAndQuery(url);
-  const headers = outboundRequestHeaders(req.headers, { forwardAuthorization: opts.forwardAuthorization, drop: opts.headerRule });
+  // The client's trace context is replaced by ours: dropped in the same pass as the rest.
+  const headers = outboundRequestHeaders(req.headers, { forwardAuthorization: opts.forwardAuthorization, drop: opts.headerRule, replaced: opts.trace ? TRACE_HEADERS : undefined });
   setForwardingHeaders(headers, url, opts.clientIp);
   headers.set(IDENTITY_HEADERS.requestId, opts.requestId);
   if (opts.clientRequestId) headers.set(CLIENT_REQUEST_ID_HEADER, opts.clientRequestId);
   if (opts.trace) {
     headers.set('traceparent', opts.trace.traceparent);
     if (opts.trace.tracestate !== undefined) headers.set('tracestate', opts.trace.tracestate);
-    else headers.delete('tracestate');
   }
   if (opts.identity) {
     await setSignedIdentity(headers, req.method, path, opts.identity.value, opts.identity.key);
