@@ -58,7 +58,8 @@ const children = new Set<Child>();
  * With `logFile` its stdout and stderr go to that file instead of a pipe to this process: a Worker
  * writes a log line per request, and a pipe wakes its reader (this process, on the other core) for
  * each one, which the kernel bills to the writer; on the platform a log line goes to an in-memory
- * buffer. Measured in workerd on the bench machine, ~20 µs of a logging Worker's CPU per request.
+ * buffer. On the bench machine the gateway's one line per request cost ~37 µs of workerd's CPU through
+ * a pipe and ~30 µs into a file (bench:compare, a bundle without the call as the control).
  */
 export function startChild(name: string, cmd: string, args: string[], opts: { cpus?: string; env?: NodeJS.ProcessEnv; logFile?: string } = {}): Child {
   const [file, argv] = opts.cpus && HAS_TASKSET ? ['taskset', ['-c', opts.cpus, cmd, ...args]] : [cmd, args];
