@@ -6,7 +6,8 @@
  * a data Worker that cannot be reached gives the client the answers it always got:
  *   binding throws              → 503 database_unavailable with Retry-After
  *   no response headers in time → 504 database_timeout (the call is aborted)
- *   N consecutive such failures → the region's circuit opens: 503 at once, nothing sent
+ *   N consecutive such failures → the region's circuit opens (for the tenant, or for everyone when
+ *                                 more than one tenant failed: see src/resilience/breaker.ts): 503 at once, nothing sent
  * Error bodies never carry the binding name, a URL or a stack (details go to the log line).
  */
 import type { MiddlewareHandler } from 'hono';
@@ -48,7 +49,8 @@ export interface DataWorkerCall {
  */
 export async function callDataWorker(method: string, pathAndQuery: string, headers: Headers, body: ReadableStream | null, call: DataWorkerCall): Promise<Response> {
   const breaker = call.resilience.breakers.for(breakerKey(call.region));
-  const admission = breaker.admit();
+  const tenant = call.identity.tenantId;
+  const admission = breaker.admit(tenant);
   if (!admission.ok) {
     throw new GatewayError('database_unavailable', `data Worker ${call.region}: circuit open`, undefined, { 'retry-after': retryAfter(admission.retryAfterMs) });
   }
@@ -66,10 +68,10 @@ export async function callDataWorker(method: string, pathAndQuery: string, heade
   }, call.timeoutMs);
   try {
     const res = await call.binding.fetch(new Request(DATA_WORKER_HOST + pathAndQuery, { method, headers, body, signal: ctrl.signal }));
-    breaker.success();
+    breaker.success(tenant);
     return res;
   } catch (err) {
-    breaker.failure();
+    breaker.failure(tenant);
     const detail = `data Worker ${call.region}: ${timedOut ? `no response within ${call.timeoutMs} ms` : err instanceof Error ? err.message : String(err)}`;
     if (timedOut) throw new GatewayError('database_timeout', detail);
     throw new GatewayError('database_unavailable', detail, undefined, { 'retry-after': retryAfter(call.resilience.config.breakerCooldownMs) });
