@@ -15,7 +15,7 @@ import { DATA_READINESS_PATH } from '../data-worker/paths.ts';
 import { GatewayError } from '../errors/index.ts';
 import { outboundRequestHeaders } from '../forward/headers.ts';
 import { requestUrl, type GatewayEnv } from '../gateway-env/index.ts';
-import { IDENTITY_HEADERS, setSignedIdentity, type AssertionKey, type Identity } from '../identity-assertion/index.ts';
+import { IDENTITY_HEADERS, probeRequest, setSignedIdentity, signAssertion, type AssertionKey, type Identity } from '../identity-assertion/index.ts';
 import { outgoingTraceparent, timed } from '../observability/index.ts';
 import { retryAfter, type Resilience } from '../resilience/index.ts';
 
@@ -125,10 +125,9 @@ export function toDataWorker(): MiddlewareHandler<GatewayEnv> {
 
 /** For the edge's /readyz: the data Worker's own report of its databases, asked with a signed probe. */
 export async function probeDataWorker(binding: DataWorkerBinding, region: string, key: AssertionKey, requestId: string, signal: AbortSignal): Promise<Array<{ kind: string; ok: boolean; detail: string; lagSeconds?: number }>> {
-  const identity: Identity = { tenantId: 'readiness-probe', userId: 'readiness-probe', region, requestId };
   const headers = new Headers();
   headers.set(IDENTITY_HEADERS.requestId, requestId);
-  await setSignedIdentity(headers, 'GET', DATA_READINESS_PATH, identity, key);
+  headers.set(IDENTITY_HEADERS.assertion, await signAssertion(probeRequest('GET', DATA_READINESS_PATH, { region, requestId }), key));
   const res = await binding.fetch(new Request(DATA_WORKER_HOST + DATA_READINESS_PATH, { headers, signal }));
   if (!res.ok) {
     await res.body?.cancel();
