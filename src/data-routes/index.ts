@@ -17,7 +17,7 @@ import { outboundRequestHeaders } from '../forward/headers.ts';
 import { requestUrl, type GatewayEnv } from '../gateway-env/index.ts';
 import { IDENTITY_HEADERS, probeRequest, setSignedIdentity, signAssertion, type AssertionKey, type Identity } from '../identity-assertion/index.ts';
 import { outgoingTraceparent, timed } from '../observability/index.ts';
-import { retryAfter, type Resilience } from '../resilience/index.ts';
+import { retryAfter, withDeadline, type Resilience } from '../resilience/index.ts';
 
 /** The URL host is not used by a service binding; the path and query are, and are what the assertion covers. */
 const DATA_WORKER_HOST = 'https://data-worker.internal';
@@ -60,24 +60,15 @@ export async function callDataWorker(method: string, pathAndQuery: string, heade
     headers.set('traceparent', call.trace.traceparent);
     if (call.trace.tracestate !== undefined) headers.set('tracestate', call.trace.tracestate);
   }
-  const ctrl = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    ctrl.abort(new Error(`deadline of ${call.timeoutMs} ms passed`));
-  }, call.timeoutMs);
-  try {
-    const res = await call.binding.fetch(new Request(DATA_WORKER_HOST + pathAndQuery, { method, headers, body, signal: ctrl.signal }));
+  const result = await withDeadline((signal) => call.binding.fetch(new Request(DATA_WORKER_HOST + pathAndQuery, { method, headers, body, signal })), call.timeoutMs);
+  if (result instanceof Response) {
     breaker.success(tenant);
-    return res;
-  } catch (err) {
-    breaker.failure(tenant);
-    const detail = `data Worker ${call.region}: ${timedOut ? `no response within ${call.timeoutMs} ms` : err instanceof Error ? err.message : String(err)}`;
-    if (timedOut) throw new GatewayError('database_timeout', detail);
-    throw new GatewayError('database_unavailable', detail, undefined, { 'retry-after': retryAfter(call.resilience.config.breakerCooldownMs) });
-  } finally {
-    clearTimeout(timer);
+    return result;
   }
+  breaker.failure(tenant);
+  const detail = `data Worker ${call.region}: ${result.detail}`;
+  if (result.kind === 'timeout') throw new GatewayError('database_timeout', detail);
+  throw new GatewayError('database_unavailable', detail, undefined, { 'retry-after': retryAfter(call.resilience.config.breakerCooldownMs) });
 }
 
 /** The region's data Worker binding from config and env; undefined when the region has no direct path. */

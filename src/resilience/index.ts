@@ -49,7 +49,7 @@ export interface OutboundRequest {
   tenantId?: string;
 }
 
-type Failure = { kind: 'timeout' | 'network'; origin: string; detail: string };
+type Failure = DeadlineFailure & { origin: string };
 /** How an attempt failed: a `timeout` target is not tried again in the same request, a `network` one may be. */
 export type FailureKind = Failure['kind'];
 
@@ -75,11 +75,19 @@ function label(upstream: Upstream, origin: string): string {
   return `${upstream.kind} ${upstream.name} ${originRole(upstream, origin)}`;
 }
 
+/** How a call with a deadline failed: no response headers in time, or no connection / a broken one. */
+export interface DeadlineFailure {
+  kind: 'timeout' | 'network';
+  detail: string;
+}
+
 /**
- * One attempt with a deadline to the response headers. The timer is cleared once headers
- * arrive, so a long streamed body is not cut; until then an abort tears the subrequest down.
+ * One call with a deadline to the response headers: `send` gets the signal that aborts it. The
+ * timer is cleared once headers arrive, so a long streamed body is not cut; until then an abort
+ * tears the subrequest down (nothing is left running upstream on our behalf). Used for origins
+ * here and for the data Workers' service bindings (src/data-routes).
  */
-async function attempt(url: string, origin: string, req: OutboundRequest, timeoutMs: number): Promise<Response | Failure> {
+export async function withDeadline(send: (signal: AbortSignal) => Promise<Response>, timeoutMs: number): Promise<Response | DeadlineFailure> {
   const ctrl = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -87,13 +95,17 @@ async function attempt(url: string, origin: string, req: OutboundRequest, timeou
     ctrl.abort(new Error(`deadline of ${timeoutMs} ms passed`));
   }, timeoutMs);
   try {
-    return await fetch(url, { method: req.method, headers: req.headers, body: req.body, redirect: 'manual', signal: ctrl.signal });
+    return await send(ctrl.signal);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    return timedOut ? { kind: 'timeout', origin, detail: `no response within ${timeoutMs} ms` } : { kind: 'network', origin, detail: message };
+    return timedOut ? { kind: 'timeout', detail: `no response within ${timeoutMs} ms` } : { kind: 'network', detail: err instanceof Error ? err.message : String(err) };
   } finally {
     clearTimeout(timer);
   }
+}
+
+async function attempt(url: string, origin: string, req: OutboundRequest, timeoutMs: number): Promise<Response | Failure> {
+  const result = await withDeadline((signal) => fetch(url, { method: req.method, headers: req.headers, body: req.body, redirect: 'manual', signal }), timeoutMs);
+  return result instanceof Response ? result : { kind: result.kind, origin, detail: result.detail };
 }
 
 /**
