@@ -103,11 +103,6 @@ export async function withDeadline(send: (signal: AbortSignal) => Promise<Respon
   }
 }
 
-async function attempt(url: string, origin: string, req: OutboundRequest, timeoutMs: number): Promise<Response | Failure> {
-  const result = await withDeadline((signal) => fetch(url, { method: req.method, headers: req.headers, body: req.body, redirect: 'manual', signal }), timeoutMs);
-  return result instanceof Response ? result : { kind: result.kind, origin, detail: result.detail };
-}
-
 /**
  * Picks the origin (or database: src/query keys breakers by connection string) for the next attempt: the first one, in config order (primary, then standbys),
  * whose circuit admits a request; origins that already failed this request come last, and one that
@@ -190,7 +185,8 @@ export async function sendUpstream(
       );
     }
     if (n > 0) await sleep(jitterDelay(config.retryJitterMs));
-    const result = await attempt(targetHref(pick.origin, pathAndQuery), pick.origin, req, timeoutMs);
+    const url = targetHref(pick.origin, pathAndQuery);
+    const result = await withDeadline((signal) => fetch(url, { method: req.method, headers: req.headers, body: req.body, redirect: 'manual', signal }), timeoutMs);
     if (result instanceof Response) {
       if (ORIGIN_DOWN_STATUSES.has(result.status)) pick.breaker.failure(req.tenantId);
       else pick.breaker.success(req.tenantId);
@@ -199,7 +195,7 @@ export async function sendUpstream(
     }
     pick.breaker.failure(req.tenantId);
     (failedHere ??= new Map()).set(pick.origin, result.kind);
-    last = result;
+    last = { kind: result.kind, origin: pick.origin, detail: result.detail };
     console.warn(JSON.stringify({ level: 'warn', msg: 'upstream_attempt_failed', upstream: label(upstream, pick.origin), attempt: n + 1, kind: result.kind, detail: result.detail }));
   }
 
