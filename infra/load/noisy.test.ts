@@ -1,37 +1,45 @@
 /** The noisy run's verdicts fire on what they are for, and only then. */
 import { describe, expect, it } from 'vitest';
-import { noisyViolations, percentile, type ConditionStats } from './noisy.ts';
+import { noisyViolations, percentile, type ConditionStats, type NoisyCounts } from './noisy.ts';
 
 const stats = (over: Partial<ConditionStats> = {}): ConditionStats => ({
-  requests: 100, served: 100, successRate: 1, p50Ms: 10, p99Ms: 40, errors: {}, maxTenantRps: 2, ...over,
+  requests: 100, served: 100, successRate: 1, p50Ms: 10, p99Ms: 40, p99ByPath: { api: 40, data: 40, write: 40 }, errors: {}, maxTenantRps: 2, ...over,
 });
-const noisy = (over: Partial<Parameters<typeof noisyViolations>[0]['noisy']> = {}) => ({ requests: 5000, rps: 400, statuses: { 200: 300, 429: 4700 }, limited: 4700, busy: 0, limitedWithoutHeaders: 0, ...over });
+const noisy = (over: Partial<NoisyCounts> = {}): NoisyCounts => ({ requests: 5000, rps: 400, statuses: { 200: 300, 429: 4700 }, limited: 4700, busy: 0, limitedWithoutHeaders: 0, ...over });
+const control = (over: Partial<NoisyCounts> = {}): NoisyCounts => ({ requests: 270, rps: 27, statuses: { 200: 270 }, limited: 0, busy: 0, limitedWithoutHeaders: 0, ...over });
+const run = (o: { quiet?: Partial<ConditionStats>; busy?: Partial<ConditionStats>; flood?: Partial<ConditionStats>; noisy?: Partial<NoisyCounts>; control?: Partial<NoisyCounts> } = {}) =>
+  noisyViolations({ others: { quiet: stats(o.quiet), busy: stats(o.busy), flood: stats(o.flood) }, noisy: noisy(o.noisy), control: control(o.control) });
 
 describe('noisyViolations', () => {
   it('passes a run that meets every target', () => {
-    expect(noisyViolations({ others: { quiet: stats(), flood: stats({ p99Ms: 47 }) }, noisy: noisy() })).toEqual([]);
+    expect(run({ flood: { p99Ms: 47 } })).toEqual([]);
   });
 
-  it('fails when another tenant got a 429 or a 503, with or without the flood', () => {
-    expect(noisyViolations({ others: { quiet: stats({ errors: { '503 tenant_busy': 1 } }), flood: stats({ errors: { '429 rate_limited': 2, '502 bad_gateway': 1 } }) }, noisy: noisy() })).toEqual([
+  it('fails when another tenant got a 429 or a 503, in any condition', () => {
+    expect(run({ quiet: { errors: { '503 tenant_busy': 1 } }, busy: { errors: { '503 service_unavailable': 4 } }, flood: { errors: { '429 rate_limited': 2, '502 bad_gateway': 1 } } })).toEqual([
       'other tenants got 1 × 503 tenant_busy (quiet)',
+      'other tenants got 4 × 503 service_unavailable (busy)',
       'other tenants got 2 × 429 rate_limited (flood)',
     ]);
   });
 
-  it('allows 20 % or 5 ms over the quiet p99, whichever is larger', () => {
-    const run = (q: number, f: number) => noisyViolations({ others: { quiet: stats({ p99Ms: q }), flood: stats({ p99Ms: f }) }, noisy: noisy() });
-    expect(run(10, 15)).toEqual([]); // +5 ms floor
-    expect(run(10, 15.1)).toHaveLength(1);
-    expect(run(100, 120)).toEqual([]); // +20 %
-    expect(run(100, 120.5)[0]).toMatch(/p99 with the flood 120\.5 ms > 120\.0 ms allowed/);
+  it('allows 20 % or 5 ms over the quiet p99, whichever is larger; the busy condition is not the baseline', () => {
+    const p99 = (q: number, f: number) => run({ quiet: { p99Ms: q }, busy: { p99Ms: f }, flood: { p99Ms: f } });
+    expect(p99(10, 15)).toEqual([]); // +5 ms floor
+    expect(p99(10, 15.1)).toHaveLength(1);
+    expect(p99(100, 120)).toEqual([]); // +20 %
+    expect(p99(100, 120.5)[0]).toMatch(/p99 with the flood 120\.5 ms > 120\.0 ms allowed/);
   });
 
   it('fails when the noisy tenant was never limited, its 429s lacked the headers, or it was not ten times as loud', () => {
-    expect(noisyViolations({ others: { quiet: stats(), flood: stats() }, noisy: noisy({ limited: 0 }) })).toEqual(['the noisy tenant was never limited (no 429, no 503 tenant_busy)']);
-    expect(noisyViolations({ others: { quiet: stats(), flood: stats() }, noisy: noisy({ limited: 0, busy: 10 }) })).toEqual([]);
-    expect(noisyViolations({ others: { quiet: stats(), flood: stats() }, noisy: noisy({ limitedWithoutHeaders: 3 }) })).toHaveLength(1);
-    expect(noisyViolations({ others: { quiet: stats(), flood: stats({ maxTenantRps: 50 }) }, noisy: noisy({ rps: 400 }) })[0]).toMatch(/less than 10 ×/);
+    expect(run({ noisy: { limited: 0 } })).toEqual(['the noisy tenant was never limited (no 429, no 503 tenant_busy)']);
+    expect(run({ noisy: { limited: 0, busy: 10 } })).toEqual([]);
+    expect(run({ noisy: { limitedWithoutHeaders: 3 } })).toHaveLength(1);
+    expect(run({ busy: { maxTenantRps: 50 } })[0]).toMatch(/less than 10 ×/);
+  });
+
+  it('fails when the control tenant, within its budget, was limited (then the control says nothing)', () => {
+    expect(run({ control: { limited: 2 } })).toEqual(['the control is not one: the tenant within its budget got 2 × 429']);
   });
 });
 

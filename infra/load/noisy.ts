@@ -1,32 +1,42 @@
 /**
  * The noisy-neighbour run (`npm run load -- --noisy`): the usual clients of many tenants in every
  * region (paced, open loop: each tenant sends at a fixed rate whatever the answers take) while one
- * tenant floods GET /api/pages as fast as it can, in phases that alternate without and with the
- * flood in the same run (alternating, so drift on a shared machine lands in both). It reports, for
- * the other tenants, success rate and p50/p99 per condition, and the noisy tenant's 429s.
+ * more tenant, in phases that cycle through three conditions in the same run (cycling, so drift on
+ * a shared machine lands in all of them):
+ *   quiet  the noisy tenant sends nothing;
+ *   busy   it sends GET /api/pages at 90 % of its rate budget, paced: never limited, it only uses
+ *          its share (the control: what the admitted part of a flood costs the others by itself);
+ *   flood  it sends GET /api/pages as fast as its connections allow (or at --noisy-rps).
+ * It reports, for the other tenants, success rate and p50/p99 per condition (and p99 per path),
+ * and the noisy tenant's answers (429s, 503 tenant_busy).
  *
  * Targets (violations → the CLI exits non-zero):
- *   - the other tenants get no 429 and no 503, with or without the flood;
+ *   - the other tenants get no 429 and no 503, in any condition;
  *   - their p99 with the flood is within 20 % (or 5 ms, whichever is larger) of their p99 without;
  *   - the noisy tenant is limited (429 with Retry-After and RateLimit fields once it is past its
  *     budget, 503 tenant_busy for connections past the in-flight bound) and sends at least ten
- *     times any other tenant's rate.
+ *     times any other tenant's rate;
+ *   - the control is what it says: the busy tenant got no 429.
+ * Flood against busy is printed, not a target: it is the cost of the part the gateway refused.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { LOCAL_TENANT_RATE_LIMITS, startWorld, type World } from '../world.ts';
-import type { FloodCounts, FloodSetup } from './noisy-flood.ts';
+import { LOCAL_TENANT_RATE_LIMITS } from '../world.ts';
+import { startWorldProcess, type RemoteWorld } from './world-process.ts';
+import type { FloodCounts, FloodOrder, FloodSetup } from './noisy-flood.ts';
 
 export interface NoisyOptions {
   durationMs: number;
-  /** Phases alternate quiet, flood, quiet, flood…; an even number, so both conditions get the same time. */
+  /** Phases cycle quiet, busy, flood, quiet…; a multiple of 3, so every condition gets the same time. */
   phases: number;
   tenantsPerRegion: number;
   /** Requests per second of each other tenant (open loop). */
   perTenantRps: number;
-  /** Connections the noisy tenant floods with. */
+  /** The noisy tenant's requests per second while flooding (open loop); 0: as fast as its connections allow. */
+  noisyRps: number;
+  /** Connections the noisy tenant sends with (its outstanding requests, when paced). */
   noisyConcurrency: number;
   noisyRegion: string;
   /** The in-flight bound for this run: below the noisy tenant's connections, so 503 tenant_busy shows too. */
@@ -35,10 +45,11 @@ export interface NoisyOptions {
 }
 
 export const NOISY_DEFAULTS: NoisyOptions = {
-  durationMs: 80_000,
-  phases: 8,
+  durationMs: 90_000,
+  phases: 9,
   tenantsPerRegion: 3,
   perTenantRps: 2,
+  noisyRps: 0,
   noisyConcurrency: 8,
   noisyRegion: 'eu-central-1',
   maxInFlight: 4,
@@ -50,8 +61,14 @@ export const P99_TOLERANCE = 0.2;
 export const P99_FLOOR_MS = 5;
 /** The noisy tenant must send at least this many times any other tenant's rate. */
 export const MIN_NOISE_FACTOR = 10;
+/** The busy (control) condition's rate, as a share of the tenant's api budget. */
+export const BUSY_SHARE = 0.9;
 
-type Condition = 'quiet' | 'flood';
+export const CONDITIONS = ['quiet', 'busy', 'flood'] as const;
+export type Condition = (typeof CONDITIONS)[number];
+const CONDITION_LABEL: Record<Condition, string> = { quiet: 'without the noisy tenant', busy: 'noisy tenant within its budget', flood: 'with the flood' };
+
+export type PathKind = 'api' | 'data' | 'write';
 
 export interface ConditionStats {
   requests: number;
@@ -59,10 +76,21 @@ export interface ConditionStats {
   successRate: number;
   p50Ms: number | null;
   p99Ms: number | null;
+  /** p99 of the served requests per path: GET /api/pages (forwarded), GET /data/pages (direct), POST /api/pages. */
+  p99ByPath: Record<PathKind, number | null>;
   /** "<status> <code>" → count, for answers that were not 2xx. */
   errors: Record<string, number>;
   /** The busiest other tenant's requests per second. */
   maxTenantRps: number;
+}
+
+export interface NoisyCounts {
+  requests: number;
+  rps: number;
+  statuses: Record<string, number>;
+  limited: number;
+  busy: number;
+  limitedWithoutHeaders: number;
 }
 
 export interface NoisyReport {
@@ -71,9 +99,14 @@ export interface NoisyReport {
   tenants: number;
   perTenantRps: number;
   noisyRegion: string;
+  noisyRps: number;
+  busyRps: number;
   limit: string;
   others: Record<Condition, ConditionStats>;
-  noisy: { requests: number; rps: number; statuses: Record<string, number>; limited: number; busy: number; limitedWithoutHeaders: number };
+  /** The noisy tenant while flooding. */
+  noisy: NoisyCounts;
+  /** The same tenant in the control condition, within its budget. */
+  control: NoisyCounts;
   maxInFlight: number;
   loadAverage: number[];
   violations: string[];
@@ -84,10 +117,13 @@ export function percentile(sorted: readonly number[], p: number): number | null 
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
 }
 
+/** The allowed p99 with the flood, given the p99 without. */
+export const allowedP99 = (quietP99: number) => Math.max(quietP99 * (1 + P99_TOLERANCE), quietP99 + P99_FLOOR_MS);
+
 /** The verdicts, over what the run recorded (pure, so noisy.test.ts can show each one fires). */
-export function noisyViolations(r: Pick<NoisyReport, 'others' | 'noisy'>): string[] {
+export function noisyViolations(r: Pick<NoisyReport, 'others' | 'noisy' | 'control'>): string[] {
   const out: string[] = [];
-  for (const cond of ['quiet', 'flood'] as const) {
+  for (const cond of CONDITIONS) {
     for (const [k, n] of Object.entries(r.others[cond].errors)) {
       if (k.startsWith('429') || k.startsWith('503')) out.push(`other tenants got ${n} × ${k} (${cond})`);
     }
@@ -95,14 +131,14 @@ export function noisyViolations(r: Pick<NoisyReport, 'others' | 'noisy'>): strin
   }
   const q = r.others.quiet.p99Ms;
   const f = r.others.flood.p99Ms;
-  if (q !== null && f !== null) {
-    const allowed = Math.max(q * (1 + P99_TOLERANCE), q + P99_FLOOR_MS);
-    if (f > allowed) out.push(`other tenants' p99 with the flood ${f.toFixed(1)} ms > ${allowed.toFixed(1)} ms allowed (without: ${q.toFixed(1)} ms)`);
+  if (q !== null && f !== null && f > allowedP99(q)) {
+    out.push(`other tenants' p99 with the flood ${f.toFixed(1)} ms > ${allowedP99(q).toFixed(1)} ms allowed (without: ${q.toFixed(1)} ms)`);
   }
   if (r.noisy.limited + r.noisy.busy === 0) out.push('the noisy tenant was never limited (no 429, no 503 tenant_busy)');
   if (r.noisy.limitedWithoutHeaders > 0) out.push(`${r.noisy.limitedWithoutHeaders} of the noisy tenant's 429s lacked Retry-After or RateLimit fields`);
-  const maxOther = Math.max(r.others.quiet.maxTenantRps, r.others.flood.maxTenantRps);
+  const maxOther = Math.max(...CONDITIONS.map((c) => r.others[c].maxTenantRps));
   if (r.noisy.rps < MIN_NOISE_FACTOR * maxOther) out.push(`the noisy tenant sent ${r.noisy.rps.toFixed(0)} req/s, less than ${MIN_NOISE_FACTOR} × the busiest other tenant (${maxOther.toFixed(1)} req/s)`);
+  if (r.control.limited > 0) out.push(`the control is not one: the tenant within its budget got ${r.control.limited} × 429`);
   return out;
 }
 
@@ -113,8 +149,10 @@ interface Tenant {
 }
 
 interface Sample {
-  cond: Condition;
+  /** `warmup`: sent before the first phase or after the last, not measured. */
+  cond: Condition | 'warmup';
   tenant: string;
+  path: PathKind;
   ms: number;
   status: number;
   code: string;
@@ -124,10 +162,11 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export async function runNoisy(partial: Partial<NoisyOptions> = {}): Promise<NoisyReport> {
   const opts: NoisyOptions = { ...NOISY_DEFAULTS, ...partial };
-  if (opts.phases < 2 || opts.phases % 2 !== 0) throw new Error('--phases must be an even number ≥ 2');
+  if (opts.phases < 3 || opts.phases % 3 !== 0) throw new Error('--phases must be a multiple of 3 (quiet, busy, flood)');
   const sandboxDir = await mkdtemp(join(tmpdir(), 'etr-noisy-'));
   opts.log('starting the local world');
-  const world: World = await startWorld({ sandboxDir, gatewayLogLevel: 'error', gatewayVars: { TENANT_MAX_IN_FLIGHT: String(opts.maxInFlight) } });
+  // In its own process: the world's servers must not share the event loop that times the clients.
+  const world = await startWorldProcess({ sandboxDir, gatewayLogLevel: 'error', gatewayVars: { TENANT_MAX_IN_FLIGHT: String(opts.maxInFlight) } });
   try {
     return await drive(world, opts);
   } finally {
@@ -148,9 +187,23 @@ async function signup(gateway: string, email: string, region: string): Promise<T
   return { id: body.tenant_id, region, token: body.token };
 }
 
-async function drive(world: World, opts: NoisyOptions): Promise<NoisyReport> {
-  const gateway = world.gatewayUrl!;
-  const regions = Object.keys(world.regions);
+function totals(phases: readonly FloodCounts[]): NoisyCounts {
+  const statuses: Record<string, number> = {};
+  let requests = 0;
+  let elapsed = 0;
+  let limitedWithoutHeaders = 0;
+  for (const f of phases) {
+    requests += f.requests;
+    elapsed += f.elapsedMs;
+    limitedWithoutHeaders += f.limitedWithoutHeaders;
+    for (const [k, n] of Object.entries(f.statuses)) statuses[k] = (statuses[k] ?? 0) + n;
+  }
+  return { requests, rps: elapsed > 0 ? (requests * 1000) / elapsed : 0, statuses, limited: statuses['429'] ?? 0, busy: statuses['503'] ?? 0, limitedWithoutHeaders };
+}
+
+async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyReport> {
+  const gateway = world.gatewayUrl;
+  const regions = world.regions;
   if (!regions.includes(opts.noisyRegion)) throw new Error(`--noisy-region: ${opts.noisyRegion} is not a region of the world`);
   const runId = Date.now().toString(36);
   const others: Tenant[] = [];
@@ -158,27 +211,30 @@ async function drive(world: World, opts: NoisyOptions): Promise<NoisyReport> {
     for (let i = 0; i < opts.tenantsPerRegion; i++) others.push(await signup(gateway, `noisy-${runId}-${region}-${i}@example.test`, region));
   }
   const noisy = await signup(gateway, `noisy-${runId}-flood@example.test`, opts.noisyRegion);
-  opts.log(`${others.length} tenants + 1 noisy tenant in ${opts.noisyRegion}; ${opts.phases} phases of ${opts.durationMs / opts.phases} ms, alternating without and with the flood`);
+  const budget = LOCAL_TENANT_RATE_LIMITS.api.tenant;
+  const busyRps = (BUSY_SHARE * budget.limit) / budget.period;
+  opts.log(`${others.length} tenants + 1 noisy tenant in ${opts.noisyRegion}; ${opts.phases} phases of ${opts.durationMs / opts.phases} ms, cycling ${CONDITIONS.join(', ')}`);
 
   const flooder = new Worker(new URL('./noisy-flood.ts', import.meta.url), {
     workerData: { gatewayUrl: gateway, token: noisy.token, concurrency: opts.noisyConcurrency } satisfies FloodSetup,
   });
-  const floods: FloodCounts[] = [];
+  const counts: Record<'busy' | 'flood', FloodCounts[]> = { busy: [], flood: [] };
   const samples: Sample[] = [];
-  let cond: Condition = 'quiet';
+  let cond: Condition | 'warmup' = 'warmup';
   let stopped = false;
 
   const oneRequest = async (t: Tenant, i: number): Promise<void> => {
     const auth = { authorization: `Bearer ${t.token}` };
     const startedIn = cond;
+    // Reads through both paths and some writes: forwarded to the region's app, or queried directly.
+    const path: PathKind = i % 5 === 4 ? 'write' : i % 2 === 0 ? 'api' : 'data';
     const t0 = performance.now();
     let status = 0;
     let code = '';
     try {
-      // Reads through both paths and some writes: forwarded to the region's app, or queried directly.
       const res =
-        i % 5 === 4 ? await fetch(`${gateway}/api/pages`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ title: `${t.id}|${i}`, body: 'noisy run' }) })
-        : i % 2 === 0 ? await fetch(`${gateway}/api/pages?limit=5`, { headers: auth })
+        path === 'write' ? await fetch(`${gateway}/api/pages`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ title: `${t.id}|${i}`, body: 'noisy run' }) })
+        : path === 'api' ? await fetch(`${gateway}/api/pages?limit=5`, { headers: auth })
         : await fetch(`${gateway}/data/pages?limit=5`, { headers: auth });
       status = res.status;
       const text = await res.text();
@@ -186,7 +242,7 @@ async function drive(world: World, opts: NoisyOptions): Promise<NoisyReport> {
     } catch (err) {
       code = `network ${(err as Error).message}`;
     }
-    samples.push({ cond: startedIn, tenant: t.id, ms: performance.now() - t0, status, code });
+    samples.push({ cond: startedIn, tenant: t.id, path, ms: performance.now() - t0, status, code });
   };
 
   // Open loop: each tenant starts a request every 1/rps seconds (offset so tenants do not align).
@@ -205,24 +261,27 @@ async function drive(world: World, opts: NoisyOptions): Promise<NoisyReport> {
 
   const phaseMs = opts.durationMs / opts.phases;
   // Phases start on a rate-limit window boundary (the binding's windows are aligned to the clock),
-  // so a 10 s flood phase meets exactly one window's budget.
-  const period = LOCAL_TENANT_RATE_LIMITS.api.tenant.period * 1000;
+  // so a 10 s flood phase meets exactly one window's budget. Requests sent while waiting for it are
+  // not measured.
+  const period = budget.period * 1000;
   await sleep(period - (Date.now() % period));
   for (let p = 0; p < opts.phases; p++) {
-    cond = p % 2 === 0 ? 'quiet' : 'flood';
-    if (cond === 'flood') {
-      const done = new Promise<FloodCounts>((resolve) => flooder.once('message', resolve));
-      flooder.postMessage({ floodUntil: Date.now() + phaseMs });
-      floods.push(await done);
-    } else {
+    cond = CONDITIONS[p % CONDITIONS.length]!;
+    if (cond === 'quiet') {
       await sleep(phaseMs);
+      continue;
     }
+    const done = new Promise<FloodCounts>((resolve) => flooder.once('message', resolve));
+    flooder.postMessage({ until: Date.now() + phaseMs, rps: cond === 'busy' ? busyRps : opts.noisyRps } satisfies FloodOrder);
+    counts[cond].push(await done);
   }
+  cond = 'warmup';
   stopped = true;
   await Promise.all(clients);
   await Promise.all(pending);
   await flooder.terminate();
 
+  const p99Of = (xs: readonly Sample[]) => percentile(xs.map((s) => s.ms).sort((a, b) => a - b), 0.99);
   const stats = (c: Condition): ConditionStats => {
     const mine = samples.filter((s) => s.cond === c);
     const ok = mine.filter((s) => s.status >= 200 && s.status < 300);
@@ -231,36 +290,30 @@ async function drive(world: World, opts: NoisyOptions): Promise<NoisyReport> {
     for (const s of mine) if (!(s.status >= 200 && s.status < 300)) errors[`${s.status} ${s.code}`] = (errors[`${s.status} ${s.code}`] ?? 0) + 1;
     const perTenant = new Map<string, number>();
     for (const s of mine) perTenant.set(s.tenant, (perTenant.get(s.tenant) ?? 0) + 1);
-    const seconds = (phaseMs * (opts.phases / 2)) / 1000;
+    const seconds = (phaseMs * (opts.phases / CONDITIONS.length)) / 1000;
     return {
       requests: mine.length,
       served: ok.length,
       successRate: mine.length ? ok.length / mine.length : 0,
       p50Ms: percentile(sorted, 0.5),
       p99Ms: percentile(sorted, 0.99),
+      p99ByPath: { api: p99Of(ok.filter((s) => s.path === 'api')), data: p99Of(ok.filter((s) => s.path === 'data')), write: p99Of(ok.filter((s) => s.path === 'write')) },
       errors,
       maxTenantRps: Math.max(0, ...perTenant.values()) / seconds,
     };
   };
-  const statuses: Record<string, number> = {};
-  let requests = 0;
-  let elapsed = 0;
-  let limitedWithoutHeaders = 0;
-  for (const f of floods) {
-    requests += f.requests;
-    elapsed += f.elapsedMs;
-    limitedWithoutHeaders += f.limitedWithoutHeaders;
-    for (const [k, n] of Object.entries(f.statuses)) statuses[k] = (statuses[k] ?? 0) + n;
-  }
   const report: NoisyReport = {
     durationMs: opts.durationMs,
     phases: opts.phases,
     tenants: others.length,
     perTenantRps: opts.perTenantRps,
     noisyRegion: opts.noisyRegion,
-    limit: `api ${LOCAL_TENANT_RATE_LIMITS.api.tenant.limit} per ${LOCAL_TENANT_RATE_LIMITS.api.tenant.period} s per tenant`,
-    others: { quiet: stats('quiet'), flood: stats('flood') },
-    noisy: { requests, rps: elapsed > 0 ? (requests * 1000) / elapsed : 0, statuses, limited: statuses['429'] ?? 0, busy: statuses['503'] ?? 0, limitedWithoutHeaders },
+    noisyRps: opts.noisyRps,
+    busyRps,
+    limit: `api ${budget.limit} per ${budget.period} s per tenant`,
+    others: { quiet: stats('quiet'), busy: stats('busy'), flood: stats('flood') },
+    noisy: totals(counts.flood),
+    control: totals(counts.busy),
     maxInFlight: opts.maxInFlight,
     loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
     violations: [],
@@ -270,32 +323,38 @@ async function drive(world: World, opts: NoisyOptions): Promise<NoisyReport> {
 }
 
 const ms = (v: number | null) => (v === null ? '-' : `${v.toFixed(1)} ms`);
+const statusList = (c: NoisyCounts) => Object.entries(c.statuses).map(([k, n]) => `${n} × ${k}`).join(', ');
 
 /** The comparison table the CLI prints (and the README shows). */
 export function formatNoisyReport(r: NoisyReport): string {
+  const flood = r.noisyRps > 0 ? `${r.noisyRps} req/s` : 'as fast as its connections allow';
   const lines = [
-    `noisy neighbour: ${r.tenants} tenants at ${r.perTenantRps} req/s each in all regions, 1 noisy tenant in ${r.noisyRegion}; ${r.durationMs / 1000} s in ${r.phases} alternating phases; limit ${r.limit}, in-flight bound ${r.maxInFlight}; load average ${r.loadAverage.join(' ')}`,
+    `noisy neighbour: ${r.tenants} tenants at ${r.perTenantRps} req/s each in all regions, 1 noisy tenant in ${r.noisyRegion} (busy: ${r.busyRps.toFixed(0)} req/s, paced; flood: ${flood}); ${r.durationMs / 1000} s in ${r.phases} phases cycling ${CONDITIONS.join(', ')}; limit ${r.limit}, in-flight bound ${r.maxInFlight}; load average ${r.loadAverage.join(' ')}`,
     '',
-    '| other tenants | requests | success | p50 | p99 | 429 / 503 |',
-    '|---|---|---|---|---|---|',
+    '| other tenants | requests | success | p50 | p99 | p99 api / data / write | 429 / 503 |',
+    '|---|---|---|---|---|---|---|',
   ];
-  for (const cond of ['quiet', 'flood'] as const) {
+  for (const cond of CONDITIONS) {
     const s = r.others[cond];
     const bad = Object.entries(s.errors).filter(([k]) => k.startsWith('429') || k.startsWith('503')).reduce((n, [, c]) => n + c, 0);
-    lines.push(`| ${cond === 'quiet' ? 'without the flood' : 'with the flood'} | ${s.requests} | ${(s.successRate * 100).toFixed(2)} % | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ${bad} |`);
+    const byPath = `${ms(s.p99ByPath.api)} / ${ms(s.p99ByPath.data)} / ${ms(s.p99ByPath.write)}`;
+    lines.push(`| ${CONDITION_LABEL[cond]} | ${s.requests} | ${(s.successRate * 100).toFixed(2)} % | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ${byPath} | ${bad} |`);
   }
   const q = r.others.quiet.p99Ms;
+  const b = r.others.busy.p99Ms;
+  const f = r.others.flood.p99Ms;
   lines.push('');
-  if (q !== null) lines.push(`p99 allowed with the flood: ${Math.max(q * (1 + P99_TOLERANCE), q + P99_FLOOR_MS).toFixed(1)} ms (20 % or 5 ms over ${q.toFixed(1)} ms, whichever is larger)`);
-  const statuses = Object.entries(r.noisy.statuses).map(([k, n]) => `${n} × ${k}`).join(', ');
-  lines.push(`noisy tenant: ${r.noisy.requests} requests (${r.noisy.rps.toFixed(0)} req/s while flooding): ${statuses}; 429s: ${r.noisy.limited}, 503 tenant_busy: ${r.noisy.busy}`);
-  const otherErrors = Object.entries({ ...r.others.quiet.errors, ...r.others.flood.errors });
-  if (otherErrors.length) lines.push(`other tenants' non-2xx answers: quiet ${JSON.stringify(r.others.quiet.errors)}, flood ${JSON.stringify(r.others.flood.errors)}`);
+  if (q !== null) lines.push(`p99 allowed with the flood: ${allowedP99(q).toFixed(1)} ms (20 % or 5 ms over ${q.toFixed(1)} ms, whichever is larger)`);
+  if (b !== null && f !== null) lines.push(`flood against the same tenant within its budget (what the refused part cost the others): p99 ${f >= b ? '+' : ''}${(f - b).toFixed(1)} ms (${ms(b)} → ${ms(f)})`);
+  lines.push(`noisy tenant flooding: ${r.noisy.requests} requests (${r.noisy.rps.toFixed(0)} req/s): ${statusList(r.noisy)}; 429s: ${r.noisy.limited}, 503 tenant_busy: ${r.noisy.busy}`);
+  lines.push(`noisy tenant within its budget: ${r.control.requests} requests (${r.control.rps.toFixed(0)} req/s): ${statusList(r.control)}`);
+  const otherErrors = CONDITIONS.filter((c) => Object.keys(r.others[c].errors).length);
+  if (otherErrors.length) lines.push(`other tenants' non-2xx answers: ${otherErrors.map((c) => `${c} ${JSON.stringify(r.others[c].errors)}`).join(', ')}`);
   lines.push(r.violations.length ? `TARGETS MISSED (${r.violations.length}):\n  ${r.violations.join('\n  ')}` : 'targets met: no 429/503 for the other tenants, their p99 within bounds, the noisy tenant limited');
   return lines.join('\n');
 }
 
-/** `npm run load -- --noisy [--duration 80 --phases 8 --tenants-per-region 3 --rps 2 --noisy-concurrency 8 --max-in-flight 4 --json]`; returns the exit code. */
+/** `npm run load -- --noisy [--duration 90 --phases 9 --tenants-per-region 3 --rps 2 --noisy-rps 0 --noisy-concurrency 8 --max-in-flight 4 --json]`; returns the exit code. */
 export async function noisyCli(args: string[]): Promise<number> {
   const { parseArgs } = await import('node:util');
   const { values } = parseArgs({
@@ -305,25 +364,27 @@ export async function noisyCli(args: string[]): Promise<number> {
       phases: { type: 'string', default: String(NOISY_DEFAULTS.phases) },
       'tenants-per-region': { type: 'string', default: String(NOISY_DEFAULTS.tenantsPerRegion) },
       rps: { type: 'string', default: String(NOISY_DEFAULTS.perTenantRps) },
+      'noisy-rps': { type: 'string', default: String(NOISY_DEFAULTS.noisyRps) },
       'noisy-concurrency': { type: 'string', default: String(NOISY_DEFAULTS.noisyConcurrency) },
       'noisy-region': { type: 'string', default: NOISY_DEFAULTS.noisyRegion },
       'max-in-flight': { type: 'string', default: String(NOISY_DEFAULTS.maxInFlight) },
       json: { type: 'boolean', default: false },
     },
   });
-  const positive = (name: string, v: string | undefined) => {
+  const number = (name: string, v: string | undefined, min: 'positive' | 'non-negative') => {
     const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
+    if (v === undefined || v.trim() === '' || !Number.isFinite(n) || n < 0 || (min === 'positive' && n === 0)) throw new Error(`--${name} must be a ${min} number (got ${JSON.stringify(v)})`);
     return n;
   };
   const report = await runNoisy({
-    durationMs: positive('duration', values.duration) * 1000,
-    phases: Math.floor(positive('phases', values.phases)),
-    tenantsPerRegion: Math.floor(positive('tenants-per-region', values['tenants-per-region'])),
-    perTenantRps: positive('rps', values.rps),
-    noisyConcurrency: Math.floor(positive('noisy-concurrency', values['noisy-concurrency'])),
+    durationMs: number('duration', values.duration, 'positive') * 1000,
+    phases: Math.floor(number('phases', values.phases, 'positive')),
+    tenantsPerRegion: Math.floor(number('tenants-per-region', values['tenants-per-region'], 'positive')),
+    perTenantRps: number('rps', values.rps, 'positive'),
+    noisyRps: number('noisy-rps', values['noisy-rps'], 'non-negative'),
+    noisyConcurrency: Math.floor(number('noisy-concurrency', values['noisy-concurrency'], 'positive')),
     noisyRegion: values['noisy-region']!,
-    maxInFlight: Math.floor(positive('max-in-flight', values['max-in-flight'])),
+    maxInFlight: Math.floor(number('max-in-flight', values['max-in-flight'], 'positive')),
     log: (m) => console.error(`[load --noisy] ${m}`),
   });
   console.log(values.json ? JSON.stringify(report, null, 2) : formatNoisyReport(report));

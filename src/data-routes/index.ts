@@ -6,7 +6,8 @@
  * a data Worker that cannot be reached gives the client the answers it always got:
  *   binding throws              → 503 database_unavailable with Retry-After
  *   no response headers in time → 504 database_timeout (the call is aborted)
- *   N consecutive such failures → the region's circuit opens: 503 at once, nothing sent
+ *   N consecutive such failures → the region's circuit opens (for the tenant, or for everyone when
+ *                                 more than one tenant failed: see src/resilience/breaker.ts): 503 at once, nothing sent
  * Error bodies never carry the binding name, a URL or a stack (details go to the log line).
  */
 import type { MiddlewareHandler } from 'hono';
@@ -14,9 +15,9 @@ import { DATA_READINESS_PATH } from '../data-worker/paths.ts';
 import { GatewayError } from '../errors/index.ts';
 import { outboundRequestHeaders } from '../forward/headers.ts';
 import { requestUrl, type GatewayEnv } from '../gateway-env/index.ts';
-import { IDENTITY_HEADERS, setSignedIdentity, type AssertionKey, type Identity } from '../identity-assertion/index.ts';
+import { IDENTITY_HEADERS, probeRequest, setSignedIdentity, signAssertion, type AssertionKey, type Identity } from '../identity-assertion/index.ts';
 import { outgoingTraceparent, timed } from '../observability/index.ts';
-import { retryAfter, type Resilience } from '../resilience/index.ts';
+import { retryAfter, withDeadline, type Resilience } from '../resilience/index.ts';
 
 /** The URL host is not used by a service binding; the path and query are, and are what the assertion covers. */
 const DATA_WORKER_HOST = 'https://data-worker.internal';
@@ -48,7 +49,8 @@ export interface DataWorkerCall {
  */
 export async function callDataWorker(method: string, pathAndQuery: string, headers: Headers, body: ReadableStream | null, call: DataWorkerCall): Promise<Response> {
   const breaker = call.resilience.breakers.for(breakerKey(call.region));
-  const admission = breaker.admit();
+  const tenant = call.identity.tenantId;
+  const admission = breaker.admit(tenant);
   if (!admission.ok) {
     throw new GatewayError('database_unavailable', `data Worker ${call.region}: circuit open`, undefined, { 'retry-after': retryAfter(admission.retryAfterMs) });
   }
@@ -58,24 +60,15 @@ export async function callDataWorker(method: string, pathAndQuery: string, heade
     headers.set('traceparent', call.trace.traceparent);
     if (call.trace.tracestate !== undefined) headers.set('tracestate', call.trace.tracestate);
   }
-  const ctrl = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    ctrl.abort(new Error(`deadline of ${call.timeoutMs} ms passed`));
-  }, call.timeoutMs);
-  try {
-    const res = await call.binding.fetch(new Request(DATA_WORKER_HOST + pathAndQuery, { method, headers, body, signal: ctrl.signal }));
-    breaker.success();
-    return res;
-  } catch (err) {
-    breaker.failure();
-    const detail = `data Worker ${call.region}: ${timedOut ? `no response within ${call.timeoutMs} ms` : err instanceof Error ? err.message : String(err)}`;
-    if (timedOut) throw new GatewayError('database_timeout', detail);
-    throw new GatewayError('database_unavailable', detail, undefined, { 'retry-after': retryAfter(call.resilience.config.breakerCooldownMs) });
-  } finally {
-    clearTimeout(timer);
+  const result = await withDeadline((signal) => call.binding.fetch(new Request(DATA_WORKER_HOST + pathAndQuery, { method, headers, body, signal })), call.timeoutMs);
+  if (result instanceof Response) {
+    breaker.success(tenant);
+    return result;
   }
+  breaker.failure(tenant);
+  const detail = `data Worker ${call.region}: ${result.detail}`;
+  if (result.kind === 'timeout') throw new GatewayError('database_timeout', detail);
+  throw new GatewayError('database_unavailable', detail, undefined, { 'retry-after': retryAfter(call.resilience.config.breakerCooldownMs) });
 }
 
 /** The region's data Worker binding from config and env; undefined when the region has no direct path. */
@@ -123,10 +116,9 @@ export function toDataWorker(): MiddlewareHandler<GatewayEnv> {
 
 /** For the edge's /readyz: the data Worker's own report of its databases, asked with a signed probe. */
 export async function probeDataWorker(binding: DataWorkerBinding, region: string, key: AssertionKey, requestId: string, signal: AbortSignal): Promise<Array<{ kind: string; ok: boolean; detail: string; lagSeconds?: number }>> {
-  const identity: Identity = { tenantId: 'readiness-probe', userId: 'readiness-probe', region, requestId };
   const headers = new Headers();
   headers.set(IDENTITY_HEADERS.requestId, requestId);
-  await setSignedIdentity(headers, 'GET', DATA_READINESS_PATH, identity, key);
+  headers.set(IDENTITY_HEADERS.assertion, await signAssertion(probeRequest('GET', DATA_READINESS_PATH, { region, requestId }), key));
   const res = await binding.fetch(new Request(DATA_WORKER_HOST + DATA_READINESS_PATH, { headers, signal }));
   if (!res.ok) {
     await res.body?.cancel();

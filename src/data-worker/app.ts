@@ -9,7 +9,7 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import { parseDataWorkerConfig } from '../config/data-worker.ts';
 import { GatewayError, onError } from '../errors/index.ts';
-import { identityFromHeaders, identityRequest, importKeyRing, verifyAssertion, IDENTITY_HEADERS, type AssertionKeyRing, type Identity } from '../identity-assertion/index.ts';
+import { identityFromHeaders, identityRequest, importKeyRing, probeRequest, verifyAssertion, IDENTITY_HEADERS, type AssertionKeyRing, type Identity } from '../identity-assertion/index.ts';
 import { mountDataRoutes, SOURCE_HEADER, type DataEnv, type DataRuntime } from '../query/index.ts';
 import { createResilience } from '../resilience/index.ts';
 import { DATA_READINESS_PATH } from './paths.ts';
@@ -107,7 +107,17 @@ export function createDataApp(): Hono<DataEnv> {
     await next();
   };
 
-  app.get(DATA_READINESS_PATH, authenticate(), async (c) => c.json({ checks: await dataReadiness(c.get('data'), READINESS_QUERY_TIMEOUT_MS) }, 200, { 'cache-control': 'no-store' }));
+  // The edge's probe carries its own kind of assertion (no tenant): a tenant's assertion does not open it.
+  const authenticateProbe = (): MiddlewareHandler<DataEnv> => async (c, next) => {
+    const data = c.get('data');
+    const url = new URL(c.req.url);
+    const probe = { region: data.region, requestId: c.req.header(IDENTITY_HEADERS.requestId) ?? '' };
+    const check = await verifyAssertion(c.req.header(IDENTITY_HEADERS.assertion), probeRequest(c.req.method, url.pathname + url.search, probe), assertionKeys.get(data)!);
+    if (!check.ok) throw new GatewayError('invalid_token', `readiness probe assertion: ${check.reason}`);
+    await next();
+  };
+
+  app.get(DATA_READINESS_PATH, authenticateProbe(), async (c) => c.json({ checks: await dataReadiness(c.get('data'), READINESS_QUERY_TIMEOUT_MS) }, 200, { 'cache-control': 'no-store' }));
   mountDataRoutes(app, authenticate());
   return app;
 }

@@ -52,7 +52,7 @@ export async function forward(req: Request, url: URL, opts: ForwardOptions): Pro
     headers.set(IDENTITY_HEADERS.assertion, await signAssertion(centralRequest(req.method, path, opts.central.value), opts.central.key));
   }
   const hasBody = req.method !== 'GET' && req.method !== 'HEAD' && req.body !== null;
-  const res = await sendUpstream(opts.upstream, path, { method: req.method, headers, body: hasBody ? req.body : null }, opts.resilience, opts.onServed);
+  const res = await sendUpstream(opts.upstream, path, { method: req.method, headers, body: hasBody ? req.body : null, tenantId: opts.identity?.value.tenantId }, opts.resilience, opts.onServed);
   // One copy of the origin's response (status, status text, headers; the body streams through),
   // rewritten in place. Any of the upstream's origins (primary or a standby) may have answered.
   const out = new Response(res.body, res);

@@ -16,6 +16,7 @@
  *   importAssertionKey(kid, secret) → AssertionKey          importKeyRing([{kid, secret}]) → AssertionKeyRing
  *   signAssertion(request, key)     → header value           verifyAssertion(header, request, ring) → AssertionCheck
  *   identityRequest(method, pathAndQuery, identity)          centralRequest(method, pathAndQuery, client)
+ *   probeRequest(method, pathAndQuery, probe)                (the edge's readiness probe of a region's data Worker)
  *   identityFromHeaders(headers) / clientFromHeaders(headers)  (what a verifier reads back)
  *   setSignedIdentity(headers, method, pathAndQuery, identity, key)  (the forward path's signer)
  *   canonical / canonicalIdentity: the signed bytes (exported so a test can pin one to the other)
@@ -112,6 +113,19 @@ export function identityRequest(method: string, pathAndQuery: string, id: Identi
 
 export function centralRequest(method: string, pathAndQuery: string, client: CentralClient): AssertedRequest {
   return { method, pathAndQuery, audience: CENTRAL_AUDIENCE, claims: { client_ip: client.clientIp, request_id: client.requestId } };
+}
+
+/**
+ * The edge asking a region's data Worker about its databases: no tenant at all. Its claims (`probe`)
+ * are a set no tenant identity has, so neither kind of assertion verifies as the other.
+ */
+export interface ReadinessProbe {
+  region: string;
+  requestId: string;
+}
+
+export function probeRequest(method: string, pathAndQuery: string, probe: ReadinessProbe): AssertedRequest {
+  return { method, pathAndQuery, audience: probe.region, claims: { probe: 'readiness', region: probe.region, request_id: probe.requestId } };
 }
 
 type HeaderSource = { get(name: string): string | null | undefined };

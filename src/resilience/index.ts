@@ -4,7 +4,7 @@
  *     subrequest, so nothing is left running upstream on our behalf;
  *   - retries only for idempotent, bodiless requests, only when no response byte arrived,
  *     at most `retries` times (1 by default), after a jittered pause;
- *   - a circuit breaker per origin (see breaker.ts);
+ *   - a circuit breaker per origin, with the request's tenant's failures attributed to it (see breaker.ts);
  *   - failover, in order, to the region's standby origins (all in the region's zone: the
  *     config refuses anything else), when the primary failed or its circuit is open.
  * A response, whatever its status, is final: once a byte has arrived nothing is re-sent.
@@ -45,9 +45,11 @@ export interface OutboundRequest {
   headers: Headers;
   /** A stream can be sent once: a request with a body is never retried. */
   body: ReadableStream<Uint8Array> | null;
+  /** Whose request this is: its failures count against that tenant first (see breaker.ts). Absent for central. */
+  tenantId?: string;
 }
 
-type Failure = { kind: 'timeout' | 'network'; origin: string; detail: string };
+type Failure = DeadlineFailure & { origin: string };
 /** How an attempt failed: a `timeout` target is not tried again in the same request, a `network` one may be. */
 export type FailureKind = Failure['kind'];
 
@@ -73,11 +75,19 @@ function label(upstream: Upstream, origin: string): string {
   return `${upstream.kind} ${upstream.name} ${originRole(upstream, origin)}`;
 }
 
+/** How a call with a deadline failed: no response headers in time, or no connection / a broken one. */
+export interface DeadlineFailure {
+  kind: 'timeout' | 'network';
+  detail: string;
+}
+
 /**
- * One attempt with a deadline to the response headers. The timer is cleared once headers
- * arrive, so a long streamed body is not cut; until then an abort tears the subrequest down.
+ * One call with a deadline to the response headers: `send` gets the signal that aborts it. The
+ * timer is cleared once headers arrive, so a long streamed body is not cut; until then an abort
+ * tears the subrequest down (nothing is left running upstream on our behalf). Used for origins
+ * here and for the data Workers' service bindings (src/data-routes).
  */
-async function attempt(url: string, origin: string, req: OutboundRequest, timeoutMs: number): Promise<Response | Failure> {
+export async function withDeadline(send: (signal: AbortSignal) => Promise<Response>, timeoutMs: number): Promise<Response | DeadlineFailure> {
   const ctrl = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -85,10 +95,9 @@ async function attempt(url: string, origin: string, req: OutboundRequest, timeou
     ctrl.abort(new Error(`deadline of ${timeoutMs} ms passed`));
   }, timeoutMs);
   try {
-    return await fetch(url, { method: req.method, headers: req.headers, body: req.body, redirect: 'manual', signal: ctrl.signal });
+    return await send(ctrl.signal);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    return timedOut ? { kind: 'timeout', origin, detail: `no response within ${timeoutMs} ms` } : { kind: 'network', origin, detail: message };
+    return timedOut ? { kind: 'timeout', detail: `no response within ${timeoutMs} ms` } : { kind: 'network', detail: err instanceof Error ? err.message : String(err) };
   } finally {
     clearTimeout(timer);
   }
@@ -100,25 +109,27 @@ async function attempt(url: string, origin: string, req: OutboundRequest, timeou
  * timed out is not tried again (a slow origin is not made slower by a second copy of the request).
  * A request that cannot be re-sent is not spent as a half-open probe while a closed origin is available:
  * a failed probe of a POST would be the client's failure, a failed probe of a GET is retried elsewhere.
+ * `tenant`: whose request it is; a circuit open for that tenant alone counts like an open one.
  */
 export function choose(
   origins: readonly string[],
   breakers: BreakerRegistry,
   failedHere: ReadonlyMap<string, FailureKind>,
   replayable: boolean,
+  tenant?: string,
 ): { origin: string; breaker: CircuitBreaker } | { retryAfterMs: number } {
   // A request's first attempt (nothing failed yet) takes the configured order as it is.
   const ordered = failedHere.size === 0 ? origins : [...origins.filter((o) => !failedHere.has(o)), ...origins.filter((o) => failedHere.get(o) === 'network')];
   if (!replayable) {
     for (const origin of ordered) {
       const breaker = breakers.for(origin);
-      if (breaker.state === 'closed') return { origin, breaker };
+      if (breaker.stateFor(tenant) === 'closed') return { origin, breaker };
     }
   }
   let retryAfterMs = Number.POSITIVE_INFINITY;
   for (const origin of ordered) {
     const breaker = breakers.for(origin);
-    const admission = breaker.admit();
+    const admission = breaker.admit(tenant);
     if (admission.ok) return { origin, breaker };
     retryAfterMs = Math.min(retryAfterMs, admission.retryAfterMs);
   }
@@ -163,7 +174,7 @@ export async function sendUpstream(
   let last: Failure | undefined;
 
   for (let n = 0; n < maxAttempts; n++) {
-    const pick = choose(origins, breakers, failedHere ?? NOTHING_FAILED, replayable);
+    const pick = choose(origins, breakers, failedHere ?? NOTHING_FAILED, replayable, req.tenantId);
     if (!('origin' in pick)) {
       if (last) break; // report what actually happened to this request
       throw new GatewayError(
@@ -174,16 +185,17 @@ export async function sendUpstream(
       );
     }
     if (n > 0) await sleep(jitterDelay(config.retryJitterMs));
-    const result = await attempt(targetHref(pick.origin, pathAndQuery), pick.origin, req, timeoutMs);
+    const url = targetHref(pick.origin, pathAndQuery);
+    const result = await withDeadline((signal) => fetch(url, { method: req.method, headers: req.headers, body: req.body, redirect: 'manual', signal }), timeoutMs);
     if (result instanceof Response) {
-      if (ORIGIN_DOWN_STATUSES.has(result.status)) pick.breaker.failure();
-      else pick.breaker.success();
+      if (ORIGIN_DOWN_STATUSES.has(result.status)) pick.breaker.failure(req.tenantId);
+      else pick.breaker.success(req.tenantId);
       onServed?.({ origin: originRole(upstream, pick.origin), attempts: n + 1 });
       return result;
     }
-    pick.breaker.failure();
+    pick.breaker.failure(req.tenantId);
     (failedHere ??= new Map()).set(pick.origin, result.kind);
-    last = result;
+    last = { kind: result.kind, origin: pick.origin, detail: result.detail };
     console.warn(JSON.stringify({ level: 'warn', msg: 'upstream_attempt_failed', upstream: label(upstream, pick.origin), attempt: n + 1, kind: result.kind, detail: result.detail }));
   }
 

@@ -146,4 +146,46 @@ describe('gateway e2e (PGlite world)', () => {
     expect(res.status).toBe(401);
     expect((await res.json()).error.code).toBe('gateway_assertion_required');
   });
+
+  it("limits a tenant sending 600 requests within 10 s (429 with Retry-After and RateLimit fields) while another tenant of its region, at the same time, is not", async () => {
+    const loud = await signup('eu-loud@example.com', 'eu-central-1');
+    const quiet = await signup('eu-quiet@example.com', 'eu-central-1');
+    // The local world's budget is 300 per 10 s window per tenant, windows aligned to the clock: start on a boundary.
+    await new Promise((r) => setTimeout(r, 10_000 - (Date.now() % 10_000) + 50));
+    const started = Date.now();
+    const loudAnswers: Array<{ status: number; retryAfter: string | null; policy: string | null; limit: string | null }> = [];
+    const quietStatuses: number[] = [];
+    let sent = 0;
+    const loudConnection = async () => {
+      while (sent < 600) {
+        sent++;
+        const res = await gw('/api/pages?limit=1', { token: loud.token });
+        await res.arrayBuffer();
+        loudAnswers.push({ status: res.status, retryAfter: res.headers.get('retry-after'), policy: res.headers.get('ratelimit-policy'), limit: res.headers.get('ratelimit') });
+      }
+    };
+    const quietClient = async () => {
+      for (let i = 0; i < 20; i++) {
+        const res = await gw('/api/pages?limit=1', { token: quiet.token });
+        await res.arrayBuffer();
+        quietStatuses.push(res.status);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    await Promise.all([...Array.from({ length: 8 }, loudConnection), quietClient()]);
+    const windows = Math.floor(Date.now() / 10_000) - Math.floor(started / 10_000) + 1;
+    expect(windows, 'the 600 requests did not fit in one 10 s window on this machine').toBe(1);
+
+    expect(loudAnswers).toHaveLength(600);
+    const limited = loudAnswers.filter((a) => a.status === 429);
+    expect(loudAnswers.filter((a) => a.status === 200).length).toBeLessThanOrEqual(300);
+    expect(limited.length).toBeGreaterThanOrEqual(250); // 600 − 300, less any refused as tenant_busy instead
+    for (const a of limited) {
+      expect(Number(a.retryAfter)).toBeGreaterThanOrEqual(1);
+      expect(a.policy).toMatch(/^"api-tenant";q=300;w=10$/);
+      expect(a.limit).toMatch(/^"api-tenant";r=0;t=\d+$/);
+    }
+    expect(quietStatuses).toHaveLength(20);
+    expect(quietStatuses.filter((s) => s !== 200)).toEqual([]);
+  });
 });

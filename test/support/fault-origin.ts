@@ -25,6 +25,8 @@ export interface Fault {
   status?: number;
   latencyMs?: number;
   times?: number;
+  /** Only requests of this tenant (the x-tenant-id the gateway sets) meet the fault; the others are served. */
+  tenant?: string;
 }
 
 interface Seen {
@@ -67,8 +69,9 @@ async function startFaultOrigin(id: string, name: string, okHandler: (req: Incom
     res.on('close', () => {
       if (!res.writableFinished) record.aborted = true;
     });
-    const current = fault;
-    if (current.times !== undefined) {
+    // A fault scoped to a tenant leaves the other tenants' requests alone.
+    const current: Fault = fault.tenant === undefined || req.headers['x-tenant-id'] === fault.tenant ? fault : { mode: 'ok' };
+    if (current === fault && current.times !== undefined) {
       current.times--;
       if (current.times <= 0) fault = { mode: 'ok' };
     }

@@ -7,7 +7,7 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createDataApp } from '../../../src/data-worker/app.ts';
-import { identityRequest, IDENTITY_HEADERS, importAssertionKey, signAssertion, type AssertionKey, type Identity } from '../../../src/identity-assertion/index.ts';
+import { identityRequest, IDENTITY_HEADERS, importAssertionKey, probeRequest, signAssertion, type AssertionKey, type Identity } from '../../../src/identity-assertion/index.ts';
 import { bindings, egressFor, errorBody, newMarker, ORIGINS } from '../helpers.ts';
 import { adminFor, adminQuery, DATA, newTenant } from './support.ts';
 
@@ -124,13 +124,37 @@ describe('a data Worker serves its own region', { timeout: 30_000 }, () => {
     expect(((await res.json()) as { items: Array<{ title: string }> }).items.map((p) => p.title)).toEqual(['seen']);
   });
 
+  const probeHeaders = async (region: string, signingKey: AssertionKey = key) => ({
+    [IDENTITY_HEADERS.requestId]: 'probe-1',
+    [IDENTITY_HEADERS.assertion]: await signAssertion(probeRequest('GET', '/__data/readyz', { region, requestId: 'probe-1' }), signingKey),
+  });
+
   it('answers the signed readiness probe with public words only', async () => {
-    const res = await call(realEnv, 'GET', '/__data/readyz', await signed('GET', '/__data/readyz', identity({ tenantId: 'readiness-probe', userId: 'readiness-probe' })));
+    const res = await call(realEnv, 'GET', '/__data/readyz', await probeHeaders(EU));
     expect(res.status).toBe(200);
     const text = await res.text();
     expect(JSON.parse(text)).toEqual({ checks: [{ kind: 'database', ok: true, detail: 'select 1' }] });
     expect(text).not.toMatch(/postgres:|127\.0\.0\.1/);
     const unsigned = await call(realEnv, 'GET', '/__data/readyz', {});
     expect(unsigned.status).toBe(401);
+  });
+
+  it('keeps the two kinds of assertion apart: a tenant assertion does not open the probe, a probe assertion serves no data', async () => {
+    // A tenant's assertion, validly signed for the readiness path: not a probe.
+    const asTenant = await call(realEnv, 'GET', '/__data/readyz', await signed('GET', '/__data/readyz', identity()));
+    expect(asTenant.status).toBe(401);
+    // The probe's assertion, with tenant headers added, on a data route: no tenant identity is asserted.
+    const probe = await probeHeaders(EU);
+    const tenant = await newTenant('pglite', EU);
+    const asProbe = await call(realEnv, 'GET', '/data/pages', {
+      ...probe,
+      [IDENTITY_HEADERS.tenantId]: tenant,
+      [IDENTITY_HEADERS.userId]: 'u1',
+      [IDENTITY_HEADERS.region]: EU,
+    });
+    expect(asProbe.status).toBe(401);
+    // A probe signed for another region, or with the request id changed after signing: refused.
+    expect((await call(realEnv, 'GET', '/__data/readyz', await probeHeaders(US))).status).toBe(401);
+    expect((await call(realEnv, 'GET', '/__data/readyz', { ...probe, [IDENTITY_HEADERS.requestId]: 'probe-2' })).status).toBe(401);
   });
 });

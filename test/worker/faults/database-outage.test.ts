@@ -194,6 +194,26 @@ describe('the data Worker down or slow', { timeout: 30_000 }, () => {
     expect(calls).toBe(2); // circuit open: the data Worker is not called at all
   });
 
+  it("a data Worker failing one tenant's calls opens the circuit for that tenant only", async () => {
+    const calls: string[] = [];
+    const gw = edgeWith(
+      {
+        fetch: async (req) => {
+          const tenant = req.headers.get('x-tenant-id') ?? '';
+          calls.push(tenant);
+          if (tenant === 'ws_a') throw new Error('connection reset');
+          return Response.json([], { headers: { 'x-db-source': 'primary' } });
+        },
+      },
+      { BREAKER_FAILURE_THRESHOLD: '2', BREAKER_COOLDOWN_MS: '60000' },
+    );
+    const a = await bearer('ws_a', EU);
+    const b = await bearer('ws_b', EU);
+    for (let i = 0; i < 4; i++) expect((await gw('/data/pages', { headers: a })).status).toBe(503);
+    for (let i = 0; i < 3; i++) expect((await gw('/data/pages', { headers: b })).status).toBe(200);
+    expect(calls).toEqual(['ws_a', 'ws_a', 'ws_b', 'ws_b', 'ws_b']);
+  });
+
   it('a data Worker that does not answer in time: 504 database_timeout, the call aborted, a write never re-sent', async () => {
     let calls = 0;
     let aborted = 0;
