@@ -113,8 +113,10 @@ export async function runMoveLoad(partial: Partial<MoveLoadOptions> = {}): Promi
     dbMode: 'postgres' as const,
     pgUrl: opts.pgUrl,
     gatewayLogLevel: 'error' as const,
-    // Loaded on the first request, never refreshed during the run: the regions must refuse stale tokens themselves.
-    gatewayVars: { RELOCATION_REFRESH_SECONDS: '3600', UPSTREAM_TIMEOUT_MS: '5000' },
+    // Relocations loaded on the first request, never refreshed during the run: the regions must refuse
+    // stale tokens themselves. Rate limits off: closed-loop clients go as fast as the machine, and a 429
+    // would count as a wrong refusal of the move; the limits have their own run (noisy.ts).
+    gatewayVars: { RELOCATION_REFRESH_SECONDS: '3600', UPSTREAM_TIMEOUT_MS: '5000', TENANT_RATE_LIMITS: 'off' },
   };
   return inFreshWorld('etr-load-move-', worldOptions, opts.log, (world) => drive(world, opts));
 }
