@@ -20,7 +20,7 @@ import { requestGuard } from './request-guard/index.ts';
 import { withRuntime } from './runtime/middleware.ts';
 import { statusRoutes } from './status-page/index.ts';
 import { requireTenant } from './tenant/require-tenant.ts';
-import { tenantLimits, TenantInFlight } from './tenant-limits/index.ts';
+import { RefusalHold, tenantLimits, TenantInFlight } from './tenant-limits/index.ts';
 import { isWebSocketUpgrade } from './websocket/index.ts';
 
 /**
@@ -45,10 +45,11 @@ export function createApp(recent: RecentTraffic = new RecentTraffic()): Hono<Gat
   app.route('/admin', adminRoutes());
   // Tenant limits count verified tenants only, and refuse before any subrequest or query.
   const inFlight = new TenantInFlight();
+  const refusals = new RefusalHold();
   // Direct data path: handed to the tenant's regional data Worker, which alone holds that region's database.
-  app.all('/data/*', requireTenant(), tenantLimits({ routeClass: 'data', inFlight }), toDataWorker());
+  app.all('/data/*', requireTenant(), tenantLimits({ routeClass: 'data', inFlight, refusals }), toDataWorker());
   // The body limit runs after the token check: an unauthenticated body is never read.
   const apiClass = (req: Request) => (isWebSocketUpgrade(req) ? 'websocket-upgrade' : 'api');
-  app.all('/api/*', requireTenant(), tenantLimits({ routeClass: apiClass, inFlight }), bodyLimit(), toRegion());
+  app.all('/api/*', requireTenant(), tenantLimits({ routeClass: apiClass, inFlight, refusals }), bodyLimit(), toRegion());
   return app;
 }

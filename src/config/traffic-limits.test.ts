@@ -15,7 +15,18 @@ describe('TENANT_RATE_LIMITS, ADMIN_RATE_LIMIT, TENANT_MAX_IN_FLIGHT', () => {
   it('default to the documented policies and bound', () => {
     const r = parseConfig({ ...VALID_ENV });
     if (!r.ok) throw r.error;
-    expect(r.config.trafficLimits).toEqual({ rate: DEFAULT_TENANT_RATE_LIMITS, admin: DEFAULT_ADMIN_RATE_LIMIT, maxInFlight: DEFAULT_TENANT_MAX_IN_FLIGHT, busyRetryAfterSeconds: 1 });
+    expect(r.config.trafficLimits).toEqual({ rate: DEFAULT_TENANT_RATE_LIMITS, admin: DEFAULT_ADMIN_RATE_LIMIT, maxInFlight: DEFAULT_TENANT_MAX_IN_FLIGHT, busyRetryAfterSeconds: 1, refusalDelayMs: 250, refusalsHeld: 1000 });
+  });
+
+  it('refuse a refusal delay or hold count out of range, naming the field', () => {
+    for (const [k, v] of [['TENANT_REFUSAL_DELAY_MS', '2001'], ['TENANT_REFUSAL_DELAY_MS', '-1'], ['TENANT_REFUSAL_DELAY_MS', 'soon'], ['TENANT_REFUSALS_HELD', '100001']] as const) {
+      const r = parseConfig({ ...VALID_ENV, [k]: v });
+      expect(r.ok, `${k}=${v}`).toBe(false);
+      if (!r.ok) expect(r.error.issues.join('; ')).toContain(k);
+    }
+    const off = parseConfig({ ...VALID_ENV, TENANT_REFUSAL_DELAY_MS: '0' });
+    if (!off.ok) throw off.error;
+    expect(off.config.trafficLimits.refusalDelayMs).toBe(0);
   });
 
   it('accept a TOML table or a JSON string, with an optional user policy per class', () => {

@@ -47,6 +47,15 @@ export const DEFAULT_ADMIN_RATE_LIMIT: RatePolicy = { binding: 'ADMIN_RATE_LIMIT
 export const DEFAULT_TENANT_MAX_IN_FLIGHT = 32;
 export const TENANT_MAX_IN_FLIGHT_RANGE = [1, 10_000] as const;
 
+/**
+ * How long a refused tenant request (429 rate_limited, 503 tenant_busy) is held before its answer,
+ * and how many may be held at once per isolate: default and range (README configuration reference).
+ */
+export const DEFAULT_TENANT_REFUSAL_DELAY_MS = 250;
+export const TENANT_REFUSAL_DELAY_RANGE = [0, 2000] as const;
+export const DEFAULT_TENANT_REFUSALS_HELD = 1000;
+export const TENANT_REFUSALS_HELD_RANGE = [0, 100_000] as const;
+
 export const trafficLimitEnvFields = {
   TENANT_RATE_LIMITS: z
     .union([off, jsonish(z.strictObject({ api: classSchema, data: classSchema, 'websocket-upgrade': classSchema }))])
@@ -54,6 +63,8 @@ export const trafficLimitEnvFields = {
   ADMIN_RATE_LIMIT: z.union([off, jsonish(policySchema)]).default(DEFAULT_ADMIN_RATE_LIMIT),
   TENANT_MAX_IN_FLIGHT: numberish(...TENANT_MAX_IN_FLIGHT_RANGE).default(DEFAULT_TENANT_MAX_IN_FLIGHT),
   TENANT_BUSY_RETRY_AFTER_SECONDS: numberish(1, 60).default(1),
+  TENANT_REFUSAL_DELAY_MS: numberish(...TENANT_REFUSAL_DELAY_RANGE).default(DEFAULT_TENANT_REFUSAL_DELAY_MS),
+  TENANT_REFUSALS_HELD: numberish(...TENANT_REFUSALS_HELD_RANGE).default(DEFAULT_TENANT_REFUSALS_HELD),
 };
 
 export interface TrafficLimitsConfig {
@@ -62,6 +73,9 @@ export interface TrafficLimitsConfig {
   readonly admin: RatePolicy | null;
   readonly maxInFlight: number;
   readonly busyRetryAfterSeconds: number;
+  /** 0: refusals are answered at once. */
+  readonly refusalDelayMs: number;
+  readonly refusalsHeld: number;
 }
 
 export function buildTrafficLimits(e: {
@@ -69,12 +83,16 @@ export function buildTrafficLimits(e: {
   ADMIN_RATE_LIMIT: 'off' | RatePolicy;
   TENANT_MAX_IN_FLIGHT: number;
   TENANT_BUSY_RETRY_AFTER_SECONDS: number;
+  TENANT_REFUSAL_DELAY_MS: number;
+  TENANT_REFUSALS_HELD: number;
 }): TrafficLimitsConfig {
   return {
     rate: e.TENANT_RATE_LIMITS === 'off' ? null : e.TENANT_RATE_LIMITS,
     admin: e.ADMIN_RATE_LIMIT === 'off' ? null : e.ADMIN_RATE_LIMIT,
     maxInFlight: e.TENANT_MAX_IN_FLIGHT,
     busyRetryAfterSeconds: e.TENANT_BUSY_RETRY_AFTER_SECONDS,
+    refusalDelayMs: e.TENANT_REFUSAL_DELAY_MS,
+    refusalsHeld: e.TENANT_REFUSALS_HELD,
   };
 }
 

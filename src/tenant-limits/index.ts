@@ -7,6 +7,12 @@
  *      within the tenant → 429 `rate_limited` with Retry-After, RateLimit-Policy and RateLimit;
  *   2. in-flight requests per tenant in this isolate → 503 `tenant_busy` with Retry-After.
  *
+ * A refusal is held for TENANT_REFUSAL_DELAY_MS before it is answered (at most
+ * TENANT_REFUSALS_HELD at once per isolate; past that, at once). A client that honours Retry-After
+ * never notices; one that retries at once in a loop is slowed to its connections ÷ the delay, so a
+ * flood of refusals cannot take the isolate's CPU from the other tenants. Holding costs a timer,
+ * no CPU while it waits, and no subrequest.
+ *
  * The binding counts per Cloudflare location and approximately (it is eventually consistent
  * across the machines of a location), in 10 s or 60 s windows; it returns only allowed or not,
  * never a remaining count. So the RateLimit header is sent only on a 429 (remaining 0, reset at
@@ -57,20 +63,39 @@ export class TenantInFlight {
   }
 }
 
+/** Refusals being held before their answer, for one isolate: bounded, so holding never grows without limit. */
+export class RefusalHold {
+  private held = 0;
+
+  /** Waits `delayMs` unless `max` refusals are already held (then returns at once). */
+  async hold(delayMs: number, max: number): Promise<void> {
+    if (delayMs <= 0 || this.held >= max) return;
+    this.held++;
+    try {
+      await new Promise<void>((resolve) => setTimeout(resolve, delayMs));
+    } finally {
+      this.held--;
+    }
+  }
+}
+
 export interface TenantLimitsOptions {
   /** The route class, or how to tell it from the request (e.g. a WebSocket upgrade under /api/*). */
   routeClass: RouteClass | ((req: Request) => RouteClass);
   /** Shared by every mount of one app: the bound is per tenant per isolate, whatever the route. */
   inFlight: TenantInFlight;
+  /** Shared by every mount of one app: refusals held at once, per isolate. */
+  refusals: RefusalHold;
 }
 
 /** Runs after requireTenant (the tenant is verified and resolved). */
 export function tenantLimits(options: TenantLimitsOptions): MiddlewareHandler<GatewayEnv> {
-  const { routeClass, inFlight } = options;
+  const { routeClass, inFlight, refusals } = options;
   if (typeof routeClass !== 'function' && !ROUTE_CLASSES.includes(routeClass)) {
     throw new Error(`tenantLimits: routeClass must be one of ${ROUTE_CLASSES.join(', ')} or a function`);
   }
   if (!(inFlight instanceof TenantInFlight)) throw new Error('tenantLimits: inFlight must be a TenantInFlight');
+  if (!(refusals instanceof RefusalHold)) throw new Error('tenantLimits: refusals must be a RefusalHold');
   return async (c, next) => {
     const { config } = c.get('runtime');
     const limits = config.trafficLimits;
@@ -78,9 +103,15 @@ export function tenantLimits(options: TenantLimitsOptions): MiddlewareHandler<Ga
     if (!tenant) throw new GatewayError('internal_error', 'tenantLimits mounted before requireTenant');
     if (limits.rate) {
       const cls = typeof routeClass === 'function' ? routeClass(c.req.raw) : routeClass;
-      await checkRate(c.env, cls, limits.rate[cls], tenant.tenantId, tenant.userId);
+      try {
+        await checkRate(c.env, cls, limits.rate[cls], tenant.tenantId, tenant.userId);
+      } catch (err) {
+        if (err instanceof GatewayError && err.code === 'rate_limited') await refusals.hold(limits.refusalDelayMs, limits.refusalsHeld);
+        throw err;
+      }
     }
     if (!inFlight.tryEnter(tenant.tenantId, limits.maxInFlight)) {
+      await refusals.hold(limits.refusalDelayMs, limits.refusalsHeld);
       throw new GatewayError('tenant_busy', `${limits.maxInFlight} requests of the tenant in flight in this isolate`, undefined, {
         'retry-after': String(limits.busyRetryAfterSeconds),
       });

@@ -1,7 +1,7 @@
 /**
  * The in-flight bound per tenant per isolate: while a tenant has TENANT_MAX_IN_FLIGHT requests
- * waiting on a slow origin, its next one gets 503 tenant_busy with Retry-After at once and is not
- * sent; another tenant of the same region is served meanwhile; once the slow requests are back,
+ * waiting on a slow origin, its next one gets 503 tenant_busy with Retry-After (after the refusal
+ * hold, refusal-hold.test.ts) and is not sent; another tenant of the same region is served meanwhile; once the slow requests are back,
  * the tenant is admitted again. Rate limits are off here so only the bound can refuse.
  */
 import { afterEach, expect, it } from 'vitest';

@@ -25,7 +25,9 @@ const LIMITS = {
   data: { tenant: policy('TEST_TENANT_DATA_RATE_LIMITER', TENANT_LIMIT) },
   'websocket-upgrade': { tenant: policy('TEST_USER_RATE_LIMITER', USER_LIMIT) },
 };
-const ENV = { TENANT_RATE_LIMITS: JSON.stringify(LIMITS), ADMIN_RATE_LIMIT: JSON.stringify(policy('TEST_ADMIN_RATE_LIMITER', ADMIN_LIMIT, 60)) };
+// Refusals answered at once here: holding them is refusal-hold.test.ts's subject, and it would only
+// stretch these scenarios over window boundaries.
+const ENV = { TENANT_RATE_LIMITS: JSON.stringify(LIMITS), ADMIN_RATE_LIMIT: JSON.stringify(policy('TEST_ADMIN_RATE_LIMITER', ADMIN_LIMIT, 60)), TENANT_REFUSAL_DELAY_MS: '0' };
 // Keys fetched once (the warm-up request is tenant ws_alpha's, never a tenant below).
 let gw: Gateway;
 beforeAll(async () => {
