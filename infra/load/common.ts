@@ -1,4 +1,4 @@
-/** What the load runs (run.ts, move.ts) share: a world in a throwaway sandbox, signups, small helpers. */
+/** What the load runs (run.ts, move.ts, noisy.ts) share: a world in a throwaway sandbox, signups, small helpers. */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

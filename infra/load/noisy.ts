@@ -24,6 +24,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { LOCAL_TENANT_RATE_LIMITS } from '../world.ts';
+import { signUpTenants, sleep } from './common.ts';
 import { startWorldProcess, type RemoteWorld } from './world-process.ts';
 import type { FloodCounts, FloodOrder, FloodSetup } from './noisy-flood.ts';
 
@@ -158,8 +159,6 @@ interface Sample {
   code: string;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 export async function runNoisy(partial: Partial<NoisyOptions> = {}): Promise<NoisyReport> {
   const opts: NoisyOptions = { ...NOISY_DEFAULTS, ...partial };
   if (opts.phases < 3 || opts.phases % 3 !== 0) throw new Error('--phases must be a multiple of 3 (quiet, busy, flood)');
@@ -174,17 +173,6 @@ export async function runNoisy(partial: Partial<NoisyOptions> = {}): Promise<Noi
     await world.stop();
     await rm(sandboxDir, { recursive: true, force: true });
   }
-}
-
-async function signup(gateway: string, email: string, region: string): Promise<Tenant> {
-  const res = await fetch(`${gateway}/auth/signup`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password: 'noisy-test-password', workspace: email, region }),
-  });
-  const body = (await res.json()) as { token?: string; tenant_id?: string };
-  if (res.status !== 201 || !body.token || !body.tenant_id) throw new Error(`signup in ${region} failed: ${res.status} ${JSON.stringify(body)}`);
-  return { id: body.tenant_id, region, token: body.token };
 }
 
 function totals(phases: readonly FloodCounts[]): NoisyCounts {
@@ -205,12 +193,8 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
   const gateway = world.gatewayUrl;
   const regions = world.regions;
   if (!regions.includes(opts.noisyRegion)) throw new Error(`--noisy-region: ${opts.noisyRegion} is not a region of the world`);
-  const runId = Date.now().toString(36);
-  const others: Tenant[] = [];
-  for (const region of regions) {
-    for (let i = 0; i < opts.tenantsPerRegion; i++) others.push(await signup(gateway, `noisy-${runId}-${region}-${i}@example.test`, region));
-  }
-  const noisy = await signup(gateway, `noisy-${runId}-flood@example.test`, opts.noisyRegion);
+  const others: Tenant[] = await signUpTenants(gateway, regions, opts.tenantsPerRegion, 'noisy');
+  const noisy = (await signUpTenants(gateway, [opts.noisyRegion], 1, 'noisy-flood'))[0]!;
   const budget = LOCAL_TENANT_RATE_LIMITS.api.tenant;
   const busyRps = (BUSY_SHARE * budget.limit) / budget.period;
   opts.log(`${others.length} tenants + 1 noisy tenant in ${opts.noisyRegion}; ${opts.phases} phases of ${opts.durationMs / opts.phases} ms, cycling ${CONDITIONS.join(', ')}`);
