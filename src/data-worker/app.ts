@@ -9,7 +9,7 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import { parseDataWorkerConfig } from '../config/data-worker.ts';
 import { GatewayError, onError } from '../errors/index.ts';
-import { identityFromHeaders, identityRequest, importKeyRing, probeRequest, verifyAssertion, IDENTITY_HEADERS, type AssertionKeyRing, type Identity } from '../identity-assertion/index.ts';
+import { identityFromHeaders, identityRequest, importKeyRing, probeRequest, verifyAssertion, IDENTITY_HEADERS, type AssertedRequest, type AssertionKeyRing, type Identity } from '../identity-assertion/index.ts';
 import { mountDataRoutes, SOURCE_HEADER, type DataEnv, type DataRuntime } from '../query/index.ts';
 import { createResilience } from '../resilience/index.ts';
 import { DATA_READINESS_PATH } from './paths.ts';
@@ -50,14 +50,19 @@ function runtimeFor(env: Record<string, unknown>): Promise<RuntimeResult> {
   return r;
 }
 
+/** 401 unless the request's assertion vouches for exactly `asserted(method, pathAndQuery)` under this region's ring. */
+async function requireAssertion(req: Request, ring: AssertionKeyRing, kind: string, asserted: (method: string, pathAndQuery: string) => AssertedRequest): Promise<void> {
+  const url = new URL(req.url);
+  const check = await verifyAssertion(req.headers.get(IDENTITY_HEADERS.assertion), asserted(req.method, url.pathname + url.search), ring);
+  if (!check.ok) throw new GatewayError('invalid_token', `${kind} assertion: ${check.reason}`);
+}
+
 /** The signed identity, checked: 401 without a valid assertion, 403 for another region's tenant. */
 async function verifiedCaller(req: Request, ring: AssertionKeyRing, region: string): Promise<Identity> {
   const id = identityFromHeaders(req.headers);
-  const url = new URL(req.url);
   // Signed with the key of the asserted region: only this region's ring can verify it, so a request
   // signed for another region already fails here (unknown_key); the region check below is the second wall.
-  const check = await verifyAssertion(req.headers.get(IDENTITY_HEADERS.assertion), identityRequest(req.method, url.pathname + url.search, id), ring);
-  if (!check.ok) throw new GatewayError('invalid_token', `identity assertion: ${check.reason}`);
+  await requireAssertion(req, ring, 'identity', (method, path) => identityRequest(method, path, id));
   if (!TENANT_ID.test(id.tenantId) || !USER_ID.test(id.userId)) throw new GatewayError('invalid_token', 'identity assertion: malformed identity');
   // Signed, but for another region: this Worker holds only its own region's data and never serves another's.
   if (id.region !== region) throw new GatewayError('forbidden', `tenant of region ${id.region.slice(0, 64)} at the ${region} data Worker`);
@@ -110,10 +115,8 @@ export function createDataApp(): Hono<DataEnv> {
   // The edge's probe carries its own kind of assertion (no tenant): a tenant's assertion does not open it.
   const authenticateProbe = (): MiddlewareHandler<DataEnv> => async (c, next) => {
     const data = c.get('data');
-    const url = new URL(c.req.url);
     const probe = { region: data.region, requestId: c.req.header(IDENTITY_HEADERS.requestId) ?? '' };
-    const check = await verifyAssertion(c.req.header(IDENTITY_HEADERS.assertion), probeRequest(c.req.method, url.pathname + url.search, probe), assertionKeys.get(data)!);
-    if (!check.ok) throw new GatewayError('invalid_token', `readiness probe assertion: ${check.reason}`);
+    await requireAssertion(c.req.raw, assertionKeys.get(data)!, 'readiness probe', (method, path) => probeRequest(method, path, probe));
     await next();
   };
 

@@ -99,7 +99,7 @@ export class CircuitBreaker {
 
   /** The origin's own circuit, as every tenant sees it. */
   get state(): BreakerState {
-    return this.origin.state(this.now(), this.opts);
+    return this.stateFor();
   }
 
   /** What a request of `tenant` meets: the origin's circuit when it is not closed, else the tenant's own. */
