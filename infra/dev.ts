@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
  * Ctrl-C (or SIGTERM/SIGHUP) stops everything, wrangler's workerd included.
  */
 import { readState } from './state.ts';
-import { LOCAL_TENANT_RATE_LIMITS, REGIONS, startWorld } from './world.ts';
+import { LOCAL_TENANT_PACING, LOCAL_TENANT_RATE_LIMITS, REGIONS, startWorld } from './world.ts';
 
 const services = ['gateway', 'client', 'central', 'central.db', 'central.ws', ...REGIONS.flatMap((r) => [r, `${r}.db`, `${r}.ws`])];
 const DEFAULT_PORTS: Record<string, number> = {
@@ -87,7 +87,8 @@ token:   TOKEN=$(npm run -s token -- --tenant <tenant id> --region ${anyRegion})
 call:    curl -s ${s.gatewayUrl}/api/pages -H "authorization: Bearer $TOKEN"
 status:  echo "${s.gatewayUrl}/admin/status#token=$(npm run -s token -- --admin)"   (open that URL: live regions and traffic)
 psql:    psql ${s.regions[anyRegion]!.databaseUrl}
-limits:  ${Object.entries(LOCAL_TENANT_RATE_LIMITS).map(([cls, l]) => `${cls} ${l.tenant.limit} per ${l.tenant.period} s`).join(', ')} per tenant (429 rate_limited over it)
+limits:  ${Object.entries(LOCAL_TENANT_RATE_LIMITS).map(([cls, l]) => `${cls} ${l.tenant.limit} per ${l.tenant.period} s`).join(', ')} per tenant (429 rate_limited over it),
+         paced: ${LOCAL_TENANT_PACING.burst * 100} % of a budget at once, the rest evenly over its period (waits up to ${LOCAL_TENANT_PACING.maxWaitMs} ms, else 429)
 Ctrl-C stops everything.
 `);
 

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CENTRAL_AUDIENCE, importKeyRing, newAssertionKeys } from '../src/identity-assertion/index.ts';
+import { DEFAULT_TENANT_PACING } from '../src/config/traffic-limits.ts';
 import { AUDIENCE, createTokenSigner, generateSigningKey } from './auth/tokens.ts';
 import { createCentralApp } from './central/app.ts';
 import { parseCentralConfig, type CentralConfigInput } from './central/config.ts';
@@ -34,6 +35,9 @@ export const CENTRAL_REGION = 'us-east-1';
  * The local world's per-tenant rate limits: low enough that a flood is visible locally. They name
  * wrangler.toml's top-level [[ratelimits]] bindings, whose limits must say the same (tested).
  */
+/** The local world's pacing within a window: the gateway's default, written out so `npm run dev` can print it. */
+export const LOCAL_TENANT_PACING = DEFAULT_TENANT_PACING;
+
 export const LOCAL_TENANT_RATE_LIMITS = {
   api: { tenant: { binding: 'TENANT_API_RATE_LIMITER', limit: 300, period: 10 } },
   data: { tenant: { binding: 'TENANT_DATA_RATE_LIMITER', limit: 300, period: 10 } },
@@ -331,6 +335,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
             ? { CONTROLLER_DATABASE_URL: controller.reporterUrl, CONTROLLER_WS_PROXY: controllerProxy.hostPort }
             : {}),
           TENANT_RATE_LIMITS: JSON.stringify(LOCAL_TENANT_RATE_LIMITS),
+          TENANT_PACING: JSON.stringify(LOCAL_TENANT_PACING),
           CORS_ALLOWED_ORIGINS: [...corsOrigins].join(','),
           ...options.gatewayVars,
         }),

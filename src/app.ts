@@ -20,7 +20,7 @@ import { requestGuard } from './request-guard/index.ts';
 import { withRuntime } from './runtime/middleware.ts';
 import { statusRoutes } from './status-page/index.ts';
 import { requireTenant } from './tenant/require-tenant.ts';
-import { RefusalHold, tenantLimits, TenantInFlight } from './tenant-limits/index.ts';
+import { RefusalHold, tenantLimits, TenantInFlight, TenantPacer } from './tenant-limits/index.ts';
 import { isWebSocketUpgrade } from './websocket/index.ts';
 
 /**
@@ -46,10 +46,11 @@ export function createApp(recent: RecentTraffic = new RecentTraffic()): Hono<Gat
   // Tenant limits count verified tenants only, and refuse before any subrequest or query.
   const inFlight = new TenantInFlight();
   const refusals = new RefusalHold();
+  const pacer = new TenantPacer();
   // Direct data path: handed to the tenant's regional data Worker, which alone holds that region's database.
-  app.all('/data/*', requireTenant(), tenantLimits({ routeClass: 'data', inFlight, refusals }), toDataWorker());
+  app.all('/data/*', requireTenant(), tenantLimits({ routeClass: 'data', inFlight, refusals, pacer }), toDataWorker());
   // The body limit runs after the token check: an unauthenticated body is never read.
   const apiClass = (req: Request) => (isWebSocketUpgrade(req) ? 'websocket-upgrade' : 'api');
-  app.all('/api/*', requireTenant(), tenantLimits({ routeClass: apiClass, inFlight, refusals }), bodyLimit(), toRegion());
+  app.all('/api/*', requireTenant(), tenantLimits({ routeClass: apiClass, inFlight, refusals, pacer }), bodyLimit(), toRegion());
   return app;
 }

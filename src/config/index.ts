@@ -16,7 +16,7 @@ import { LOOPBACK_HOSTS, originUrl } from './origin.ts';
 import { regionName, resilienceEnvFields, zoneName } from './shared-fields.ts';
 
 export type { DatabaseDriverConfig, DatabaseEndpoint, RegionDatabase, TransportName } from './databases.ts';
-export type { ClassLimits, RatePolicy, RouteClass, TrafficLimitsConfig } from './traffic-limits.ts';
+export type { ClassLimits, PaceRule, RatePolicy, RouteClass, TrafficLimitsConfig } from './traffic-limits.ts';
 export { MAX_CORS_ORIGINS, type CorsConfig } from './cors.ts';
 export type { AssertionKeyConfig } from './assertion-keys.ts';
 

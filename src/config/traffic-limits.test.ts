@@ -15,7 +15,20 @@ describe('TENANT_RATE_LIMITS, ADMIN_RATE_LIMIT, TENANT_MAX_IN_FLIGHT', () => {
   it('default to the documented policies and bound', () => {
     const r = parseConfig({ ...VALID_ENV });
     if (!r.ok) throw r.error;
-    expect(r.config.trafficLimits).toEqual({ rate: DEFAULT_TENANT_RATE_LIMITS, admin: DEFAULT_ADMIN_RATE_LIMIT, maxInFlight: DEFAULT_TENANT_MAX_IN_FLIGHT, busyRetryAfterSeconds: 1, refusalDelayMs: 250, refusalsHeld: 1000 });
+    expect(r.config.trafficLimits).toEqual({
+      rate: DEFAULT_TENANT_RATE_LIMITS,
+      admin: DEFAULT_ADMIN_RATE_LIMIT,
+      maxInFlight: DEFAULT_TENANT_MAX_IN_FLIGHT,
+      busyRetryAfterSeconds: 1,
+      refusalDelayMs: 250,
+      refusalsHeld: 1000,
+      // 2 % of each request class's budget at once, then one turn per period ÷ limit, waits up to 1 s;
+      // WebSocket upgrades are not paced.
+      pace: {
+        api: { burst: 20, intervalMs: 10, maxWaitMs: 1000 },
+        data: { burst: 10, intervalMs: 20, maxWaitMs: 1000 },
+      },
+    });
   });
 
   it('refuse a refusal delay or hold count out of range, naming the field', () => {
@@ -63,6 +76,37 @@ describe('TENANT_RATE_LIMITS, ADMIN_RATE_LIMIT, TENANT_MAX_IN_FLIGHT', () => {
 
   it.each([['0'], ['10001'], ['many']])('refuse TENANT_MAX_IN_FLIGHT=%s (range 1–10000)', (v) => {
     expect(issues({ TENANT_MAX_IN_FLIGHT: v })[0]).toMatch(/^TENANT_MAX_IN_FLIGHT:/);
+  });
+
+  it('TENANT_PACING: a share of each class budget at once (at least 1), as a TOML table or JSON; "off" or rate limits off: not paced', () => {
+    for (const v of [{ burst: 0.5, maxWaitMs: 0 }, '{"burst":0.5,"maxWaitMs":0}']) {
+      const r = parseConfig({ ...VALID_ENV, TENANT_PACING: v, TENANT_RATE_LIMITS: classes({ tenant: policy(3, 60) }) });
+      if (!r.ok) throw r.error;
+      expect(r.config.trafficLimits.pace?.api).toEqual({ burst: 1, intervalMs: 20_000, maxWaitMs: 0 });
+      expect(r.config.trafficLimits.pace?.data).toEqual({ burst: 250, intervalMs: 20, maxWaitMs: 0 });
+      expect(r.config.trafficLimits.pace?.['websocket-upgrade']).toBeUndefined();
+    }
+    for (const env of [{ TENANT_PACING: 'off' }, { TENANT_RATE_LIMITS: 'off' }]) {
+      const r = parseConfig({ ...VALID_ENV, ...env });
+      if (!r.ok) throw r.error;
+      expect(r.config.trafficLimits.pace).toBeNull();
+    }
+  });
+
+  it.each([
+    ['a zero burst (use "off")', { burst: 0, maxWaitMs: 1000 }],
+    ['a burst over the whole budget', { burst: 1.5, maxWaitMs: 1000 }],
+    ['a negative wait', { burst: 0.1, maxWaitMs: -1 }],
+    ['a wait over 10 s', { burst: 0.1, maxWaitMs: 10_001 }],
+    ['a fractional wait', { burst: 0.1, maxWaitMs: 1.5 }],
+    ['a missing field', { burst: 0.1 }],
+    ['an unknown field', { burst: 0.1, maxWaitMs: 10, queue: 5 }],
+    ['not JSON', '{burst:'],
+    ['another word than off', 'on'],
+  ])('refuse TENANT_PACING with %s, naming the field', (_what, value) => {
+    const found = issues({ TENANT_PACING: value });
+    expect(found.length).toBeGreaterThan(0);
+    expect(found.every((i) => i.startsWith('TENANT_PACING'))).toBe(true);
   });
 
   it('refuse an admin policy with a bad period', () => {

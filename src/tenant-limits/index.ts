@@ -5,7 +5,11 @@
  *   1. rate limit per route class (`api`, `data`, `websocket-upgrade`) with the Workers Rate
  *      Limiting binding, keyed by tenant id and, when the class has a user policy, by user id
  *      within the tenant → 429 `rate_limited` with Retry-After, RateLimit-Policy and RateLimit;
- *   2. in-flight requests per tenant in this isolate → 503 `tenant_busy` with Retry-After.
+ *   2. in-flight requests per tenant in this isolate → 503 `tenant_busy` with Retry-After;
+ *   3. pacing (pacer.ts): within the binding's window, a tenant's admitted requests are spread
+ *      over the period (a share of the budget at once, then one every period ÷ limit), so a flood
+ *      cannot spend its whole window's budget in its first second; a request over the pace waits
+ *      for its turn up to TENANT_PACING.maxWaitMs, else 429 `rate_limited`.
  *
  * A refusal is held for TENANT_REFUSAL_DELAY_MS before it is answered (at most
  * TENANT_REFUSALS_HELD at once per isolate; past that, at once). A client that honours Retry-After
@@ -20,16 +24,18 @@
  * forwarded response would mean copying it).
  *
  * Cost on the hot path: one binding call (two, issued together, when the class has a user
- * policy), one Map read and write, no other allocation than the user key.
+ * policy), two Map reads and writes (in-flight count, pace), the pace key and the user key.
  */
 import type { MiddlewareHandler } from 'hono';
-import type { ClassLimits, RatePolicy, RouteClass } from '../config/index.ts';
+import type { ClassLimits, PaceRule, RatePolicy, RouteClass, TrafficLimitsConfig } from '../config/index.ts';
 import { ROUTE_CLASSES } from '../config/traffic-limits.ts';
 import { GatewayError } from '../errors/index.ts';
 import type { GatewayEnv } from '../gateway-env/index.ts';
 import { rateLimiter } from '../rate-limit/binding.ts';
+import { TenantPacer } from './pacer.ts';
 
 export { ROUTE_CLASSES } from '../config/traffic-limits.ts';
+export { MAX_PACED_KEYS, TenantPacer } from './pacer.ts';
 
 /** IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers) for a refused request. */
 export function rateLimitedError(policyName: string, policy: RatePolicy, detail: string): GatewayError {
@@ -86,30 +92,34 @@ export interface TenantLimitsOptions {
   inFlight: TenantInFlight;
   /** Shared by every mount of one app: refusals held at once, per isolate. */
   refusals: RefusalHold;
+  /** Shared by every mount of one app: each tenant's pace per route class, per isolate. */
+  pacer: TenantPacer;
 }
 
 /** Runs after requireTenant (the tenant is verified and resolved). */
 export function tenantLimits(options: TenantLimitsOptions): MiddlewareHandler<GatewayEnv> {
-  const { routeClass, inFlight, refusals } = options;
+  const { routeClass, inFlight, refusals, pacer } = options;
   if (typeof routeClass !== 'function' && !ROUTE_CLASSES.includes(routeClass)) {
     throw new Error(`tenantLimits: routeClass must be one of ${ROUTE_CLASSES.join(', ')} or a function`);
   }
   if (!(inFlight instanceof TenantInFlight)) throw new Error('tenantLimits: inFlight must be a TenantInFlight');
   if (!(refusals instanceof RefusalHold)) throw new Error('tenantLimits: refusals must be a RefusalHold');
+  if (!(pacer instanceof TenantPacer)) throw new Error('tenantLimits: pacer must be a TenantPacer');
   return async (c, next) => {
     const { config } = c.get('runtime');
     const limits = config.trafficLimits;
     const tenant = c.get('tenant');
     if (!tenant) throw new GatewayError('internal_error', 'tenantLimits mounted before requireTenant');
     if (limits.rate) {
-      const cls = typeof routeClass === 'function' ? routeClass(c.req.raw) : routeClass;
-      try {
-        await checkRate(c.env, cls, limits.rate[cls], tenant.tenantId, tenant.userId);
-      } catch (err) {
-        if (err instanceof GatewayError && err.code === 'rate_limited') await refusals.hold(limits.refusalDelayMs, limits.refusalsHeld);
-        throw err;
+      const refusal = await admit(c.env, typeof routeClass === 'function' ? routeClass(c.req.raw) : routeClass, limits, pacer, tenant);
+      if (refusal) {
+        await refusals.hold(limits.refusalDelayMs, limits.refusalsHeld);
+        throw refusal;
       }
     }
+    // After the pace wait: a request waiting for its turn holds no outbound connection, so it is not
+    // counted (the pace bounds how many wait). A turn then refused here is not given back: the tenant
+    // already has maxInFlight requests at its origins.
     if (!inFlight.tryEnter(tenant.tenantId, limits.maxInFlight)) {
       await refusals.hold(limits.refusalDelayMs, limits.refusalsHeld);
       throw new GatewayError('tenant_busy', `${limits.maxInFlight} requests of the tenant in flight in this isolate`, undefined, {
@@ -125,17 +135,52 @@ export function tenantLimits(options: TenantLimitsOptions): MiddlewareHandler<Ga
   };
 }
 
-async function checkRate(env: Record<string, unknown>, cls: RouteClass, limits: ClassLimits, tenantId: string, userId: string): Promise<void> {
+/**
+ * The tenant's turn in this isolate's pace, then the binding's budget: null once the request may go
+ * (after waiting for its turn), or the 429 to answer.
+ */
+async function admit(env: Record<string, unknown>, cls: RouteClass, limits: TrafficLimitsConfig, pacer: TenantPacer, tenant: { tenantId: string; userId: string }): Promise<GatewayError | null> {
+  const pace = limits.pace?.[cls];
+  // Route classes never contain "/", so "<class>/<tenant>" cannot collide.
+  const key = `${cls}/${tenant.tenantId}`;
+  let waitMs = 0;
+  if (pace) {
+    const turn = pacer.take(key, pace, Date.now());
+    if (!turn.admitted) return paceRefusal(cls, pace, turn.retryAfterMs);
+    waitMs = turn.waitMs;
+  }
+  // A turn the binding then refuses is not given back: a client looping on the window's 429s keeps
+  // spending turns, so the next window's budget reaches it paced, not as a burst at the window's start.
+  const refused = await checkRate(env, cls, limits.rate![cls], tenant.tenantId, tenant.userId);
+  if (refused) return refused;
+  if (waitMs > 0) await new Promise<void>((resolve) => setTimeout(resolve, waitMs));
+  return null;
+}
+
+/** A request over the tenant's pace: the policy is the pace's (`burst` per the time it takes to earn them back). */
+function paceRefusal(cls: RouteClass, pace: PaceRule, retryAfterMs: number): GatewayError {
+  const name = `${cls}-tenant-pace`;
+  const retryAfter = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
+  // Rounded to whole ms first: 30 × 33.33… ms is one second, not a float a hair over it.
+  const window = Math.max(1, Math.ceil(Math.round(pace.burst * pace.intervalMs) / 1000));
+  return new GatewayError('rate_limited', `tenant pace (${cls}): next turn in ${Math.ceil(retryAfterMs)} ms`, undefined, {
+    'retry-after': retryAfter,
+    'ratelimit-policy': `"${name}";q=${pace.burst};w=${window}`,
+    ratelimit: `"${name}";r=0;t=${retryAfter}`,
+  });
+}
+
+async function checkRate(env: Record<string, unknown>, cls: RouteClass, limits: ClassLimits, tenantId: string, userId: string): Promise<GatewayError | null> {
   const tenantCall = rateLimiter(env, limits.tenant.binding, `TENANT_RATE_LIMITS.${cls}.tenant`).limit({ key: tenantId });
   if (!limits.user) {
-    if (!(await tenantCall).success) throw rateLimitedError(`${cls}-tenant`, limits.tenant, `tenant rate limit (${cls})`);
-    return;
+    return (await tenantCall).success ? null : rateLimitedError(`${cls}-tenant`, limits.tenant, `tenant rate limit (${cls})`);
   }
   // Tenant ids never contain "/", so "<tenant>/<user>" cannot collide across tenants.
   const userCall = rateLimiter(env, limits.user.binding, `TENANT_RATE_LIMITS.${cls}.user`).limit({ key: `${tenantId}/${userId}` });
   const [t, u] = await Promise.all([tenantCall, userCall]);
-  if (!t.success) throw rateLimitedError(`${cls}-tenant`, limits.tenant, `tenant rate limit (${cls})`);
-  if (!u.success) throw rateLimitedError(`${cls}-user`, limits.user, `user rate limit (${cls})`);
+  if (!t.success) return rateLimitedError(`${cls}-tenant`, limits.tenant, `tenant rate limit (${cls})`);
+  if (!u.success) return rateLimitedError(`${cls}-user`, limits.user, `user rate limit (${cls})`);
+  return null;
 }
 
 /** The admin token limit, keyed by the admin's subject; runs right after requireAdmin verified it. */

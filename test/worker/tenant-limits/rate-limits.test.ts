@@ -26,8 +26,9 @@ const LIMITS = {
   'websocket-upgrade': { tenant: policy('TEST_USER_RATE_LIMITER', USER_LIMIT) },
 };
 // Refusals answered at once here: holding them is refusal-hold.test.ts's subject, and it would only
-// stretch these scenarios over window boundaries.
-const ENV = { TENANT_RATE_LIMITS: JSON.stringify(LIMITS), ADMIN_RATE_LIMIT: JSON.stringify(policy('TEST_ADMIN_RATE_LIMITER', ADMIN_LIMIT, 60)), TENANT_REFUSAL_DELAY_MS: '0' };
+// stretch these scenarios over window boundaries. Not paced: the binding's window is the subject here,
+// pacing is pacing.test.ts's (at 6 per 10 s it would space these requests 1.7 s apart).
+const ENV = { TENANT_RATE_LIMITS: JSON.stringify(LIMITS), ADMIN_RATE_LIMIT: JSON.stringify(policy('TEST_ADMIN_RATE_LIMITER', ADMIN_LIMIT, 60)), TENANT_REFUSAL_DELAY_MS: '0', TENANT_PACING: 'off' };
 // Keys fetched once (the warm-up request is tenant ws_alpha's, never a tenant below).
 let gw: Gateway;
 beforeAll(async () => {
@@ -151,6 +152,7 @@ describe('per user within the tenant', () => {
   beforeAll(async () => {
     perUser = await warmGateway({
       TENANT_RATE_LIMITS: JSON.stringify({ ...LIMITS, api: { tenant: policy('TENANT_API_RATE_LIMITER', 300), user: policy('TEST_USER_RATE_LIMITER', USER_LIMIT) } }),
+      TENANT_PACING: 'off',
     });
   });
 
@@ -202,7 +204,7 @@ describe('route classes have their own budgets', () => {
         const tenant = await newTenant(backend, 'eu-central-1');
         const auth = await bearer(tenant, 'eu-central-1');
         const headers = { ...auth, 'content-type': 'application/json' };
-        const env = { TENANT_RATE_LIMITS: JSON.stringify(LIMITS) };
+        const env = { TENANT_RATE_LIMITS: JSON.stringify(LIMITS), TENANT_PACING: 'off' };
         for (let i = 0; i < TENANT_LIMIT; i++) {
           const res = await callData(backend, '/data/pages', { headers }, env);
           expect(res.status, `read ${i + 1}`).toBe(200);

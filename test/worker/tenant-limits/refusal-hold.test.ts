@@ -22,7 +22,7 @@ const timed = async (p: Promise<Response>) => {
 it('holds a 429 rate_limited for the configured delay, with its headers intact', async () => {
   const origin = await labOrigin();
   const limits = { api: { tenant: { binding: 'TEST_TENANT_RATE_LIMITER', limit: 6, period: 10 } }, data: { tenant: { binding: 'TEST_TENANT_DATA_RATE_LIMITER', limit: 6, period: 10 } }, 'websocket-upgrade': { tenant: { binding: 'TEST_USER_RATE_LIMITER', limit: 3, period: 10 } } };
-  const gw = gatewayWith({ REGIONS: euRegion(origin.url), TENANT_RATE_LIMITS: JSON.stringify(limits), TENANT_REFUSAL_DELAY_MS: String(HOLD_MS) });
+  const gw = gatewayWith({ REGIONS: euRegion(origin.url), TENANT_RATE_LIMITS: JSON.stringify(limits), TENANT_REFUSAL_DELAY_MS: String(HOLD_MS), TENANT_PACING: 'off' });
   const headers = await auth('ws_loop');
   const limited: number[] = [];
   // 2 × limit + 1 in a row meet at least one 429 whatever the window boundaries.
