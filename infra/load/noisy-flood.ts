@@ -22,17 +22,20 @@ export interface FloodCounts {
   elapsedMs: number;
   /** Paced sends skipped because `concurrency` requests were still outstanding. */
   skipped: number;
+  /** How long each request took, in the order they were answered. */
+  latenciesMs: number[];
 }
 
 const setup = workerData as FloodSetup;
 
 async function flood(untilMs: number, rps: number): Promise<FloodCounts> {
-  const counts: FloodCounts = { requests: 0, statuses: {}, limitedWithoutHeaders: 0, elapsedMs: 0, skipped: 0 };
+  const counts: FloodCounts = { requests: 0, statuses: {}, limitedWithoutHeaders: 0, elapsedMs: 0, skipped: 0, latenciesMs: [] };
   const t0 = Date.now();
   const url = `${setup.gatewayUrl}/api/pages?limit=5`;
   const headers = { authorization: `Bearer ${setup.token}` };
   const one = async () => {
     let status = 0;
+    const t0 = performance.now();
     try {
       const res = await fetch(url, { headers });
       status = res.status;
@@ -42,6 +45,7 @@ async function flood(untilMs: number, rps: number): Promise<FloodCounts> {
       status = 0;
     }
     counts.requests++;
+    counts.latenciesMs.push(performance.now() - t0);
     counts.statuses[status] = (counts.statuses[status] ?? 0) + 1;
   };
   if (rps > 0) {

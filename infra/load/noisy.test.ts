@@ -3,12 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { noisyViolations, percentile, type ConditionStats, type NoisyCounts } from './noisy.ts';
 
 const stats = (over: Partial<ConditionStats> = {}): ConditionStats => ({
-  requests: 100, served: 100, successRate: 1, p50Ms: 10, p99Ms: 40, p99ByPath: { api: 40, data: 40, write: 40 }, errors: {}, maxTenantRps: 2, ...over,
+  requests: 100, served: 100, successRate: 1, p50Ms: 10, p99Ms: 40, p99ByPath: { api: 40, data: 40, write: 40 }, errors: {}, maxTenantRps: 2, slowestInFirstSecond: { count: 0, of: 1 }, ...over,
 });
-const noisy = (over: Partial<NoisyCounts> = {}): NoisyCounts => ({ requests: 5000, rps: 400, statuses: { 200: 300, 429: 4700 }, limited: 4700, busy: 0, limitedWithoutHeaders: 0, ...over });
-const control = (over: Partial<NoisyCounts> = {}): NoisyCounts => ({ requests: 270, rps: 27, statuses: { 200: 270 }, limited: 0, busy: 0, limitedWithoutHeaders: 0, ...over });
+const noisy = (over: Partial<NoisyCounts> = {}): NoisyCounts => ({ requests: 5000, rps: 400, servedRps: 30, p50Ms: 20, statuses: { 200: 300, 429: 4700 }, limited: 4700, busy: 0, limitedWithoutHeaders: 0, ...over });
+const control = (over: Partial<NoisyCounts> = {}): NoisyCounts => ({ requests: 270, rps: 27, servedRps: 27, p50Ms: 15, statuses: { 200: 270 }, limited: 0, busy: 0, limitedWithoutHeaders: 0, ...over });
 const run = (o: { quiet?: Partial<ConditionStats>; busy?: Partial<ConditionStats>; flood?: Partial<ConditionStats>; noisy?: Partial<NoisyCounts>; control?: Partial<NoisyCounts> } = {}) =>
-  noisyViolations({ others: { quiet: stats(o.quiet), busy: stats(o.busy), flood: stats(o.flood) }, noisy: noisy(o.noisy), control: control(o.control) });
+  noisyViolations({ others: { quiet: stats(o.quiet), busy: stats(o.busy), flood: stats(o.flood) }, noisy: noisy(o.noisy), control: control(o.control), budgetRps: 30 });
 
 describe('noisyViolations', () => {
   it('passes a run that meets every target', () => {
@@ -32,8 +32,13 @@ describe('noisyViolations', () => {
   });
 
   it('fails when the noisy tenant was never limited, its 429s lacked the headers, or it was not ten times as loud', () => {
-    expect(run({ noisy: { limited: 0 } })).toEqual(['the noisy tenant was never limited (no 429, no 503 tenant_busy)']);
+    expect(run({ noisy: { limited: 0 } })[0]).toMatch(/^the noisy tenant was not limited: no 429, no 503 tenant_busy, and not held to its budget's pace/);
     expect(run({ noisy: { limited: 0, busy: 10 } })).toEqual([]);
+    // Paced instead of refused: served at its budget while its requests waited for their turns.
+    expect(run({ noisy: { limited: 0, servedRps: 31, p50Ms: 250 } })).toEqual([]);
+    // Waiting, but served faster than its budget (the pace did not hold it), or at its budget without waiting: not limited.
+    expect(run({ noisy: { limited: 0, servedRps: 60, p50Ms: 250 } })).toHaveLength(1);
+    expect(run({ noisy: { limited: 0, servedRps: 30, p50Ms: 20 } })).toHaveLength(1);
     expect(run({ noisy: { limitedWithoutHeaders: 3 } })).toHaveLength(1);
     expect(run({ busy: { maxTenantRps: 50 } })[0]).toMatch(/less than 10 ×/);
   });

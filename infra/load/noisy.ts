@@ -13,9 +13,9 @@
  * Targets (violations → the CLI exits non-zero):
  *   - the other tenants get no 429 and no 503, in any condition;
  *   - their p99 with the flood is within 20 % (or 5 ms, whichever is larger) of their p99 without;
- *   - the noisy tenant is limited (429 with Retry-After and RateLimit fields once it is past its
- *     budget, 503 tenant_busy for connections past the in-flight bound) and sends at least ten
- *     times any other tenant's rate;
+ *   - the noisy tenant is limited: refused (429 with Retry-After and RateLimit fields, 503
+ *     tenant_busy) or paced (served no faster than its budget while its requests wait for their
+ *     turns), and sends at least ten times any other tenant's rate;
  *   - the control is what it says: the busy tenant got no 429.
  * Flood against busy is printed, not a target: it is the cost of the part the gateway refused.
  */
@@ -23,7 +23,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { LOCAL_TENANT_RATE_LIMITS } from '../world.ts';
+import { LOCAL_TENANT_PACING, LOCAL_TENANT_RATE_LIMITS } from '../world.ts';
 import { signUpTenants, sleep } from './common.ts';
 import { startWorldProcess, type RemoteWorld } from './world-process.ts';
 import type { FloodCounts, FloodOrder, FloodSetup } from './noisy-flood.ts';
@@ -40,8 +40,10 @@ export interface NoisyOptions {
   /** Connections the noisy tenant sends with (its outstanding requests, when paced). */
   noisyConcurrency: number;
   noisyRegion: string;
-  /** The in-flight bound for this run: below the noisy tenant's connections, so 503 tenant_busy shows too. */
+  /** The in-flight bound for this run (a request waiting for its pace turn is not in flight). */
   maxInFlight: number;
+  /** TENANT_PACING for this run: null keeps the local world's (the gateway's default); 'off' or a JSON value. */
+  pacing: string | null;
   log: (msg: string) => void;
 }
 
@@ -54,6 +56,7 @@ export const NOISY_DEFAULTS: NoisyOptions = {
   noisyConcurrency: 8,
   noisyRegion: 'eu-central-1',
   maxInFlight: 4,
+  pacing: null,
   log: () => {},
 };
 
@@ -83,11 +86,17 @@ export interface ConditionStats {
   errors: Record<string, number>;
   /** The busiest other tenant's requests per second. */
   maxTenantRps: number;
+  /** Of the slowest 1 % of served requests, how many were sent in the first second of their phase. */
+  slowestInFirstSecond: { count: number; of: number };
 }
 
 export interface NoisyCounts {
   requests: number;
   rps: number;
+  /** 2xx answers per second. */
+  servedRps: number;
+  /** Median time to an answer (a request paced by the gateway waits for its turn). */
+  p50Ms: number | null;
   statuses: Record<string, number>;
   limited: number;
   busy: number;
@@ -102,6 +111,8 @@ export interface NoisyReport {
   noisyRegion: string;
   noisyRps: number;
   busyRps: number;
+  /** The noisy tenant's api budget per second (limit ÷ period). */
+  budgetRps: number;
   limit: string;
   others: Record<Condition, ConditionStats>;
   /** The noisy tenant while flooding. */
@@ -109,6 +120,9 @@ export interface NoisyReport {
   /** The same tenant in the control condition, within its budget. */
   control: NoisyCounts;
   maxInFlight: number;
+  noisyConcurrency: number;
+  /** TENANT_PACING as the run set it. */
+  pacing: string;
   loadAverage: number[];
   violations: string[];
 }
@@ -122,7 +136,19 @@ export function percentile(sorted: readonly number[], p: number): number | null 
 export const allowedP99 = (quietP99: number) => Math.max(quietP99 * (1 + P99_TOLERANCE), quietP99 + P99_FLOOR_MS);
 
 /** The verdicts, over what the run recorded (pure, so noisy.test.ts can show each one fires). */
-export function noisyViolations(r: Pick<NoisyReport, 'others' | 'noisy' | 'control'>): string[] {
+/**
+ * The flood was limited: refused (429, 503 tenant_busy), or paced: served no faster than its budget
+ * (10 % slack for the burst admitted at once) while its requests waited for their turns (median at
+ * least twice that of the same tenant within its budget, whose requests never wait).
+ */
+export function noisyLimited(r: Pick<NoisyReport, 'noisy' | 'control' | 'budgetRps'>): boolean {
+  if (r.noisy.limited + r.noisy.busy > 0) return true;
+  const { p50Ms } = r.noisy;
+  const controlP50 = r.control.p50Ms;
+  return r.noisy.servedRps <= r.budgetRps * 1.1 && p50Ms !== null && controlP50 !== null && p50Ms >= 2 * controlP50;
+}
+
+export function noisyViolations(r: Pick<NoisyReport, 'others' | 'noisy' | 'control' | 'budgetRps'>): string[] {
   const out: string[] = [];
   for (const cond of CONDITIONS) {
     for (const [k, n] of Object.entries(r.others[cond].errors)) {
@@ -135,7 +161,9 @@ export function noisyViolations(r: Pick<NoisyReport, 'others' | 'noisy' | 'contr
   if (q !== null && f !== null && f > allowedP99(q)) {
     out.push(`other tenants' p99 with the flood ${f.toFixed(1)} ms > ${allowedP99(q).toFixed(1)} ms allowed (without: ${q.toFixed(1)} ms)`);
   }
-  if (r.noisy.limited + r.noisy.busy === 0) out.push('the noisy tenant was never limited (no 429, no 503 tenant_busy)');
+  if (!noisyLimited(r)) {
+    out.push(`the noisy tenant was not limited: no 429, no 503 tenant_busy, and not held to its budget's pace (${r.noisy.servedRps.toFixed(1)} served/s against ${r.budgetRps} budgeted, median ${r.noisy.p50Ms?.toFixed(0) ?? '-'} ms against ${r.control.p50Ms?.toFixed(0) ?? '-'} ms within its budget)`);
+  }
   if (r.noisy.limitedWithoutHeaders > 0) out.push(`${r.noisy.limitedWithoutHeaders} of the noisy tenant's 429s lacked Retry-After or RateLimit fields`);
   const maxOther = Math.max(...CONDITIONS.map((c) => r.others[c].maxTenantRps));
   if (r.noisy.rps < MIN_NOISE_FACTOR * maxOther) out.push(`the noisy tenant sent ${r.noisy.rps.toFixed(0)} req/s, less than ${MIN_NOISE_FACTOR} × the busiest other tenant (${maxOther.toFixed(1)} req/s)`);
@@ -152,6 +180,8 @@ interface Tenant {
 interface Sample {
   /** `warmup`: sent before the first phase or after the last, not measured. */
   cond: Condition | 'warmup';
+  /** When it was sent, counted from the start of its phase. */
+  inPhaseMs: number;
   tenant: string;
   path: PathKind;
   ms: number;
@@ -165,7 +195,8 @@ export async function runNoisy(partial: Partial<NoisyOptions> = {}): Promise<Noi
   const sandboxDir = await mkdtemp(join(tmpdir(), 'etr-noisy-'));
   opts.log('starting the local world');
   // In its own process: the world's servers must not share the event loop that times the clients.
-  const world = await startWorldProcess({ sandboxDir, gatewayLogLevel: 'error', gatewayVars: { TENANT_MAX_IN_FLIGHT: String(opts.maxInFlight) } });
+  const gatewayVars: Record<string, string> = { TENANT_MAX_IN_FLIGHT: String(opts.maxInFlight), ...(opts.pacing === null ? {} : { TENANT_PACING: opts.pacing }) };
+  const world = await startWorldProcess({ sandboxDir, gatewayLogLevel: 'error', gatewayVars });
   try {
     return await drive(world, opts);
   } finally {
@@ -180,13 +211,25 @@ function totals(phases: readonly FloodCounts[]): NoisyCounts {
   let requests = 0;
   let elapsed = 0;
   let limitedWithoutHeaders = 0;
+  const latencies: number[] = [];
   for (const f of phases) {
     requests += f.requests;
     elapsed += f.elapsedMs;
     limitedWithoutHeaders += f.limitedWithoutHeaders;
+    latencies.push(...f.latenciesMs);
     for (const [k, n] of Object.entries(f.statuses)) statuses[k] = (statuses[k] ?? 0) + n;
   }
-  return { requests, rps: elapsed > 0 ? (requests * 1000) / elapsed : 0, statuses, limited: statuses['429'] ?? 0, busy: statuses['503'] ?? 0, limitedWithoutHeaders };
+  const perSecond = (n: number) => (elapsed > 0 ? (n * 1000) / elapsed : 0);
+  return {
+    requests,
+    rps: perSecond(requests),
+    servedRps: perSecond(statuses['200'] ?? 0),
+    p50Ms: percentile(latencies.sort((a, b) => a - b), 0.5),
+    statuses,
+    limited: statuses['429'] ?? 0,
+    busy: statuses['503'] ?? 0,
+    limitedWithoutHeaders,
+  };
 }
 
 async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyReport> {
@@ -205,11 +248,13 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
   const counts: Record<'busy' | 'flood', FloodCounts[]> = { busy: [], flood: [] };
   const samples: Sample[] = [];
   let cond: Condition | 'warmup' = 'warmup';
+  let phaseStart = performance.now();
   let stopped = false;
 
   const oneRequest = async (t: Tenant, i: number): Promise<void> => {
     const auth = { authorization: `Bearer ${t.token}` };
     const startedIn = cond;
+    const inPhaseMs = performance.now() - phaseStart;
     // Reads through both paths and some writes: forwarded to the region's app, or queried directly.
     const path: PathKind = i % 5 === 4 ? 'write' : i % 2 === 0 ? 'api' : 'data';
     const t0 = performance.now();
@@ -226,7 +271,7 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
     } catch (err) {
       code = `network ${(err as Error).message}`;
     }
-    samples.push({ cond: startedIn, tenant: t.id, path, ms: performance.now() - t0, status, code });
+    samples.push({ cond: startedIn, inPhaseMs, tenant: t.id, path, ms: performance.now() - t0, status, code });
   };
 
   // Open loop: each tenant starts a request every 1/rps seconds (offset so tenants do not align).
@@ -251,6 +296,7 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
   await sleep(period - (Date.now() % period));
   for (let p = 0; p < opts.phases; p++) {
     cond = CONDITIONS[p % CONDITIONS.length]!;
+    phaseStart = performance.now();
     if (cond === 'quiet') {
       await sleep(phaseMs);
       continue;
@@ -270,6 +316,7 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
     const mine = samples.filter((s) => s.cond === c);
     const ok = mine.filter((s) => s.status >= 200 && s.status < 300);
     const sorted = ok.map((s) => s.ms).sort((a, b) => a - b);
+    const slowest = [...ok].sort((a, b) => b.ms - a.ms).slice(0, Math.ceil(ok.length / 100));
     const errors: Record<string, number> = {};
     for (const s of mine) if (!(s.status >= 200 && s.status < 300)) errors[`${s.status} ${s.code}`] = (errors[`${s.status} ${s.code}`] ?? 0) + 1;
     const perTenant = new Map<string, number>();
@@ -284,6 +331,7 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
       p99ByPath: { api: p99Of(ok.filter((s) => s.path === 'api')), data: p99Of(ok.filter((s) => s.path === 'data')), write: p99Of(ok.filter((s) => s.path === 'write')) },
       errors,
       maxTenantRps: Math.max(0, ...perTenant.values()) / seconds,
+      slowestInFirstSecond: { count: slowest.filter((s) => s.inPhaseMs < 1000).length, of: slowest.length },
     };
   };
   const report: NoisyReport = {
@@ -294,11 +342,14 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
     noisyRegion: opts.noisyRegion,
     noisyRps: opts.noisyRps,
     busyRps,
+    budgetRps: budget.limit / budget.period,
     limit: `api ${budget.limit} per ${budget.period} s per tenant`,
     others: { quiet: stats('quiet'), busy: stats('busy'), flood: stats('flood') },
     noisy: totals(counts.flood),
     control: totals(counts.busy),
     maxInFlight: opts.maxInFlight,
+    noisyConcurrency: opts.noisyConcurrency,
+    pacing: opts.pacing ?? JSON.stringify(LOCAL_TENANT_PACING),
     loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
     violations: [],
   };
@@ -313,7 +364,7 @@ const statusList = (c: NoisyCounts) => Object.entries(c.statuses).map(([k, n]) =
 export function formatNoisyReport(r: NoisyReport): string {
   const flood = r.noisyRps > 0 ? `${r.noisyRps} req/s` : 'as fast as its connections allow';
   const lines = [
-    `noisy neighbour: ${r.tenants} tenants at ${r.perTenantRps} req/s each in all regions, 1 noisy tenant in ${r.noisyRegion} (busy: ${r.busyRps.toFixed(0)} req/s, paced; flood: ${flood}); ${r.durationMs / 1000} s in ${r.phases} phases cycling ${CONDITIONS.join(', ')}; limit ${r.limit}, in-flight bound ${r.maxInFlight}; load average ${r.loadAverage.join(' ')}`,
+    `noisy neighbour: ${r.tenants} tenants at ${r.perTenantRps} req/s each in all regions, 1 noisy tenant in ${r.noisyRegion} (busy: ${r.busyRps.toFixed(0)} req/s, paced; flood: ${flood}, ${r.noisyConcurrency} connections); ${r.durationMs / 1000} s in ${r.phases} phases cycling ${CONDITIONS.join(', ')}; limit ${r.limit}, pacing ${r.pacing}, in-flight bound ${r.maxInFlight}; load average ${r.loadAverage.join(' ')}`,
     '',
     '| other tenants | requests | success | p50 | p99 | p99 api / data / write | 429 / 503 |',
     '|---|---|---|---|---|---|---|',
@@ -324,21 +375,23 @@ export function formatNoisyReport(r: NoisyReport): string {
     const byPath = `${ms(s.p99ByPath.api)} / ${ms(s.p99ByPath.data)} / ${ms(s.p99ByPath.write)}`;
     lines.push(`| ${CONDITION_LABEL[cond]} | ${s.requests} | ${(s.successRate * 100).toFixed(2)} % | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ${byPath} | ${bad} |`);
   }
+  const phaseSeconds = r.durationMs / r.phases / 1000;
+  lines.push('', `slowest 1 % sent in the first second of a ${phaseSeconds} s phase (${(100 / phaseSeconds).toFixed(0)} % of the time): ${CONDITIONS.map((c) => `${c} ${r.others[c].slowestInFirstSecond.count} of ${r.others[c].slowestInFirstSecond.of}`).join(', ')}`);
   const q = r.others.quiet.p99Ms;
   const b = r.others.busy.p99Ms;
   const f = r.others.flood.p99Ms;
   lines.push('');
   if (q !== null) lines.push(`p99 allowed with the flood: ${allowedP99(q).toFixed(1)} ms (20 % or 5 ms over ${q.toFixed(1)} ms, whichever is larger)`);
   if (b !== null && f !== null) lines.push(`flood against the same tenant within its budget (what the refused part cost the others): p99 ${f >= b ? '+' : ''}${(f - b).toFixed(1)} ms (${ms(b)} → ${ms(f)})`);
-  lines.push(`noisy tenant flooding: ${r.noisy.requests} requests (${r.noisy.rps.toFixed(0)} req/s): ${statusList(r.noisy)}; 429s: ${r.noisy.limited}, 503 tenant_busy: ${r.noisy.busy}`);
-  lines.push(`noisy tenant within its budget: ${r.control.requests} requests (${r.control.rps.toFixed(0)} req/s): ${statusList(r.control)}`);
+  lines.push(`noisy tenant flooding: ${r.noisy.requests} requests (${r.noisy.rps.toFixed(0)} req/s, ${r.noisy.servedRps.toFixed(1)} served/s against a budget of ${r.budgetRps}/s, median ${ms(r.noisy.p50Ms)}): ${statusList(r.noisy)}; 429s: ${r.noisy.limited}, 503 tenant_busy: ${r.noisy.busy}`);
+  lines.push(`noisy tenant within its budget: ${r.control.requests} requests (${r.control.rps.toFixed(0)} req/s, median ${ms(r.control.p50Ms)}): ${statusList(r.control)}`);
   const otherErrors = CONDITIONS.filter((c) => Object.keys(r.others[c].errors).length);
   if (otherErrors.length) lines.push(`other tenants' non-2xx answers: ${otherErrors.map((c) => `${c} ${JSON.stringify(r.others[c].errors)}`).join(', ')}`);
   lines.push(r.violations.length ? `TARGETS MISSED (${r.violations.length}):\n  ${r.violations.join('\n  ')}` : 'targets met: no 429/503 for the other tenants, their p99 within bounds, the noisy tenant limited');
   return lines.join('\n');
 }
 
-/** `npm run load -- --noisy [--duration 90 --phases 9 --tenants-per-region 3 --rps 2 --noisy-rps 0 --noisy-concurrency 8 --max-in-flight 4 --json]`; returns the exit code. */
+/** `npm run load -- --noisy [--duration 90 --phases 9 --tenants-per-region 3 --rps 2 --noisy-rps 0 --noisy-concurrency 8 --max-in-flight 4 --pacing off|<json> --json]`; returns the exit code. */
 export async function noisyCli(args: string[]): Promise<number> {
   const { parseArgs } = await import('node:util');
   const { values } = parseArgs({
@@ -352,6 +405,7 @@ export async function noisyCli(args: string[]): Promise<number> {
       'noisy-concurrency': { type: 'string', default: String(NOISY_DEFAULTS.noisyConcurrency) },
       'noisy-region': { type: 'string', default: NOISY_DEFAULTS.noisyRegion },
       'max-in-flight': { type: 'string', default: String(NOISY_DEFAULTS.maxInFlight) },
+      pacing: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -369,6 +423,7 @@ export async function noisyCli(args: string[]): Promise<number> {
     noisyConcurrency: Math.floor(number('noisy-concurrency', values['noisy-concurrency'], 'positive')),
     noisyRegion: values['noisy-region']!,
     maxInFlight: Math.floor(number('max-in-flight', values['max-in-flight'], 'positive')),
+    pacing: values.pacing ?? null,
     log: (m) => console.error(`[load --noisy] ${m}`),
   });
   console.log(values.json ? JSON.stringify(report, null, 2) : formatNoisyReport(report));

@@ -2,12 +2,12 @@
  * The short noisy-neighbour run `npm test` does (one phase of each condition: without the noisy
  * tenant, with it within its budget, with its flood); the full
  * run with its latency target is `npm run load -- --noisy` (README). Asserted here: isolation, not
- * timing — the other tenants get no 429 and no 503, and the noisy tenant is limited (its 429s
- * carry the RateLimit fields). The p99 comparison is printed, not asserted (a timed test on a shared machine
+ * timing — the other tenants get no 429 and no 503, and the noisy tenant is limited (refused, its
+ * 429s carrying the RateLimit fields, or paced to its budget). The p99 comparison is printed, not asserted (a timed test on a shared machine
  * would test the machine).
  */
 import { expect, it } from 'vitest';
-import { CONDITIONS, formatNoisyReport, runNoisy } from '../../infra/load/noisy.ts';
+import { CONDITIONS, formatNoisyReport, noisyLimited, runNoisy } from '../../infra/load/noisy.ts';
 
 it('a flooding tenant is limited while the other tenants of its region and the rest are not', async () => {
   const report = await runNoisy({ durationMs: 15_000, phases: 3, tenantsPerRegion: 2, log: (m) => console.log(`[noisy] ${m}`) });
@@ -16,8 +16,8 @@ it('a flooding tenant is limited while the other tenants of its region and the r
     expect(report.others[cond].requests).toBeGreaterThan(0);
     expect(Object.keys(report.others[cond].errors).filter((k) => k.startsWith('429') || k.startsWith('503'))).toEqual([]);
   }
-  // Past its in-flight bound at once (it floods with more connections); past its budget when fast enough.
-  expect(report.noisy.limited + report.noisy.busy).toBeGreaterThan(0);
+  // Refused, or held to its budget's pace (its requests wait for their turns).
+  expect(noisyLimited(report)).toBe(true);
   expect(report.noisy.limitedWithoutHeaders).toBe(0);
   // Within its budget the same tenant is served, not limited.
   expect(report.control.limited).toBe(0);
