@@ -2,14 +2,16 @@
  * Per-tenant traffic control at the edge, after the token is verified (a request is counted
  * under the tenant its valid token names) and before any subrequest or query:
  *
- *   1. rate limit per route class (`api`, `data`, `websocket-upgrade`) with the Workers Rate
+ *   1. pacing (pacer.ts, classes `api` and `data`): within the binding's window, a tenant's
+ *      requests are spread over the period (a share of the budget at once, then one every
+ *      period ÷ limit), so a flood cannot spend its whole window's budget in its first second; a
+ *      request over the pace waits for its turn up to TENANT_PACING.maxWaitMs, else 429
+ *      `rate_limited` with the pace's RateLimit fields;
+ *   2. rate limit per route class (`api`, `data`, `websocket-upgrade`) with the Workers Rate
  *      Limiting binding, keyed by tenant id and, when the class has a user policy, by user id
  *      within the tenant → 429 `rate_limited` with Retry-After, RateLimit-Policy and RateLimit;
- *   2. in-flight requests per tenant in this isolate → 503 `tenant_busy` with Retry-After;
- *   3. pacing (pacer.ts): within the binding's window, a tenant's admitted requests are spread
- *      over the period (a share of the budget at once, then one every period ÷ limit), so a flood
- *      cannot spend its whole window's budget in its first second; a request over the pace waits
- *      for its turn up to TENANT_PACING.maxWaitMs, else 429 `rate_limited`.
+ *   3. in-flight requests per tenant in this isolate, counted once the request is sent (after any
+ *      pace wait) → 503 `tenant_busy` with Retry-After.
  *
  * A refusal is held for TENANT_REFUSAL_DELAY_MS before it is answered (at most
  * TENANT_REFUSALS_HELD at once per isolate; past that, at once). A client that honours Retry-After
@@ -24,10 +26,11 @@
  * forwarded response would mean copying it).
  *
  * Cost on the hot path: one binding call (two, issued together, when the class has a user
- * policy), two Map reads and writes (in-flight count, pace), the pace key and the user key.
+ * policy), two Map reads and writes (in-flight count, pace), the pace key and the user key, and a
+ * timer only for a request that waits for its turn.
  */
 import type { MiddlewareHandler } from 'hono';
-import type { ClassLimits, PaceRule, RatePolicy, RouteClass, TrafficLimitsConfig } from '../config/index.ts';
+import type { ClassLimits, PaceRule, RatePolicy, RouteClass } from '../config/index.ts';
 import { ROUTE_CLASSES } from '../config/traffic-limits.ts';
 import { GatewayError } from '../errors/index.ts';
 import type { GatewayEnv } from '../gateway-env/index.ts';
@@ -35,7 +38,7 @@ import { rateLimiter } from '../rate-limit/binding.ts';
 import { TenantPacer } from './pacer.ts';
 
 export { ROUTE_CLASSES } from '../config/traffic-limits.ts';
-export { MAX_PACED_KEYS, TenantPacer } from './pacer.ts';
+export { TenantPacer } from './pacer.ts';
 
 /** IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers) for a refused request. */
 export function rateLimitedError(policyName: string, policy: RatePolicy, detail: string): GatewayError {
@@ -111,7 +114,8 @@ export function tenantLimits(options: TenantLimitsOptions): MiddlewareHandler<Ga
     const tenant = c.get('tenant');
     if (!tenant) throw new GatewayError('internal_error', 'tenantLimits mounted before requireTenant');
     if (limits.rate) {
-      const refusal = await admit(c.env, typeof routeClass === 'function' ? routeClass(c.req.raw) : routeClass, limits, pacer, tenant);
+      const cls = typeof routeClass === 'function' ? routeClass(c.req.raw) : routeClass;
+      const refusal = await admit(c.env, cls, limits.rate[cls], limits.pace?.[cls], pacer, tenant);
       if (refusal) {
         await refusals.hold(limits.refusalDelayMs, limits.refusalsHeld);
         throw refusal;
@@ -139,8 +143,14 @@ export function tenantLimits(options: TenantLimitsOptions): MiddlewareHandler<Ga
  * The tenant's turn in this isolate's pace, then the binding's budget: null once the request may go
  * (after waiting for its turn), or the 429 to answer.
  */
-async function admit(env: Record<string, unknown>, cls: RouteClass, limits: TrafficLimitsConfig, pacer: TenantPacer, tenant: { tenantId: string; userId: string }): Promise<GatewayError | null> {
-  const pace = limits.pace?.[cls];
+async function admit(
+  env: Record<string, unknown>,
+  cls: RouteClass,
+  rate: ClassLimits,
+  pace: PaceRule | undefined,
+  pacer: TenantPacer,
+  tenant: { tenantId: string; userId: string },
+): Promise<GatewayError | null> {
   // Route classes never contain "/", so "<class>/<tenant>" cannot collide.
   const key = `${cls}/${tenant.tenantId}`;
   let waitMs = 0;
@@ -151,7 +161,7 @@ async function admit(env: Record<string, unknown>, cls: RouteClass, limits: Traf
   }
   // A turn the binding then refuses is not given back: a client looping on the window's 429s keeps
   // spending turns, so the next window's budget reaches it paced, not as a burst at the window's start.
-  const refused = await checkRate(env, cls, limits.rate![cls], tenant.tenantId, tenant.userId);
+  const refused = await checkRate(env, cls, rate, tenant.tenantId, tenant.userId);
   if (refused) return refused;
   if (waitMs > 0) await new Promise<void>((resolve) => setTimeout(resolve, waitMs));
   return null;
