@@ -6,7 +6,7 @@ function rec(over: Partial<RequestRecord> = {}): RequestRecord {
   return {
     ts: new Date().toISOString(), requestId: 'r', traceId: 't', spanId: 's', parentSpanId: undefined, method: 'GET',
     route: '/api/*', path: '/api/pages', tenant: 'ws', region: 'eu-central-1', upstreamKind: 'region', upstreamName: 'eu-central-1', upstreamTarget: 'primary', upstreamAttempts: 1,
-    status: 200, errorCode: undefined, errorDetail: undefined, verifyMs: 1, upstreamMs: 2, totalMs: 4, internal: false, ...over,
+    status: 200, errorCode: undefined, errorDetail: undefined, verifyMs: 1, paceMs: undefined, upstreamMs: 2, totalMs: 4, internal: false, ...over,
   };
 }
 

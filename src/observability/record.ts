@@ -12,6 +12,8 @@ export interface Observation {
   readonly t0: number;
   readonly trace: TraceContext;
   verifyMs: number | undefined;
+  /** How long the request waited for its tenant's pace turn (src/tenant-limits); absent when it did not wait. */
+  paceMs: number | undefined;
   upstreamMs: number | undefined;
   /** `target` is `primary` or `standby N` once an origin answered; `attempts` counts retries and failovers. */
   upstream: { kind: string; name: string; target?: string; attempts?: number } | undefined;
@@ -45,6 +47,7 @@ export interface RequestRecord {
   readonly errorCode: string | undefined;
   readonly errorDetail: string | undefined;
   readonly verifyMs: number | undefined;
+  readonly paceMs: number | undefined;
   readonly upstreamMs: number | undefined;
   /** Until the response headers are ready; a streamed body continues after it. */
   readonly totalMs: number;
@@ -52,7 +55,7 @@ export interface RequestRecord {
 }
 
 /** Measures `fn` into `obs[field]`, also when it throws. */
-export async function timed<T>(obs: Observation | undefined, field: 'verifyMs' | 'upstreamMs', fn: () => Promise<T>): Promise<T> {
+export async function timed<T>(obs: Observation | undefined, field: 'verifyMs' | 'paceMs' | 'upstreamMs', fn: () => Promise<T>): Promise<T> {
   const t = performance.now();
   try {
     return await fn();
@@ -106,7 +109,7 @@ export function logLine(r: RequestRecord): string {
     upstream: r.upstreamKind ? { kind: r.upstreamKind, name: r.upstreamName, target: r.upstreamTarget, attempts: r.upstreamAttempts } : undefined,
     status: r.status,
     error: r.errorCode ? { code: r.errorCode, detail: r.errorDetail } : undefined,
-    durations: { verifyMs: r.verifyMs, upstreamMs: r.upstreamMs, totalMs: r.totalMs },
+    durations: { verifyMs: r.verifyMs, paceMs: r.paceMs, upstreamMs: r.upstreamMs, totalMs: r.totalMs },
   });
 }
 
@@ -114,6 +117,7 @@ export function logLine(r: RequestRecord): string {
 export function serverTimingValue(r: RequestRecord): string {
   const parts: string[] = [];
   if (r.verifyMs !== undefined) parts.push(`verify;dur=${r.verifyMs}`);
+  if (r.paceMs !== undefined) parts.push(`pace;dur=${r.paceMs}`);
   if (r.upstreamMs !== undefined) parts.push(`upstream;dur=${r.upstreamMs}`);
   parts.push(`total;dur=${r.totalMs}`);
   return parts.join(', ');

@@ -34,6 +34,7 @@ import type { ClassLimits, PaceRule, RatePolicy, RouteClass } from '../config/in
 import { ROUTE_CLASSES } from '../config/traffic-limits.ts';
 import { GatewayError } from '../errors/index.ts';
 import type { GatewayEnv } from '../gateway-env/index.ts';
+import { timed, type Observation } from '../observability/index.ts';
 import { rateLimiter } from '../rate-limit/binding.ts';
 import { TenantPacer } from './pacer.ts';
 
@@ -115,7 +116,7 @@ export function tenantLimits(options: TenantLimitsOptions): MiddlewareHandler<Ga
     if (!tenant) throw new GatewayError('internal_error', 'tenantLimits mounted before requireTenant');
     if (limits.rate) {
       const cls = typeof routeClass === 'function' ? routeClass(c.req.raw) : routeClass;
-      const refusal = await admit(c.env, cls, limits.rate[cls], limits.pace?.[cls], pacer, tenant);
+      const refusal = await admit(c.env, cls, limits.rate[cls], limits.pace?.[cls], pacer, tenant, c.get('obs'));
       if (refusal) {
         await refusals.hold(limits.refusalDelayMs, limits.refusalsHeld);
         throw refusal;
@@ -150,6 +151,7 @@ async function admit(
   pace: PaceRule | undefined,
   pacer: TenantPacer,
   tenant: { tenantId: string; userId: string },
+  obs: Observation | undefined,
 ): Promise<GatewayError | null> {
   // Route classes never contain "/", so "<class>/<tenant>" cannot collide.
   const key = `${cls}/${tenant.tenantId}`;
@@ -163,7 +165,7 @@ async function admit(
   // spending turns, so the next window's budget reaches it paced, not as a burst at the window's start.
   const refused = await checkRate(env, cls, rate, tenant.tenantId, tenant.userId);
   if (refused) return refused;
-  if (waitMs > 0) await new Promise<void>((resolve) => setTimeout(resolve, waitMs));
+  if (waitMs > 0) await timed(obs, 'paceMs', () => new Promise<void>((resolve) => setTimeout(resolve, waitMs)));
   return null;
 }
 

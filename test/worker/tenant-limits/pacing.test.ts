@@ -44,6 +44,12 @@ it('spreads a burst: burst × limit at once, then one request every period ÷ li
   expect(ms[3]).toBeGreaterThanOrEqual(500 - 20);
   expect(ms[4]).toBeGreaterThanOrEqual(1000 - 20);
   expect(ms[5]).toBeGreaterThanOrEqual(1500 - 20);
+  // The wait is reported (Server-Timing `pace`, and the log line's durations.paceMs): absent for the
+  // three that went at once, about a turn, two and three for the others.
+  const paced = answers.map((a) => Number(/(?:^|, )pace;dur=([\d.]+)/.exec(a.headers.get('server-timing') ?? '')?.[1] ?? 0)).sort((a, b) => a - b);
+  expect(paced.slice(0, 3)).toEqual([0, 0, 0]);
+  expect(paced[3]).toBeGreaterThanOrEqual(500 - 20);
+  expect(paced[5]).toBeGreaterThanOrEqual(1500 - 20);
   expect((await pathsSeen(origin)).filter((p) => p !== '/api/warm')).toHaveLength(6);
 });
 
