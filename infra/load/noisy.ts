@@ -87,6 +87,8 @@ export interface ConditionStats {
   errors: Record<string, number>;
   /** The busiest other tenant's requests per second. */
   maxTenantRps: number;
+  /** p99 of the served requests of the tenants in the noisy tenant's region, and in the other regions. */
+  p99ByRegion: { noisyRegion: number | null; otherRegions: number | null };
   /** Of the slowest 1 % of served requests, how many were sent in the first second of their phase. */
   slowestInFirstSecond: { count: number; of: number };
 }
@@ -185,6 +187,7 @@ interface Sample {
   inPhaseMs: number;
   tenant: string;
   path: PathKind;
+  region: string;
   ms: number;
   status: number;
   code: string;
@@ -272,7 +275,7 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
     } catch (err) {
       code = `network ${(err as Error).message}`;
     }
-    samples.push({ cond: startedIn, inPhaseMs, tenant: t.id, path, ms: performance.now() - t0, status, code });
+    samples.push({ cond: startedIn, inPhaseMs, tenant: t.id, region: t.region, path, ms: performance.now() - t0, status, code });
   };
 
   // Open loop: each tenant starts a request every 1/rps seconds (offset so tenants do not align).
@@ -332,6 +335,7 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
       p99ByPath: { api: p99Of(ok.filter((s) => s.path === 'api')), data: p99Of(ok.filter((s) => s.path === 'data')), write: p99Of(ok.filter((s) => s.path === 'write')) },
       errors,
       maxTenantRps: Math.max(0, ...perTenant.values()) / seconds,
+      p99ByRegion: { noisyRegion: p99Of(ok.filter((s) => s.region === opts.noisyRegion)), otherRegions: p99Of(ok.filter((s) => s.region !== opts.noisyRegion)) },
       slowestInFirstSecond: { count: slowest.filter((s) => s.inPhaseMs < 1000).length, of: slowest.length },
     };
   };
@@ -376,6 +380,7 @@ export function formatNoisyReport(r: NoisyReport): string {
     const byPath = `${ms(s.p99ByPath.api)} / ${ms(s.p99ByPath.data)} / ${ms(s.p99ByPath.write)}`;
     lines.push(`| ${CONDITION_LABEL[cond]} | ${s.requests} | ${(s.successRate * 100).toFixed(2)} % | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ${byPath} | ${bad} |`);
   }
+  lines.push('', `p99 in ${r.noisyRegion} (the noisy tenant's region) / in the other regions: ${CONDITIONS.map((c) => `${c} ${ms(r.others[c].p99ByRegion.noisyRegion)} / ${ms(r.others[c].p99ByRegion.otherRegions)}`).join(', ')}`);
   const phaseSeconds = r.durationMs / r.phases / 1000;
   lines.push('', `slowest 1 % sent in the first second of a ${phaseSeconds} s phase (${(100 / phaseSeconds).toFixed(0)} % of the time): ${CONDITIONS.map((c) => `${c} ${r.others[c].slowestInFirstSecond.count} of ${r.others[c].slowestInFirstSecond.of}`).join(', ')}`);
   const q = r.others.quiet.p99Ms;
