@@ -41,13 +41,16 @@ import { TenantPacer } from './pacer.ts';
 export { ROUTE_CLASSES } from '../config/traffic-limits.ts';
 export { TenantPacer } from './pacer.ts';
 
-/** IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers) for a refused request. */
-export function rateLimitedError(policyName: string, policy: RatePolicy, detail: string): GatewayError {
-  const period = String(policy.period);
+/**
+ * IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers) for a refused request: `quota.limit`
+ * per `quota.period` seconds, nothing left, the next request possible in `retryAfterSeconds`.
+ */
+export function rateLimitedError(policyName: string, quota: { limit: number; period: number }, detail: string, retryAfterSeconds = quota.period): GatewayError {
+  const retryAfter = String(retryAfterSeconds);
   return new GatewayError('rate_limited', detail, undefined, {
-    'retry-after': period,
-    'ratelimit-policy': `"${policyName}";q=${policy.limit};w=${period}`,
-    ratelimit: `"${policyName}";r=0;t=${period}`,
+    'retry-after': retryAfter,
+    'ratelimit-policy': `"${policyName}";q=${quota.limit};w=${quota.period}`,
+    ratelimit: `"${policyName}";r=0;t=${retryAfter}`,
   });
 }
 
@@ -153,11 +156,10 @@ async function admit(
   tenant: { tenantId: string; userId: string },
   obs: Observation | undefined,
 ): Promise<GatewayError | null> {
-  // Route classes never contain "/", so "<class>/<tenant>" cannot collide.
-  const key = `${cls}/${tenant.tenantId}`;
   let waitMs = 0;
   if (pace) {
-    const turn = pacer.take(key, pace, Date.now());
+    // Route classes never contain "/", so "<class>/<tenant>" cannot collide.
+    const turn = pacer.take(`${cls}/${tenant.tenantId}`, pace, Date.now());
     if (!turn.admitted) return paceRefusal(cls, pace, turn.retryAfterMs);
     waitMs = turn.waitMs;
   }
@@ -171,15 +173,10 @@ async function admit(
 
 /** A request over the tenant's pace: the policy is the pace's (`burst` per the time it takes to earn them back). */
 function paceRefusal(cls: RouteClass, pace: PaceRule, retryAfterMs: number): GatewayError {
-  const name = `${cls}-tenant-pace`;
-  const retryAfter = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
   // Rounded to whole ms first: 30 × 33.33… ms is one second, not a float a hair over it.
   const window = Math.max(1, Math.ceil(Math.round(pace.burst * pace.intervalMs) / 1000));
-  return new GatewayError('rate_limited', `tenant pace (${cls}): next turn in ${Math.ceil(retryAfterMs)} ms`, undefined, {
-    'retry-after': retryAfter,
-    'ratelimit-policy': `"${name}";q=${pace.burst};w=${window}`,
-    ratelimit: `"${name}";r=0;t=${retryAfter}`,
-  });
+  const detail = `tenant pace (${cls}): next turn in ${Math.ceil(retryAfterMs)} ms`;
+  return rateLimitedError(`${cls}-tenant-pace`, { limit: pace.burst, period: window }, detail, Math.max(1, Math.ceil(retryAfterMs / 1000)));
 }
 
 async function checkRate(env: Record<string, unknown>, cls: RouteClass, limits: ClassLimits, tenantId: string, userId: string): Promise<GatewayError | null> {
