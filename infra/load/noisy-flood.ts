@@ -35,7 +35,7 @@ async function flood(untilMs: number, rps: number): Promise<FloodCounts> {
   const headers = { authorization: `Bearer ${setup.token}` };
   const one = async () => {
     let status = 0;
-    const t0 = performance.now();
+    const sentAt = performance.now();
     try {
       const res = await fetch(url, { headers });
       status = res.status;
@@ -45,7 +45,7 @@ async function flood(untilMs: number, rps: number): Promise<FloodCounts> {
       status = 0;
     }
     counts.requests++;
-    counts.latenciesMs.push(performance.now() - t0);
+    counts.latenciesMs.push(performance.now() - sentAt);
     counts.statuses[status] = (counts.statuses[status] ?? 0) + 1;
   };
   if (rps > 0) {

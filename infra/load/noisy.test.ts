@@ -1,6 +1,6 @@
 /** The noisy run's verdicts fire on what they are for, and only then. */
 import { describe, expect, it } from 'vitest';
-import { noisyViolations, percentile, type ConditionStats, type NoisyCounts } from './noisy.ts';
+import { noisyViolations, pacingArg, percentile, type ConditionStats, type NoisyCounts } from './noisy.ts';
 
 const stats = (over: Partial<ConditionStats> = {}): ConditionStats => ({
   requests: 100, served: 100, successRate: 1, p50Ms: 10, p99Ms: 40, p99ByPath: { api: 40, data: 40, write: 40 }, errors: {}, maxTenantRps: 2, p99ByRegion: { noisyRegion: 40, otherRegions: 40 }, slowestInFirstSecond: { count: 0, of: 1 }, ...over,
@@ -54,4 +54,10 @@ it('percentile: nearest rank', () => {
   expect(percentile(xs, 0.99)).toBe(99);
   expect(percentile([7], 0.99)).toBe(7);
   expect(percentile([], 0.5)).toBeNull();
+});
+
+it('--pacing: "off" or the gateway\'s TENANT_PACING shape, anything else refused before the run starts', () => {
+  expect(pacingArg('off')).toBe('off');
+  expect(pacingArg('{"burst":0.1,"maxWaitMs":500}')).toBe('{"burst":0.1,"maxWaitMs":500}');
+  for (const bad of ['on', '{"burst":0,"maxWaitMs":500}', '{"burst":0.1}', '{burst:']) expect(() => pacingArg(bad)).toThrow(/^--pacing must be/);
 });
