@@ -68,7 +68,17 @@ export async function startWranglerDev(opts: WranglerDevOptions): Promise<Wrangl
     // Own process group, so stop() can signal wrangler and workerd together.
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', WRANGLER_LOG_PATH: join(opts.persistTo, 'logs'), NO_COLOR: '1', FORCE_COLOR: '0' },
+    env: {
+      ...process.env,
+      WRANGLER_SEND_METRICS: 'false',
+      WRANGLER_LOG_PATH: join(opts.persistTo, 'logs'),
+      NO_COLOR: '1',
+      FORCE_COLOR: '0',
+      // wrangler's local observability collector (a tail Worker storing every invocation in SQLite for
+      // its local explorer) costs ~4 ms of workerd CPU per request here, more than the gateway itself;
+      // the world has its own logs and status page. X_LOCAL_OBSERVABILITY=true in the environment keeps it.
+      X_LOCAL_OBSERVABILITY: process.env.X_LOCAL_OBSERVABILITY ?? 'false',
+    },
   });
   const pid = child.pid!;
   // If our process dies without stop(), don't leave workerd behind.
