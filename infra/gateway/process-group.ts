@@ -7,25 +7,32 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
-interface ProcInfo {
+export interface ProcInfo {
   pid: number;
   ppid: number;
   pgrp: number;
   comm: string;
+  /** User plus system CPU time so far, in clock ticks (USER_HZ: 100 per second on Linux). */
+  cpuTicks: number;
 }
 
-function readProcs(): ProcInfo[] {
+/** One /proc/<pid>/stat line; undefined for a zombie (already dead, only unreaped). */
+export function parseStat(pid: number, stat: string): ProcInfo | undefined {
+  // "pid (comm) state ppid pgrp … utime stime …" — comm may contain spaces and parens.
+  const close = stat.lastIndexOf(')');
+  const comm = stat.slice(stat.indexOf('(') + 1, close);
+  const f = stat.slice(close + 2).split(' ');
+  if (f[0] === 'Z') return undefined;
+  return { pid, ppid: Number(f[1]), pgrp: Number(f[2]), comm, cpuTicks: Number(f[11]) + Number(f[12]) };
+}
+
+export function readProcs(): ProcInfo[] {
   const out: ProcInfo[] = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      // "pid (comm) state ppid pgrp ..." — comm may contain spaces and parens.
-      const close = stat.lastIndexOf(')');
-      const comm = stat.slice(stat.indexOf('(') + 1, close);
-      const [state, ppid, pgrp] = stat.slice(close + 2).split(' ');
-      if (state === 'Z') continue; // zombies are already dead, just unreaped
-      out.push({ pid: Number(d), ppid: Number(ppid), pgrp: Number(pgrp), comm });
+      const p = parseStat(Number(d), readFileSync(`/proc/${d}/stat`, 'utf8'));
+      if (p) out.push(p);
     } catch {
       // exited while we looked
     }

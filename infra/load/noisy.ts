@@ -21,12 +21,13 @@
  * refusals, its waiting connections, its onset).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { trafficLimitEnvFields } from '../../src/config/traffic-limits.ts';
 import { LOCAL_TENANT_PACING, LOCAL_TENANT_RATE_LIMITS } from '../world.ts';
 import { signUpTenants, sleep } from './common.ts';
+import { addCpu, cpuSecondsBetween, ROLES, snapshotCpu, type Role } from './process-cpu.ts';
 import { startWorldProcess, type RemoteWorld } from './world-process.ts';
 import type { FloodCounts, FloodOrder, FloodSetup } from './noisy-flood.ts';
 
@@ -129,6 +130,9 @@ export interface NoisyReport {
   /** TENANT_PACING as the run set it. */
   pacing: string;
   loadAverage: number[];
+  /** Cores used per process of the local world (and the load clients) in each condition: CPU seconds ÷ the condition's seconds. */
+  cpuCores: Record<Condition, Partial<Record<Role, number>>>;
+  cores: number;
   violations: string[];
 }
 
@@ -252,6 +256,7 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
     workerData: { gatewayUrl: gateway, token: noisy.token, concurrency: opts.noisyConcurrency } satisfies FloodSetup,
   });
   const counts: Record<'busy' | 'flood', FloodCounts[]> = { busy: [], flood: [] };
+  const cpuSeconds: Record<Condition, Partial<Record<Role, number>>> = { quiet: {}, busy: {}, flood: {} };
   const samples: Sample[] = [];
   let cond: Condition | 'warmup' = 'warmup';
   let phaseStart = performance.now();
@@ -303,13 +308,15 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
   for (let p = 0; p < opts.phases; p++) {
     cond = CONDITIONS[p % CONDITIONS.length]!;
     phaseStart = performance.now();
+    const cpuBefore = snapshotCpu(world.pid);
     if (cond === 'quiet') {
       await sleep(phaseMs);
-      continue;
+    } else {
+      const done = new Promise<FloodCounts>((resolve) => flooder.once('message', resolve));
+      flooder.postMessage({ until: Date.now() + phaseMs, rps: cond === 'busy' ? busyRps : opts.noisyRps } satisfies FloodOrder);
+      counts[cond].push(await done);
     }
-    const done = new Promise<FloodCounts>((resolve) => flooder.once('message', resolve));
-    flooder.postMessage({ until: Date.now() + phaseMs, rps: cond === 'busy' ? busyRps : opts.noisyRps } satisfies FloodOrder);
-    counts[cond].push(await done);
+    addCpu(cpuSeconds[cond], cpuSecondsBetween(cpuBefore, snapshotCpu(world.pid)));
   }
   cond = 'warmup';
   stopped = true;
@@ -317,6 +324,9 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
   await Promise.all(pending);
   await flooder.terminate();
 
+  // Every condition gets the same number of phases.
+  const conditionSeconds = (phaseMs * (opts.phases / CONDITIONS.length)) / 1000;
+  const cores = (c: Condition) => Object.fromEntries(Object.entries(cpuSeconds[c]).map(([role, s]) => [role, s / conditionSeconds]));
   const p99Of = (xs: readonly Sample[]) => percentile(xs.map((s) => s.ms).sort((a, b) => a - b), 0.99);
   const stats = (c: Condition): ConditionStats => {
     const mine = samples.filter((s) => s.cond === c);
@@ -327,7 +337,6 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
     for (const s of mine) if (!(s.status >= 200 && s.status < 300)) errors[`${s.status} ${s.code}`] = (errors[`${s.status} ${s.code}`] ?? 0) + 1;
     const perTenant = new Map<string, number>();
     for (const s of mine) perTenant.set(s.tenant, (perTenant.get(s.tenant) ?? 0) + 1);
-    const seconds = (phaseMs * (opts.phases / CONDITIONS.length)) / 1000;
     return {
       requests: mine.length,
       served: ok.length,
@@ -336,7 +345,7 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
       p99Ms: percentile(sorted, 0.99),
       p99ByPath: { api: p99Of(ok.filter((s) => s.path === 'api')), data: p99Of(ok.filter((s) => s.path === 'data')), write: p99Of(ok.filter((s) => s.path === 'write')) },
       errors,
-      maxTenantRps: Math.max(0, ...perTenant.values()) / seconds,
+      maxTenantRps: Math.max(0, ...perTenant.values()) / conditionSeconds,
       p99ByRegion: { noisyRegion: p99Of(ok.filter((s) => s.region === opts.noisyRegion)), otherRegions: p99Of(ok.filter((s) => s.region !== opts.noisyRegion)) },
       slowestInFirstSecond: { count: slowest.filter((s) => s.inPhaseMs < 1000).length, of: slowest.length },
     };
@@ -358,6 +367,8 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
     noisyConcurrency: opts.noisyConcurrency,
     pacing: opts.pacing ?? JSON.stringify(LOCAL_TENANT_PACING),
     loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
+    cpuCores: { quiet: cores('quiet'), busy: cores('busy'), flood: cores('flood') },
+    cores: availableParallelism(),
     violations: [],
   };
   report.violations = noisyViolations(report);
@@ -366,6 +377,17 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
 
 const ms = (v: number | null) => (v === null ? '-' : `${v.toFixed(1)} ms`);
 const statusList = (c: NoisyCounts) => Object.entries(c.statuses).map(([k, n]) => `${n} × ${k}`).join(', ');
+
+/** Cores used per process, per condition: what the noisy tenant's traffic costs the machine, and where. */
+export function formatCpu(r: Pick<NoisyReport, 'cpuCores' | 'cores'>): string {
+  const cores = (c: Condition, role?: Role) => (role ? (r.cpuCores[c][role] ?? 0) : Object.values(r.cpuCores[c]).reduce((a, b) => a + (b ?? 0), 0)).toFixed(2);
+  const used = ROLES.filter((role) => CONDITIONS.some((c) => (r.cpuCores[c][role] ?? 0) >= 0.005));
+  return [
+    `CPU by process, in cores (quiet / busy / flood; this machine has ${r.cores}):`,
+    ...used.map((role) => `  ${role}: ${CONDITIONS.map((c) => cores(c, role)).join(' / ')}`),
+    `  all of them: ${CONDITIONS.map((c) => cores(c)).join(' / ')}`,
+  ].join('\n');
+}
 
 /** The comparison table the CLI prints (and the README shows). */
 export function formatNoisyReport(r: NoisyReport): string {
@@ -385,6 +407,7 @@ export function formatNoisyReport(r: NoisyReport): string {
   lines.push('', `p99 in ${r.noisyRegion} (the noisy tenant's region) / in the other regions: ${CONDITIONS.map((c) => `${c} ${ms(r.others[c].p99ByRegion.noisyRegion)} / ${ms(r.others[c].p99ByRegion.otherRegions)}`).join(', ')}`);
   const phaseSeconds = r.durationMs / r.phases / 1000;
   lines.push('', `slowest 1 % sent in the first second of a ${phaseSeconds} s phase (${(100 / phaseSeconds).toFixed(0)} % of the time): ${CONDITIONS.map((c) => `${c} ${r.others[c].slowestInFirstSecond.count} of ${r.others[c].slowestInFirstSecond.of}`).join(', ')}`);
+  lines.push('', formatCpu(r));
   const q = r.others.quiet.p99Ms;
   const b = r.others.busy.p99Ms;
   const f = r.others.flood.p99Ms;

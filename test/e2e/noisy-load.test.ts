@@ -22,4 +22,8 @@ it('a flooding tenant is limited while the other tenants of its region and the r
   // Within its budget the same tenant is served, not limited.
   expect(report.control.limited).toBe(0);
   expect(report.control.statuses['200']).toBeGreaterThan(0);
+  // The CPU table found the world's processes under load: the Workers' workerd, the world's apps, the clients.
+  for (const cond of ['busy', 'flood'] as const) {
+    for (const role of ['workerd: the Workers', 'world: apps and PGlite (Node)', 'load clients (Node)'] as const) expect(report.cpuCores[cond][role]).toBeGreaterThan(0);
+  }
 }, 180_000);

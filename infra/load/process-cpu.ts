@@ -1,0 +1,64 @@
+/**
+ * Where a load run's CPU goes, by process: the local world runs every region's app and database,
+ * wrangler's dev proxy, the Workers and the load clients on one machine, so one tenant's admitted
+ * traffic can slow the others through the machine rather than through the gateway. Sampling each
+ * process's CPU time per condition shows which. Linux only (/proc), like the rest of the local world.
+ */
+import { readFileSync } from 'node:fs';
+import { groupAndDescendants, readProcs, type ProcInfo } from '../gateway/process-group.ts';
+
+/** USER_HZ: /proc reports CPU time in these ticks (fixed at 100 per second by the Linux ABI). */
+const TICKS_PER_SECOND = 100;
+
+export type Role = 'workerd: the Workers' | "workerd: wrangler's dev proxy" | 'wrangler (Node)' | "esbuild (wrangler's watch)" | 'world: apps and PGlite (Node)' | 'load clients (Node)' | 'other';
+export const ROLES: readonly Role[] = ['workerd: the Workers', "workerd: wrangler's dev proxy", 'wrangler (Node)', "esbuild (wrangler's watch)", 'world: apps and PGlite (Node)', 'load clients (Node)', 'other'];
+
+/**
+ * What a process is in the world. wrangler starts two workerd processes: the one running the
+ * Workers has the inspector (`--inspector-addr`), the dev proxy in front of it has none.
+ */
+export function roleOf(p: Pick<ProcInfo, 'pid' | 'comm'>, cmdline: string, pids: { world: number; self: number }): Role {
+  if (p.pid === pids.world) return 'world: apps and PGlite (Node)';
+  if (p.pid === pids.self) return 'load clients (Node)';
+  if (p.comm === 'workerd') return cmdline.includes('--inspector-addr') ? 'workerd: the Workers' : "workerd: wrangler's dev proxy";
+  if (p.comm === 'esbuild') return "esbuild (wrangler's watch)";
+  if (cmdline.includes('wrangler')) return 'wrangler (Node)';
+  return 'other';
+}
+
+/** CPU ticks so far per pid, with each pid's role (a pid that exits between snapshots is dropped). */
+export type CpuSnapshot = Map<number, { role: Role; ticks: number }>;
+
+/** The world process and its descendants (wrangler, workerd, esbuild) and this process (the clients, the flooder's thread). */
+export function snapshotCpu(worldPid: number, self = process.pid): CpuSnapshot {
+  const procs = readProcs();
+  const out: CpuSnapshot = new Map();
+  // The world is not a group leader, so its "group and descendants" are itself and what it started.
+  for (const p of [...groupAndDescendants(worldPid, procs), ...procs.filter((q) => q.pid === self)]) {
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    } catch {
+      // exited while we looked: its ticks still count up to here
+    }
+    out.set(p.pid, { role: roleOf(p, cmdline, { world: worldPid, self }), ticks: p.cpuTicks });
+  }
+  return out;
+}
+
+/**
+ * CPU seconds per role between two snapshots. A process first seen in `after` started in between, so
+ * all its time counts; one gone by `after` is not counted for the interval (its last ticks are lost).
+ */
+export function cpuSecondsBetween(before: CpuSnapshot, after: CpuSnapshot): Partial<Record<Role, number>> {
+  const out: Partial<Record<Role, number>> = {};
+  for (const [pid, a] of after) {
+    out[a.role] = (out[a.role] ?? 0) + (a.ticks - (before.get(pid)?.ticks ?? 0)) / TICKS_PER_SECOND;
+  }
+  return out;
+}
+
+/** Adds `more` into `into`, role by role. */
+export function addCpu(into: Partial<Record<Role, number>>, more: Partial<Record<Role, number>>): void {
+  for (const [role, s] of Object.entries(more) as Array<[Role, number]>) into[role] = (into[role] ?? 0) + s;
+}
