@@ -75,8 +75,8 @@ export async function startWranglerDev(opts: WranglerDevOptions): Promise<Wrangl
       NO_COLOR: '1',
       FORCE_COLOR: '0',
       // wrangler's local observability collector (a tail Worker storing every invocation in SQLite for
-      // its local explorer) costs ~4 ms of workerd CPU per request here, more than the gateway itself;
-      // the world has its own logs and status page. X_LOCAL_OBSERVABILITY=true in the environment keeps it.
+      // its local explorer) nearly doubles the Workers' workerd CPU per request (infra/README.md); the
+      // world has its own logs and status page. X_LOCAL_OBSERVABILITY=true in the environment keeps it.
       X_LOCAL_OBSERVABILITY: process.env.X_LOCAL_OBSERVABILITY ?? 'false',
     },
   });
