@@ -11,6 +11,7 @@
 import { afterEach, expect, it } from 'vitest';
 import { errorBody, mintToken } from '../helpers.ts';
 import { closeLabOrigins, euRegion, gatewayWith, labOrigin, type Gateway } from '../faults/lab.ts';
+import { adminFor, adminQuery, availableBackends, bearer, callData, newTenant } from '../data/support.ts';
 
 afterEach(closeLabOrigins);
 
@@ -150,3 +151,25 @@ it('a pace refusal is held like every other refusal (TENANT_REFUSAL_DELAY_MS)', 
   expect(refused.ms).toBeGreaterThanOrEqual(300 - 20);
   expect(await pathsSeen(origin)).not.toContain('/api/second');
 });
+
+for (const backend of availableBackends(['pglite'])) {
+  it(`data (${backend}): the direct path is paced too, under its own class; a write over the pace → 429 "data-tenant-pace" and no query`, async () => {
+    // A real tenant row, so the write would succeed if it got through.
+    const tenant = await newTenant(backend, 'eu-central-1');
+    const headers = { ...(await bearer(tenant, 'eu-central-1')), 'content-type': 'application/json' };
+    // 5 per 10 s: one turn every 2 s; burst 0.6 × 5 = 3 at once; the next turn is ~2 s away, past the 200 ms wait.
+    const env = { TENANT_RATE_LIMITS: classes('TEST_SUITE_RATE_LIMITER', 5), TENANT_PACING: JSON.stringify({ burst: 0.6, maxWaitMs: 200 }), TENANT_REFUSAL_DELAY_MS: '0' };
+    const reads = await Promise.all([1, 2, 3].map(() => callData(backend, '/data/pages', { headers }, env)));
+    for (const r of reads) {
+      expect(r.status).toBe(200);
+      await r.body?.cancel();
+    }
+    const title = `paced-${crypto.randomUUID()}`;
+    const res = await callData(backend, '/data/pages', { method: 'POST', headers, body: JSON.stringify({ title, body: 'x' }) }, env);
+    expect(res.status).toBe(429);
+    expect((await errorBody(res)).code).toBe('rate_limited');
+    expect(res.headers.get('ratelimit-policy')).toBe('"data-tenant-pace";q=3;w=6');
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(await adminQuery(adminFor(backend, 'eu-central-1'), 'SELECT id FROM pages WHERE title = $1', [title])).toEqual([]);
+  });
+}
