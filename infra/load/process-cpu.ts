@@ -10,8 +10,8 @@ import { groupAndDescendants, readProcs, type ProcInfo } from '../gateway/proces
 /** USER_HZ: /proc reports CPU time in these ticks (fixed at 100 per second by the Linux ABI). */
 const TICKS_PER_SECOND = 100;
 
-export type Role = 'workerd: the Workers' | "workerd: wrangler's dev proxy" | 'wrangler (Node)' | "esbuild (wrangler's watch)" | 'world: apps and PGlite (Node)' | 'load clients (Node)' | 'other';
-export const ROLES: readonly Role[] = ['workerd: the Workers', "workerd: wrangler's dev proxy", 'wrangler (Node)', "esbuild (wrangler's watch)", 'world: apps and PGlite (Node)', 'load clients (Node)', 'other'];
+export const ROLES = ['workerd: the Workers', "workerd: wrangler's dev proxy", 'wrangler (Node)', "esbuild (wrangler's watch)", 'world: apps and PGlite (Node)', 'load clients (Node)', 'other'] as const;
+export type Role = (typeof ROLES)[number];
 
 /**
  * What a process is in the world. wrangler starts two workerd processes: the one running the
