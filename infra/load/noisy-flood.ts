@@ -6,6 +6,7 @@
  * with `rps` 0, as fast as `concurrency` connections allow (closed loop).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { loadClient } from './http-client.ts';
 
 export interface FloodSetup {
   gatewayUrl: string;
@@ -27,6 +28,7 @@ export interface FloodCounts {
 }
 
 const setup = workerData as FloodSetup;
+const client = loadClient();
 
 async function flood(untilMs: number, rps: number): Promise<FloodCounts> {
   const counts: FloodCounts = { requests: 0, statuses: {}, limitedWithoutHeaders: 0, elapsedMs: 0, skipped: 0, latenciesMs: [] };
@@ -37,10 +39,9 @@ async function flood(untilMs: number, rps: number): Promise<FloodCounts> {
     let status = 0;
     const sentAt = performance.now();
     try {
-      const res = await fetch(url, { headers });
+      const res = await client.request(url, { headers });
       status = res.status;
-      if (status === 429 && !(res.headers.get('retry-after') && res.headers.get('ratelimit-policy') && res.headers.get('ratelimit'))) counts.limitedWithoutHeaders++;
-      await res.arrayBuffer();
+      if (status === 429 && !(res.header('retry-after') && res.header('ratelimit-policy') && res.header('ratelimit'))) counts.limitedWithoutHeaders++;
     } catch {
       status = 0;
     }

@@ -27,6 +27,7 @@ import { Worker } from 'node:worker_threads';
 import { trafficLimitEnvFields } from '../../src/config/traffic-limits.ts';
 import { LOCAL_TENANT_PACING, LOCAL_TENANT_RATE_LIMITS } from '../world.ts';
 import { signUpTenants, sleep } from './common.ts';
+import { loadClient } from './http-client.ts';
 import { addCpu, cpuSecondsBetween, ROLES, snapshotCpu, type Role } from './process-cpu.ts';
 import { startWorldProcess, type RemoteWorld } from './world-process.ts';
 import type { FloodCounts, FloodOrder, FloodSetup } from './noisy-flood.ts';
@@ -255,6 +256,7 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
   const flooder = new Worker(new URL('./noisy-flood.ts', import.meta.url), {
     workerData: { gatewayUrl: gateway, token: noisy.token, concurrency: opts.noisyConcurrency } satisfies FloodSetup,
   });
+  const client = loadClient();
   const counts: Record<'busy' | 'flood', FloodCounts[]> = { busy: [], flood: [] };
   const cpuSeconds: Record<Condition, Partial<Record<Role, number>>> = { quiet: {}, busy: {}, flood: {} };
   const samples: Sample[] = [];
@@ -273,12 +275,11 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
     let code = '';
     try {
       const res =
-        path === 'write' ? await fetch(`${gateway}/api/pages`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ title: `${t.id}|${i}`, body: 'noisy run' }) })
-        : path === 'api' ? await fetch(`${gateway}/api/pages?limit=5`, { headers: auth })
-        : await fetch(`${gateway}/data/pages?limit=5`, { headers: auth });
+        path === 'write' ? await client.request(`${gateway}/api/pages`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ title: `${t.id}|${i}`, body: 'noisy run' }) })
+        : path === 'api' ? await client.request(`${gateway}/api/pages?limit=5`, { headers: auth })
+        : await client.request(`${gateway}/data/pages?limit=5`, { headers: auth });
       status = res.status;
-      const text = await res.text();
-      if (!res.ok) code = (JSON.parse(text) as { error?: { code?: string } }).error?.code ?? 'unknown';
+      if (status < 200 || status >= 300) code = (JSON.parse(res.text) as { error?: { code?: string } }).error?.code ?? 'unknown';
     } catch (err) {
       code = `network ${(err as Error).message}`;
     }
@@ -323,6 +324,7 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
   await Promise.all(clients);
   await Promise.all(pending);
   await flooder.terminate();
+  client.close();
 
   // Every condition gets the same number of phases.
   const conditionSeconds = (phaseMs * (opts.phases / CONDITIONS.length)) / 1000;
