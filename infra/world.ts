@@ -31,13 +31,13 @@ import { startWsProxy, type Latency, type WsProxy } from './ws-proxy/index.ts';
 export const REGIONS = ['us-east-1', 'eu-central-1', 'ap-southeast-2'] as const;
 export const CENTRAL_REGION = 'us-east-1';
 
+/** The local world's pacing within a window: the gateway's default, written out so `npm run dev` can print it. */
+export const LOCAL_TENANT_PACING = DEFAULT_TENANT_PACING;
+
 /**
  * The local world's per-tenant rate limits: low enough that a flood is visible locally. They name
  * wrangler.toml's top-level [[ratelimits]] bindings, whose limits must say the same (tested).
  */
-/** The local world's pacing within a window: the gateway's default, written out so `npm run dev` can print it. */
-export const LOCAL_TENANT_PACING = DEFAULT_TENANT_PACING;
-
 export const LOCAL_TENANT_RATE_LIMITS = {
   api: { tenant: { binding: 'TENANT_API_RATE_LIMITER', limit: 300, period: 10 } },
   data: { tenant: { binding: 'TENANT_DATA_RATE_LIMITER', limit: 300, period: 10 } },

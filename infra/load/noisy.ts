@@ -7,8 +7,10 @@
  *   busy   it sends GET /api/pages at 90 % of its rate budget, paced: never limited, it only uses
  *          its share (the control: what the admitted part of a flood costs the others by itself);
  *   flood  it sends GET /api/pages as fast as its connections allow (or at --noisy-rps).
- * It reports, for the other tenants, success rate and p50/p99 per condition (and p99 per path),
- * and the noisy tenant's answers (429s, 503 tenant_busy).
+ * It reports, for the other tenants, success rate and p50/p99 per condition (and p99 per path and
+ * region), the noisy tenant's answers (429s, 503 tenant_busy), and the cores each process of the
+ * local world and the clients used per condition (process-cpu.ts). The clients send with Node's
+ * http (http-client.ts), the noisy tenant from a worker thread of its own (noisy-flood.ts).
  *
  * Targets (violations → the CLI exits non-zero):
  *   - the other tenants get no 429 and no 503, in any condition;

@@ -1,11 +1,12 @@
 /**
  * Pacing (TENANT_PACING): within the binding's window, a tenant's admitted requests are spread over
  * the period, per isolate: `burst × limit` at once, then one every period ÷ limit; a request over the
- * pace waits for its turn up to maxWaitMs (counted in flight meanwhile), else 429 rate_limited with
- * the pace's RateLimit fields, and nothing is sent.
+ * pace waits for its turn up to maxWaitMs (not counted in flight meanwhile: nothing is sent yet), else
+ * 429 rate_limited with the pace's RateLimit fields, and nothing is sent. `api` and `data` each have
+ * their own pace.
  *
  * Most scenarios name the suite's binding (limit 1 000 000, never reached) with a small policy limit,
- * so that only the pacer can refuse or delay; the last one uses a real small binding. Timing
+ * so that only the pacer can refuse or delay; the spent-turns one uses a real small binding. Timing
  * assertions are lower bounds (a paced request cannot go sooner than its turn) or orderings.
  */
 import { afterEach, expect, it } from 'vitest';
