@@ -1,6 +1,6 @@
 /** What the load runs (run.ts, move.ts, noisy.ts) share: a world in a throwaway sandbox, signups, small helpers. */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startWorld, type World, type WorldOptions } from '../world.ts';
 
@@ -16,16 +16,41 @@ export async function json(res: Response): Promise<unknown> {
   }
 }
 
-/** Starts a fresh local world in its own temporary sandbox, runs `fn`, and always stops and removes it. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * While a load run holds a world: an interrupted run (Ctrl-C signals the whole foreground group;
+ * `kill` and `timeout` send SIGTERM) stops the world before the process exits with 128 + the
+ * signal's number. Without it the process died at once and wrangler, which runs in a process group
+ * of its own, lived on with its workerd and esbuild. Returns the function that removes the handlers.
+ */
+export function stopWorldOnSignals(stop: () => Promise<unknown>, log: (m: string) => void): () => void {
+  const onSignal = (signal: (typeof STOP_SIGNALS)[number]) => {
+    log(`${signal}: stopping the local world`);
+    const exit = () => process.exit(128 + constants.signals[signal]);
+    void stop().then(exit, exit);
+  };
+  for (const s of STOP_SIGNALS) process.on(s, onSignal);
+  return () => {
+    for (const s of STOP_SIGNALS) process.off(s, onSignal);
+  };
+}
+
+/** Starts a fresh local world in its own temporary sandbox, runs `fn`, and always stops and removes it (on a signal too). */
 export async function inFreshWorld<T>(prefix: string, options: Omit<WorldOptions, 'sandboxDir'>, log: (m: string) => void, fn: (world: World) => Promise<T>): Promise<T> {
   const sandboxDir = await mkdtemp(join(tmpdir(), prefix));
   const world = await startWorld({ ...options, sandboxDir });
+  const cleanUp = async () => {
+    await world.stop();
+    await rm(sandboxDir, { recursive: true, force: true });
+  };
+  const unhook = stopWorldOnSignals(cleanUp, log);
   try {
     return await fn(world);
   } finally {
+    unhook();
     log('stopping the local world');
-    await world.stop();
-    await rm(sandboxDir, { recursive: true, force: true });
+    await cleanUp();
   }
 }
 

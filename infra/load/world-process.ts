@@ -10,6 +10,7 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startWorld, type WorldOptions } from '../world.ts';
+import { stopWorldOnSignals } from './common.ts';
 
 /** What a load run needs of a world in another process. */
 export interface RemoteWorld {
@@ -50,8 +51,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url) && process.send) {
   const send = (m: FromChild) => new Promise<void>((resolve) => process.send!(m, undefined, {}, () => resolve()));
   try {
     const world = await startWorld(JSON.parse(process.argv[2]!) as Serializable);
-    // The parent going away without a stop message still stops the world.
+    // The parent going away without a stop message still stops the world, and so does a signal (Ctrl-C
+    // on a load run signals this process too).
     process.once('disconnect', () => void world.stop().finally(() => process.exit(0)));
+    stopWorldOnSignals(() => world.stop(), (m) => console.error(`[world] ${m}`));
     process.on('message', (m: { stop?: boolean }) => {
       if (!m.stop) return;
       void world.stop().then(
