@@ -14,16 +14,18 @@ export interface ProcInfo {
   comm: string;
   /** User plus system CPU time so far, in clock ticks (USER_HZ: 100 per second on Linux). */
   cpuTicks: number;
+  /** The same, of its children that exited and were waited for (cutime + cstime). */
+  reapedChildTicks: number;
 }
 
 /** One /proc/<pid>/stat line; undefined for a zombie (already dead, only unreaped). */
 export function parseStat(pid: number, stat: string): ProcInfo | undefined {
-  // "pid (comm) state ppid pgrp … utime stime …" — comm may contain spaces and parens.
+  // "pid (comm) state ppid pgrp … utime stime cutime cstime …" — comm may contain spaces and parens.
   const close = stat.lastIndexOf(')');
   const comm = stat.slice(stat.indexOf('(') + 1, close);
   const f = stat.slice(close + 2).split(' ');
   if (f[0] === 'Z') return undefined;
-  return { pid, ppid: Number(f[1]), pgrp: Number(f[2]), comm, cpuTicks: Number(f[11]) + Number(f[12]) };
+  return { pid, ppid: Number(f[1]), pgrp: Number(f[2]), comm, cpuTicks: Number(f[11]) + Number(f[12]), reapedChildTicks: Number(f[13]) + Number(f[14]) };
 }
 
 export function readProcs(): ProcInfo[] {

@@ -3,12 +3,18 @@ import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { parseStat } from '../gateway/process-group.ts';
 import { formatCpu } from './noisy.ts';
-import { cpuSecondsBetween, roleOf, snapshotCpu } from './process-cpu.ts';
+import pg from 'pg';
+import { PG_URL, realPgUnavailable } from '../controller/fixture.ts';
+import { cpuSecondsBetween, roleOf, snapshotCpu, type CpuSnapshot } from './process-cpu.ts';
+
+const pgSkip = await realPgUnavailable();
 
 describe('parseStat', () => {
   it('reads ppid, group and user + system ticks after a command name holding spaces and parens', () => {
     const line = '4242 (weird) name (x)) S 17 4242 4242 0 -1 4194560 500 0 0 0 123 45 0 0 20 0 1 0 99 1000 10';
-    expect(parseStat(4242, line)).toEqual({ pid: 4242, ppid: 17, pgrp: 4242, comm: 'weird) name (x)', cpuTicks: 168 });
+    expect(parseStat(4242, line)).toEqual({ pid: 4242, ppid: 17, pgrp: 4242, comm: 'weird) name (x)', cpuTicks: 168, reapedChildTicks: 0 });
+    // cutime + cstime: the CPU of its children that exited and were waited for.
+    expect(parseStat(9, '9 (postgres) S 1 9 9 0 -1 4194560 500 0 0 0 10 5 700 42 20 0 1 0 99 1000 10')?.reapedChildTicks).toBe(742);
   });
 
   it('skips a zombie', () => {
@@ -24,7 +30,7 @@ describe('roleOf', () => {
   });
 
   it('names the world, this process, wrangler and its esbuild; anything else is other', () => {
-    expect(roleOf({ pid: 100, comm: 'node' }, 'node infra/load/world-process.ts {}', pids)).toBe('world: apps and PGlite (Node)');
+    expect(roleOf({ pid: 100, comm: 'node' }, 'node infra/load/world-process.ts {}', pids)).toBe('world: apps, proxies, PGlite (Node)');
     expect(roleOf({ pid: 200, comm: 'node' }, 'node infra/load/main.ts --noisy', pids)).toBe('load clients (Node)');
     expect(roleOf({ pid: 3, comm: 'node' }, 'node node_modules/wrangler/wrangler-dist/cli.js dev', pids)).toBe('wrangler (Node)');
     expect(roleOf({ pid: 4, comm: 'esbuild' }, 'esbuild --service=0.28.2 --ping', pids)).toBe("esbuild (wrangler's watch)");
@@ -41,7 +47,8 @@ it("counts the CPU a world's grandchild burns, and only between the two snapshot
     await new Promise((r) => setTimeout(r, 1500));
     const after = snapshotCpu(world.pid!);
     // The spinning child is a descendant (found through its parent), not this process.
-    expect([...after.values()].map((p) => p.role).sort()).toEqual(['load clients (Node)', 'other', 'world: apps and PGlite (Node)']);
+    const roles = [...after.values()].map((p) => p.role).filter((r) => r !== 'PostgreSQL (the server, exited backends included)');
+    expect(roles.sort()).toEqual(['load clients (Node)', 'other', 'world: apps, proxies, PGlite (Node)']);
     const spent = cpuSecondsBetween(before, after);
     expect(spent.other).toBeGreaterThanOrEqual(0.25);
     expect(spent.other).toBeLessThan(1);
@@ -53,20 +60,44 @@ it("counts the CPU a world's grandchild burns, and only between the two snapshot
   }
 });
 
+describe('the PostgreSQL server', () => {
+  const PG = 'PostgreSQL (the server, exited backends included)' as const;
+
+  it("counts a backend that exited in between once: its time moved into the postmaster's reaped children", () => {
+    // Backend 11 had spent 30 ticks by the first snapshot and 50 when it exited; backend 12 lived only in between (20 ticks).
+    const before: CpuSnapshot = new Map([[10, { role: PG, ticks: 100 }], [11, { role: PG, ticks: 30, reaped: true }]]);
+    const after: CpuSnapshot = new Map([[10, { role: PG, ticks: 100 + 50 + 20 }]]);
+    expect(cpuSecondsBetween(before, after)[PG]).toBeCloseTo(0.4, 5);
+  });
+
+  it.skipIf(!!pgSkip)("finds the CPU of a real backend that ran a query and exited between two snapshots", async () => {
+    const before = snapshotCpu(process.pid);
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    // About half a second of one backend's CPU, then the connection closes and the backend exits.
+    await client.query('SELECT count(*) FROM generate_series(1, 5000000)');
+    await client.end();
+    await new Promise((r) => setTimeout(r, 300));
+    const spent = cpuSecondsBetween(before, snapshotCpu(process.pid))[PG] ?? 0;
+    expect(spent).toBeGreaterThanOrEqual(0.15);
+    expect(spent).toBeLessThan(5);
+  });
+});
+
 it('formatCpu: a line per process that used any CPU, and the total per condition', () => {
   const text = formatCpu({
     cores: 2,
     cpuCores: {
-      quiet: { 'workerd: the Workers': 0.2, 'world: apps and PGlite (Node)': 0.1 },
-      busy: { 'workerd: the Workers': 0.4, 'world: apps and PGlite (Node)': 0.25 },
-      flood: { 'workerd: the Workers': 0.45, 'world: apps and PGlite (Node)': 0.25, other: 0.001 },
+      quiet: { 'workerd: the Workers': 0.2, 'world: apps, proxies, PGlite (Node)': 0.1 },
+      busy: { 'workerd: the Workers': 0.4, 'world: apps, proxies, PGlite (Node)': 0.25 },
+      flood: { 'workerd: the Workers': 0.45, 'world: apps, proxies, PGlite (Node)': 0.25, other: 0.001 },
     },
   });
   expect(text).toBe(
     [
       'CPU by process, in cores (quiet / busy / flood; this machine has 2):',
       '  workerd: the Workers: 0.20 / 0.40 / 0.45',
-      '  world: apps and PGlite (Node): 0.10 / 0.25 / 0.25',
+      '  world: apps, proxies, PGlite (Node): 0.10 / 0.25 / 0.25',
       '  all of them: 0.30 / 0.65 / 0.70',
     ].join('\n'),
   );

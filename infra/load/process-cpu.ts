@@ -10,7 +10,16 @@ import { groupAndDescendants, readProcs, type ProcInfo } from '../gateway/proces
 /** USER_HZ: /proc reports CPU time in these ticks (fixed at 100 per second by the Linux ABI). */
 const TICKS_PER_SECOND = 100;
 
-export const ROLES = ['workerd: the Workers', "workerd: wrangler's dev proxy", 'wrangler (Node)', "esbuild (wrangler's watch)", 'world: apps and PGlite (Node)', 'load clients (Node)', 'other'] as const;
+export const ROLES = [
+  'workerd: the Workers',
+  "workerd: wrangler's dev proxy",
+  'wrangler (Node)',
+  "esbuild (wrangler's watch)",
+  'world: apps, proxies, PGlite (Node)',
+  'PostgreSQL (the server, exited backends included)',
+  'load clients (Node)',
+  'other',
+] as const;
 export type Role = (typeof ROLES)[number];
 
 /**
@@ -18,7 +27,7 @@ export type Role = (typeof ROLES)[number];
  * Workers has the inspector (`--inspector-addr`), the dev proxy in front of it has none.
  */
 export function roleOf(p: Pick<ProcInfo, 'pid' | 'comm'>, cmdline: string, pids: { world: number; self: number }): Role {
-  if (p.pid === pids.world) return 'world: apps and PGlite (Node)';
+  if (p.pid === pids.world) return 'world: apps, proxies, PGlite (Node)';
   if (p.pid === pids.self) return 'load clients (Node)';
   if (p.comm === 'workerd') return cmdline.includes('--inspector-addr') ? 'workerd: the Workers' : "workerd: wrangler's dev proxy";
   if (p.comm === 'esbuild') return "esbuild (wrangler's watch)";
@@ -26,13 +35,30 @@ export function roleOf(p: Pick<ProcInfo, 'pid' | 'comm'>, cmdline: string, pids:
   return 'other';
 }
 
-/** CPU ticks so far per pid, with each pid's role (a pid that exits between snapshots is dropped). */
-export type CpuSnapshot = Map<number, { role: Role; ticks: number }>;
+/**
+ * CPU ticks so far per pid, with each pid's role. `reaped`: when this process exits, its ticks are
+ * added to a process counted here (a PostgreSQL backend's, to its postmaster's reaped children).
+ */
+export type CpuSnapshot = Map<number, { role: Role; ticks: number; reaped?: true }>;
 
-/** The world process and its descendants (wrangler, workerd, esbuild) and this process (the clients, the flooder's thread). */
+const POSTGRES: Role = 'PostgreSQL (the server, exited backends included)';
+
+/**
+ * The world process and its descendants (wrangler, workerd, esbuild), this process (the clients,
+ * the flooder's thread), and every PostgreSQL server process on the machine: a world on real
+ * PostgreSQL queries it from the world's apps and the data Workers, and the data path opens a
+ * backend per request, which exits before the next snapshot, so a postmaster (a postgres process
+ * whose parent is not one) also counts its reaped children's time.
+ */
 export function snapshotCpu(worldPid: number, self = process.pid): CpuSnapshot {
   const procs = readProcs();
   const out: CpuSnapshot = new Map();
+  const postgres = new Set(procs.filter((p) => p.comm === 'postgres').map((p) => p.pid));
+  for (const p of procs) {
+    if (!postgres.has(p.pid)) continue;
+    const postmaster = !postgres.has(p.ppid);
+    out.set(p.pid, postmaster ? { role: POSTGRES, ticks: p.cpuTicks + p.reapedChildTicks } : { role: POSTGRES, ticks: p.cpuTicks, reaped: true });
+  }
   // The world is not a group leader, so its "group and descendants" are itself and what it started.
   for (const p of [...groupAndDescendants(worldPid, procs), ...procs.filter((q) => q.pid === self)]) {
     let cmdline = '';
@@ -48,12 +74,17 @@ export function snapshotCpu(worldPid: number, self = process.pid): CpuSnapshot {
 
 /**
  * CPU seconds per role between two snapshots. A process first seen in `after` started in between, so
- * all its time counts; one gone by `after` is not counted for the interval (its last ticks are lost).
+ * all its time counts; one gone by `after` is not counted for the interval (its last ticks are lost),
+ * unless it was `reaped`: then its whole time is in its parent's count now, and the part it had
+ * spent before the interval is taken off.
  */
 export function cpuSecondsBetween(before: CpuSnapshot, after: CpuSnapshot): Partial<Record<Role, number>> {
   const out: Partial<Record<Role, number>> = {};
   for (const [pid, a] of after) {
     out[a.role] = (out[a.role] ?? 0) + (a.ticks - (before.get(pid)?.ticks ?? 0)) / TICKS_PER_SECOND;
+  }
+  for (const [pid, b] of before) {
+    if (b.reaped && !after.has(pid)) out[b.role] = (out[b.role] ?? 0) - b.ticks / TICKS_PER_SECOND;
   }
   return out;
 }
