@@ -1,6 +1,7 @@
 /**
  * `npm run load [-- --duration 60 --clients 96 --tenants-per-region 8 --kill ap-southeast-2 --standby]`
- * `npm run load -- --noisy [...]`: the noisy-neighbour run instead (see noisy.ts).
+ * `npm run load -- --noisy [--db postgres|pglite ...]`: the noisy-neighbour run instead (see noisy.ts), on real
+ *   PostgreSQL by default (LOCAL_PG_URL, default 127.0.0.1:5432).
  * `npm run load -- --move [--duration 30 --clients 16 --tenants-per-region 2 --pages 2000]`: tenant moves under load
  *   on real PostgreSQL (LOCAL_PG_URL, default 127.0.0.1:5432), see move.ts; the same flags, plus --pages.
  * Starts a fresh local world (PGlite, or PostgreSQL with LOCAL_PG_URL), runs the load test

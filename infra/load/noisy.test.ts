@@ -1,6 +1,7 @@
 /** The noisy run's verdicts fire on what they are for, and only then. */
 import { describe, expect, it } from 'vitest';
-import { noisyViolations, pacingArg, percentile, type ConditionStats, type NoisyCounts } from './noisy.ts';
+import { createServer } from 'node:net';
+import { dbArg, noisyCli, noisyViolations, NoisyOptionError, pacingArg, percentile, runNoisy, type ConditionStats, type NoisyCounts } from './noisy.ts';
 
 const stats = (over: Partial<ConditionStats> = {}): ConditionStats => ({
   requests: 100, served: 100, successRate: 1, p50Ms: 10, p99Ms: 40, p99ByPath: { api: 40, data: 40, write: 40 }, errors: {}, maxTenantRps: 2, p99ByRegion: { noisyRegion: 40, otherRegions: 40 }, slowestInFirstSecond: { count: 0, of: 1 }, ...over,
@@ -60,4 +61,49 @@ it('--pacing: "off" or the gateway\'s TENANT_PACING shape, anything else refused
   expect(pacingArg('off')).toBe('off');
   expect(pacingArg('{"burst":0.1,"maxWaitMs":500}')).toBe('{"burst":0.1,"maxWaitMs":500}');
   for (const bad of ['on', '{"burst":0,"maxWaitMs":500}', '{"burst":0.1}', '{burst:']) expect(() => pacingArg(bad)).toThrow(/^--pacing must be/);
+});
+
+it('--db: "postgres" or "pglite", anything else refused before the run starts', () => {
+  expect(dbArg('postgres')).toBe('postgres');
+  expect(dbArg('pglite')).toBe('pglite');
+  for (const bad of ['', 'PGlite', 'postgresql', 'sqlite']) expect(() => dbArg(bad)).toThrow(NoisyOptionError);
+});
+
+describe('with no PostgreSQL where the run would put its world', () => {
+  // A port that was free a moment ago: nothing accepts connections there.
+  const closedPort = async () => {
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    await new Promise((r) => server.close(r));
+    return port;
+  };
+
+  it('refuses to start, naming the address and both ways out, and starts nothing', async () => {
+    const pgUrl = `postgres://postgres@127.0.0.1:${await closedPort()}/postgres`;
+    const logged: string[] = [];
+    const err = await runNoisy({ db: 'postgres', pgUrl, log: (m) => logged.push(m) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NoisyOptionError);
+    expect((err as Error).message).toMatch(/nothing accepts connections at 127\.0\.0\.1:\d+ .*set LOCAL_PG_URL .*--db pglite/);
+    expect(logged).toEqual([]);
+  });
+
+  it('the CLI prints the reason and exits 2 (1 is a missed target)', async () => {
+    const saved = process.env.LOCAL_PG_URL;
+    process.env.LOCAL_PG_URL = `postgres://postgres@127.0.0.1:${await closedPort()}/postgres`;
+    const errors: string[] = [];
+    const original = console.error;
+    console.error = (m: string) => void errors.push(m);
+    try {
+      // The CLI's default database is read when it runs, so LOCAL_PG_URL set here counts.
+      expect(await noisyCli(['--duration', '3', '--phases', '3'])).toBe(2);
+      expect(await noisyCli(['--db', 'mysql'])).toBe(2);
+    } finally {
+      console.error = original;
+      if (saved === undefined) delete process.env.LOCAL_PG_URL;
+      else process.env.LOCAL_PG_URL = saved;
+    }
+    expect(errors[0]).toMatch(/^npm run load -- --noisy: the noisy run's world is on PostgreSQL by default, and nothing accepts connections at 127\.0\.0\.1:\d+ \(LOCAL_PG_URL\)/);
+    expect(errors[1]).toMatch(/^npm run load -- --noisy: --db must be "postgres"/);
+  });
 });

@@ -9,8 +9,10 @@
  *   flood  it sends GET /api/pages as fast as its connections allow (or at --noisy-rps).
  * It reports, for the other tenants, success rate and p50/p99 per condition (and p99 per path and
  * region), the noisy tenant's answers (429s, 503 tenant_busy), and the cores each process of the
- * local world and the clients used per condition (process-cpu.ts). The clients send with Node's
- * http (http-client.ts), the noisy tenant from a worker thread of its own (noisy-flood.ts).
+ * local world, its PostgreSQL server and the clients used per condition (process-cpu.ts). The clients
+ * send with Node's http (http-client.ts), the noisy tenant from a worker thread of its own
+ * (noisy-flood.ts). The world's databases are real PostgreSQL by default (`--db pglite`: PGlite; see
+ * NoisyOptions.db for why).
  *
  * Targets (violations → the CLI exits non-zero):
  *   - the other tenants get no 429 and no 503, in any condition;
@@ -27,10 +29,11 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { trafficLimitEnvFields } from '../../src/config/traffic-limits.ts';
+import { DEFAULT_LOCAL_PG_URL, tcpReachable } from '../db/reachable.ts';
 import { LOCAL_TENANT_PACING, LOCAL_TENANT_RATE_LIMITS } from '../world.ts';
-import { signUpTenants, sleep } from './common.ts';
+import { signUpTenants, sleep, stopWorldOnSignals } from './common.ts';
 import { loadClient } from './http-client.ts';
-import { addCpu, cpuSecondsBetween, ROLES, snapshotCpu, type Role } from './process-cpu.ts';
+import { addCpu, cpuSecondsBetween, MACHINE_ROLES, machineSecondsBetween, ROLES, snapshotCpu, snapshotMachine, type Role } from './process-cpu.ts';
 import { startWorldProcess, type RemoteWorld } from './world-process.ts';
 import type { FloodCounts, FloodOrder, FloodSetup } from './noisy-flood.ts';
 
@@ -50,6 +53,15 @@ export interface NoisyOptions {
   maxInFlight: number;
   /** TENANT_PACING for this run: null keeps the local world's (the gateway's default); 'off' or a JSON value. */
   pacing: string | null;
+  /**
+   * The world's databases. `postgres` (the default): one PostgreSQL server at `pgUrl` (default
+   * LOCAL_PG_URL, else 127.0.0.1:5432, as `--move`), each region's
+   * database served by its own backends, as deployed regions have their own servers. `pglite`: every
+   * region's database runs on the world's one Node event loop, so one region's queries hold up every
+   * other region's requests there, a coupling no deployment has, on the very path this run measures.
+   */
+  db: 'postgres' | 'pglite';
+  pgUrl: string;
   log: (msg: string) => void;
 }
 
@@ -64,8 +76,13 @@ export const NOISY_DEFAULTS: NoisyOptions = {
   noisyRegion: 'eu-central-1',
   maxInFlight: 4,
   pacing: null,
+  db: 'postgres',
+  pgUrl: DEFAULT_LOCAL_PG_URL,
   log: () => {},
 };
+
+/** A bad option or a missing prerequisite, found before the run starts: the CLI prints it and exits 2. */
+export class NoisyOptionError extends Error {}
 
 /** p99 target: within this fraction of the no-flood p99, or within the floor, whichever is larger. */
 export const P99_TOLERANCE = 0.2;
@@ -132,6 +149,8 @@ export interface NoisyReport {
   noisyConcurrency: number;
   /** TENANT_PACING as the run set it. */
   pacing: string;
+  /** The world's databases: "PostgreSQL at host:port" or "PGlite". */
+  databases: string;
   loadAverage: number[];
   /** Cores used per process of the local world (and the load clients) in each condition: CPU seconds ÷ the condition's seconds. */
   cpuCores: Record<Condition, Partial<Record<Role, number>>>;
@@ -203,19 +222,29 @@ interface Sample {
 }
 
 export async function runNoisy(partial: Partial<NoisyOptions> = {}): Promise<NoisyReport> {
-  const opts: NoisyOptions = { ...NOISY_DEFAULTS, ...partial };
-  if (opts.phases < 3 || opts.phases % 3 !== 0) throw new Error('--phases must be a multiple of 3 (quiet, busy, flood)');
+  // LOCAL_PG_URL is read when the run starts, not when this module was loaded.
+  const opts: NoisyOptions = { ...NOISY_DEFAULTS, pgUrl: process.env.LOCAL_PG_URL || DEFAULT_LOCAL_PG_URL, ...partial };
+  if (opts.phases < 3 || opts.phases % 3 !== 0) throw new NoisyOptionError('--phases must be a multiple of 3 (quiet, busy, flood)');
+  if (opts.db === 'postgres' && !(await tcpReachable(opts.pgUrl))) {
+    const u = new URL(opts.pgUrl);
+    throw new NoisyOptionError(`the noisy run's world is on PostgreSQL by default, and nothing accepts connections at ${u.host} (${process.env.LOCAL_PG_URL ? 'LOCAL_PG_URL' : 'the default'}): start PostgreSQL there, set LOCAL_PG_URL to a server, or run on PGlite with --db pglite`);
+  }
   const sandboxDir = await mkdtemp(join(tmpdir(), 'etr-noisy-'));
   opts.log('starting the local world');
   // In its own process: the world's servers must not share the event loop that times the clients.
   const gatewayVars: Record<string, string> = { TENANT_MAX_IN_FLIGHT: String(opts.maxInFlight), ...(opts.pacing === null ? {} : { TENANT_PACING: opts.pacing }) };
-  const world = await startWorldProcess({ sandboxDir, gatewayLogLevel: 'error', gatewayVars });
+  const world = await startWorldProcess({ sandboxDir, gatewayLogLevel: 'error', gatewayVars, dbMode: opts.db, ...(opts.db === 'postgres' ? { pgUrl: opts.pgUrl } : {}) });
+  const cleanUp = async () => {
+    await world.stop();
+    await rm(sandboxDir, { recursive: true, force: true });
+  };
+  const unhook = stopWorldOnSignals(cleanUp, opts.log);
   try {
     return await drive(world, opts);
   } finally {
+    unhook();
     opts.log('stopping the local world');
-    await world.stop();
-    await rm(sandboxDir, { recursive: true, force: true });
+    await cleanUp();
   }
 }
 
@@ -248,7 +277,7 @@ function totals(phases: readonly FloodCounts[]): NoisyCounts {
 async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyReport> {
   const gateway = world.gatewayUrl;
   const regions = world.regions;
-  if (!regions.includes(opts.noisyRegion)) throw new Error(`--noisy-region: ${opts.noisyRegion} is not a region of the world`);
+  if (!regions.includes(opts.noisyRegion)) throw new NoisyOptionError(`--noisy-region: ${opts.noisyRegion} is not a region of the world`);
   const others: Tenant[] = await signUpTenants(gateway, regions, opts.tenantsPerRegion, 'noisy');
   const noisy = (await signUpTenants(gateway, [opts.noisyRegion], 1, 'noisy-flood'))[0]!;
   const budget = LOCAL_TENANT_RATE_LIMITS.api.tenant;
@@ -312,6 +341,7 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
     cond = CONDITIONS[p % CONDITIONS.length]!;
     phaseStart = performance.now();
     const cpuBefore = snapshotCpu(world.pid);
+    const machineBefore = snapshotMachine();
     if (cond === 'quiet') {
       await sleep(phaseMs);
     } else {
@@ -319,7 +349,8 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
       flooder.postMessage({ until: Date.now() + phaseMs, rps: cond === 'busy' ? busyRps : opts.noisyRps } satisfies FloodOrder);
       counts[cond].push(await done);
     }
-    addCpu(cpuSeconds[cond], cpuSecondsBetween(cpuBefore, snapshotCpu(world.pid)));
+    const ours = cpuSecondsBetween(cpuBefore, snapshotCpu(world.pid));
+    addCpu(cpuSeconds[cond], { ...ours, ...machineSecondsBetween(machineBefore, snapshotMachine(), ours) });
   }
   cond = 'warmup';
   stopped = true;
@@ -370,6 +401,7 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
     maxInFlight: opts.maxInFlight,
     noisyConcurrency: opts.noisyConcurrency,
     pacing: opts.pacing ?? JSON.stringify(LOCAL_TENANT_PACING),
+    databases: opts.db === 'postgres' ? `PostgreSQL at ${new URL(opts.pgUrl).host}` : 'PGlite',
     loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
     cpuCores: { quiet: cores('quiet'), busy: cores('busy'), flood: cores('flood') },
     cores: availableParallelism(),
@@ -384,12 +416,15 @@ const statusList = (c: NoisyCounts) => Object.entries(c.statuses).map(([k, n]) =
 
 /** Cores used per process, per condition: what the noisy tenant's traffic costs the machine, and where. */
 export function formatCpu(r: Pick<NoisyReport, 'cpuCores' | 'cores'>): string {
-  const cores = (c: Condition, role?: Role) => (role ? (r.cpuCores[c][role] ?? 0) : Object.values(r.cpuCores[c]).reduce((a, b) => a + (b ?? 0), 0)).toFixed(2);
-  const used = ROLES.filter((role) => CONDITIONS.some((c) => (r.cpuCores[c][role] ?? 0) >= 0.005));
+  const ours = ROLES.filter((role) => !MACHINE_ROLES.includes(role));
+  const cores = (c: Condition, role?: Role) => (role ? (r.cpuCores[c][role] ?? 0) : ours.reduce((n, o) => n + (r.cpuCores[c][o] ?? 0), 0)).toFixed(2);
+  const line = (role: Role) => `  ${role}: ${CONDITIONS.map((c) => cores(c, role)).join(' / ')}`;
+  const used = (roles: readonly Role[]) => roles.filter((role) => CONDITIONS.some((c) => Math.abs(r.cpuCores[c][role] ?? 0) >= 0.005));
   return [
     `CPU by process, in cores (quiet / busy / flood; this machine has ${r.cores}):`,
-    ...used.map((role) => `  ${role}: ${CONDITIONS.map((c) => cores(c, role)).join(' / ')}`),
+    ...used(ours).map(line),
     `  all of them: ${CONDITIONS.map((c) => cores(c)).join(' / ')}`,
+    ...used(MACHINE_ROLES).map(line),
   ].join('\n');
 }
 
@@ -397,7 +432,7 @@ export function formatCpu(r: Pick<NoisyReport, 'cpuCores' | 'cores'>): string {
 export function formatNoisyReport(r: NoisyReport): string {
   const flood = r.noisyRps > 0 ? `${r.noisyRps} req/s` : 'as fast as its connections allow';
   const lines = [
-    `noisy neighbour: ${r.tenants} tenants at ${r.perTenantRps} req/s each in all regions, 1 noisy tenant in ${r.noisyRegion} (busy: ${r.busyRps.toFixed(0)} req/s, paced; flood: ${flood}, ${r.noisyConcurrency} connections); ${r.durationMs / 1000} s in ${r.phases} phases cycling ${CONDITIONS.join(', ')}; limit ${r.limit}, pacing ${r.pacing}, in-flight bound ${r.maxInFlight}; load average ${r.loadAverage.join(' ')}`,
+    `noisy neighbour: ${r.tenants} tenants at ${r.perTenantRps} req/s each in all regions, 1 noisy tenant in ${r.noisyRegion} (busy: ${r.busyRps.toFixed(0)} req/s, paced; flood: ${flood}, ${r.noisyConcurrency} connections); ${r.durationMs / 1000} s in ${r.phases} phases cycling ${CONDITIONS.join(', ')}; limit ${r.limit}, pacing ${r.pacing}, in-flight bound ${r.maxInFlight}; databases: ${r.databases}; load average ${r.loadAverage.join(' ')}`,
     '',
     '| other tenants | requests | success | p50 | p99 | p99 api / data / write | 429 / 503 |',
     '|---|---|---|---|---|---|---|',
@@ -426,15 +461,35 @@ export function formatNoisyReport(r: NoisyReport): string {
   return lines.join('\n');
 }
 
+/** `--db`: where the world's databases run. */
+export function dbArg(v: string): NoisyOptions['db'] {
+  if (v === 'postgres' || v === 'pglite') return v;
+  throw new NoisyOptionError(`--db must be "postgres" (the default: LOCAL_PG_URL, else ${DEFAULT_LOCAL_PG_URL}) or "pglite" (got ${JSON.stringify(v)})`);
+}
+
 /** `--pacing`, checked with the gateway's own schema: a bad value would otherwise fail every request of the run with 500 config_invalid. */
 export function pacingArg(v: string): string {
   const r = trafficLimitEnvFields.TENANT_PACING.safeParse(v);
-  if (!r.success) throw new Error(`--pacing must be "off" or {"burst": 0 < x ≤ 1, "maxWaitMs": 0–10000} as JSON (got ${JSON.stringify(v)}): ${r.error.issues.map((i) => i.message).join('; ')}`);
+  if (!r.success) throw new NoisyOptionError(`--pacing must be "off" or {"burst": 0 < x ≤ 1, "maxWaitMs": 0–10000} as JSON (got ${JSON.stringify(v)}): ${r.error.issues.map((i) => i.message).join('; ')}`);
   return v;
 }
 
-/** `npm run load -- --noisy [--duration 180 --phases 18 --tenants-per-region 3 --rps 2 --noisy-rps 0 --noisy-concurrency 8 --max-in-flight 4 --pacing off|<json> --json]`; returns the exit code. */
+/**
+ * `npm run load -- --noisy [--db postgres|pglite --duration 180 --phases 18 --tenants-per-region 3 --rps 2
+ * --noisy-rps 0 --noisy-concurrency 8 --max-in-flight 4 --pacing off|<json> --json]`; returns the exit
+ * code: 0 targets met, 1 missed, 2 a bad option or no PostgreSQL to run on.
+ */
 export async function noisyCli(args: string[]): Promise<number> {
+  try {
+    return await noisyCliRun(args);
+  } catch (err) {
+    if (!(err instanceof NoisyOptionError)) throw err;
+    console.error(`npm run load -- --noisy: ${err.message}`);
+    return 2;
+  }
+}
+
+async function noisyCliRun(args: string[]): Promise<number> {
   const { parseArgs } = await import('node:util');
   const { values } = parseArgs({
     args,
@@ -448,12 +503,13 @@ export async function noisyCli(args: string[]): Promise<number> {
       'noisy-region': { type: 'string', default: NOISY_DEFAULTS.noisyRegion },
       'max-in-flight': { type: 'string', default: String(NOISY_DEFAULTS.maxInFlight) },
       pacing: { type: 'string' },
+      db: { type: 'string', default: NOISY_DEFAULTS.db },
       json: { type: 'boolean', default: false },
     },
   });
   const number = (name: string, v: string | undefined, min: 'positive' | 'non-negative') => {
     const n = Number(v);
-    if (v === undefined || v.trim() === '' || !Number.isFinite(n) || n < 0 || (min === 'positive' && n === 0)) throw new Error(`--${name} must be a ${min} number (got ${JSON.stringify(v)})`);
+    if (v === undefined || v.trim() === '' || !Number.isFinite(n) || n < 0 || (min === 'positive' && n === 0)) throw new NoisyOptionError(`--${name} must be a ${min} number (got ${JSON.stringify(v)})`);
     return n;
   };
   const report = await runNoisy({
@@ -466,6 +522,7 @@ export async function noisyCli(args: string[]): Promise<number> {
     noisyRegion: values['noisy-region']!,
     maxInFlight: Math.floor(number('max-in-flight', values['max-in-flight'], 'positive')),
     pacing: values.pacing === undefined ? null : pacingArg(values.pacing),
+    db: dbArg(values.db!),
     log: (m) => console.error(`[load --noisy] ${m}`),
   });
   console.log(values.json ? JSON.stringify(report, null, 2) : formatNoisyReport(report));

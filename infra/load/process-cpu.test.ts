@@ -5,7 +5,7 @@ import { parseStat } from '../gateway/process-group.ts';
 import { formatCpu } from './noisy.ts';
 import pg from 'pg';
 import { PG_URL, realPgUnavailable } from '../controller/fixture.ts';
-import { cpuSecondsBetween, roleOf, snapshotCpu, type CpuSnapshot } from './process-cpu.ts';
+import { cpuSecondsBetween, machineSecondsBetween, parseProcStat, roleOf, snapshotCpu, snapshotMachine, type CpuSnapshot } from './process-cpu.ts';
 
 const pgSkip = await realPgUnavailable();
 
@@ -84,13 +84,35 @@ describe('the PostgreSQL server', () => {
   });
 });
 
+describe('the rest of the machine', () => {
+  it('reads busy (user, nice, system, irq, softirq) and steal ticks from /proc/stat, not idle or iowait', () => {
+    expect(parseProcStat('cpu  100 2 30 5000 40 5 6 7 0 0\ncpu0 50 1 15 2500 20 2 3 3 0 0\n')).toEqual({ busy: 143, steal: 7 });
+    expect(() => parseProcStat('intr 1 2 3\n')).toThrow(/no "cpu " line/);
+  });
+
+  it("is the machine's busy time less the run's processes, with the hypervisor's steal beside it", () => {
+    const rest = machineSecondsBetween({ busy: 1000, steal: 10 }, { busy: 1300, steal: 35 }, { 'workerd: the Workers': 1.2, 'load clients (Node)': 0.3 });
+    expect(rest['the rest of this machine']).toBeCloseTo(1.5, 5);
+    expect(rest['stolen by the hypervisor']).toBeCloseTo(0.25, 5);
+  });
+
+  it('finds a process outside the run spinning', async () => {
+    const before = snapshotMachine();
+    const t = Date.now();
+    while (Date.now() - t < 500);
+    // This process spun, but the run's processes here are only a world that does not exist.
+    const rest = machineSecondsBetween(before, snapshotMachine(), {})['the rest of this machine']!;
+    expect(rest).toBeGreaterThanOrEqual(0.3);
+  });
+});
+
 it('formatCpu: a line per process that used any CPU, and the total per condition', () => {
   const text = formatCpu({
     cores: 2,
     cpuCores: {
       quiet: { 'workerd: the Workers': 0.2, 'world: apps, proxies, PGlite (Node)': 0.1 },
       busy: { 'workerd: the Workers': 0.4, 'world: apps, proxies, PGlite (Node)': 0.25 },
-      flood: { 'workerd: the Workers': 0.45, 'world: apps, proxies, PGlite (Node)': 0.25, other: 0.001 },
+      flood: { 'workerd: the Workers': 0.45, 'world: apps, proxies, PGlite (Node)': 0.25, other: 0.001, 'the rest of this machine': 0.6 },
     },
   });
   expect(text).toBe(
@@ -99,6 +121,7 @@ it('formatCpu: a line per process that used any CPU, and the total per condition
       '  workerd: the Workers: 0.20 / 0.40 / 0.45',
       '  world: apps, proxies, PGlite (Node): 0.10 / 0.25 / 0.25',
       '  all of them: 0.30 / 0.65 / 0.70',
+      '  the rest of this machine: 0.00 / 0.00 / 0.60',
     ].join('\n'),
   );
 });

@@ -19,8 +19,13 @@ export const ROLES = [
   'PostgreSQL (the server, exited backends included)',
   'load clients (Node)',
   'other',
+  // Not the run's processes: what else the machine did meanwhile (machineSecondsBetween).
+  'the rest of this machine',
+  'stolen by the hypervisor',
 ] as const;
 export type Role = (typeof ROLES)[number];
+/** The lines that are not the run's own processes: on a shared machine, what disturbed a run. */
+export const MACHINE_ROLES: readonly Role[] = ['the rest of this machine', 'stolen by the hypervisor'];
 
 /**
  * What a process is in the world. wrangler starts two workerd processes: the one running the
@@ -87,6 +92,34 @@ export function cpuSecondsBetween(before: CpuSnapshot, after: CpuSnapshot): Part
     if (b.reaped && !after.has(pid)) out[b.role] = (out[b.role] ?? 0) - b.ticks / TICKS_PER_SECOND;
   }
   return out;
+}
+
+/** The machine's CPU ticks so far, all cores (/proc/stat): busy (user, nice, system, irq, softirq) and stolen by the hypervisor. */
+export interface MachineSnapshot {
+  busy: number;
+  steal: number;
+}
+
+export function parseProcStat(text: string): MachineSnapshot {
+  const line = text.split('\n').find((l) => l.startsWith('cpu '));
+  if (!line) throw new Error('/proc/stat has no "cpu " line');
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return { busy: user! + nice! + system! + irq! + softirq!, steal: steal ?? 0 };
+}
+
+export const snapshotMachine = (): MachineSnapshot => parseProcStat(readFileSync('/proc/stat', 'utf8'));
+
+/**
+ * What the rest of the machine used in the same interval: its busy time less the run's processes'
+ * (`ours`, from cpuSecondsBetween), and the time the hypervisor gave other guests (no floor: ticks
+ * read at slightly different instants can make a small negative rest).
+ */
+export function machineSecondsBetween(before: MachineSnapshot, after: MachineSnapshot, ours: Partial<Record<Role, number>>): Partial<Record<Role, number>> {
+  const mine = Object.entries(ours).reduce((n, [role, v]) => (MACHINE_ROLES.includes(role as Role) ? n : n + (v ?? 0)), 0);
+  return {
+    'the rest of this machine': (after.busy - before.busy) / TICKS_PER_SECOND - mine,
+    'stolen by the hypervisor': (after.steal - before.steal) / TICKS_PER_SECOND,
+  };
 }
 
 /** Adds `more` into `into`, role by role. */
