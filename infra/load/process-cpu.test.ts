@@ -122,6 +122,12 @@ it('formatCpu: a line per process that used any CPU, and the total per condition
       '  world: apps, proxies, PGlite (Node): 0.10 / 0.25 / 0.25',
       '  all of them: 0.30 / 0.65 / 0.70',
       '  the rest of this machine: 0.00 / 0.00 / 0.60',
+      '  a disturbed run: the rest of this machine took 0.05 cores or more in a condition, which the conditions\' latencies include',
     ].join('\n'),
   );
+  // Below the threshold (and steal alike): listed, not called a disturbance.
+  const quiet = formatCpu({ cores: 2, cpuCores: { quiet: { 'stolen by the hypervisor': 0.04 }, busy: {}, flood: {} } });
+  expect(quiet).toContain('  stolen by the hypervisor: 0.04 / 0.00 / 0.00');
+  expect(quiet).not.toContain('disturbed');
+  expect(formatCpu({ cores: 2, cpuCores: { quiet: {}, busy: { 'stolen by the hypervisor': 0.07 }, flood: {} } })).toContain('a disturbed run: stolen by the hypervisor took');
 });
