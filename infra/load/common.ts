@@ -41,8 +41,11 @@ export async function inFreshWorld<T>(prefix: string, options: Omit<WorldOptions
   const sandboxDir = await mkdtemp(join(tmpdir(), prefix));
   const world = await startWorld({ ...options, sandboxDir });
   const cleanUp = async () => {
-    await world.stop();
-    await rm(sandboxDir, { recursive: true, force: true });
+    try {
+      await world.stop();
+    } finally {
+      await rm(sandboxDir, { recursive: true, force: true });
+    }
   };
   const unhook = stopWorldOnSignals(cleanUp, log);
   try {

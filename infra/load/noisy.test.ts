@@ -98,6 +98,7 @@ describe('with no PostgreSQL where the run would put its world', () => {
       // The CLI's default database is read when it runs, so LOCAL_PG_URL set here counts.
       expect(await noisyCli(['--duration', '3', '--phases', '3'])).toBe(2);
       expect(await noisyCli(['--db', 'mysql'])).toBe(2);
+      expect(await noisyCli(['--dbs', 'pglite'])).toBe(2);
     } finally {
       console.error = original;
       if (saved === undefined) delete process.env.LOCAL_PG_URL;
@@ -105,5 +106,6 @@ describe('with no PostgreSQL where the run would put its world', () => {
     }
     expect(errors[0]).toMatch(/^npm run load -- --noisy: the noisy run's world is on PostgreSQL by default, and nothing accepts connections at 127\.0\.0\.1:\d+ \(LOCAL_PG_URL\)/);
     expect(errors[1]).toMatch(/^npm run load -- --noisy: --db must be "postgres"/);
+    expect(errors[2]).toMatch(/^npm run load -- --noisy: Unknown option '--dbs'/);
   });
 });

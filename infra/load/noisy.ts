@@ -235,8 +235,11 @@ export async function runNoisy(partial: Partial<NoisyOptions> = {}): Promise<Noi
   const gatewayVars: Record<string, string> = { TENANT_MAX_IN_FLIGHT: String(opts.maxInFlight), ...(opts.pacing === null ? {} : { TENANT_PACING: opts.pacing }) };
   const world = await startWorldProcess({ sandboxDir, gatewayLogLevel: 'error', gatewayVars, dbMode: opts.db, ...(opts.db === 'postgres' ? { pgUrl: opts.pgUrl } : {}) });
   const cleanUp = async () => {
-    await world.stop();
-    await rm(sandboxDir, { recursive: true, force: true });
+    try {
+      await world.stop();
+    } finally {
+      await rm(sandboxDir, { recursive: true, force: true });
+    }
   };
   const unhook = stopWorldOnSignals(cleanUp, opts.log);
   try {
@@ -491,8 +494,9 @@ export async function noisyCli(args: string[]): Promise<number> {
   try {
     return await noisyCliRun(args);
   } catch (err) {
-    if (!(err instanceof NoisyOptionError)) throw err;
-    console.error(`npm run load -- --noisy: ${err.message}`);
+    // parseArgs's own errors (an unknown option, a missing value) are bad options too.
+    if (!(err instanceof NoisyOptionError || String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS'))) throw err;
+    console.error(`npm run load -- --noisy: ${(err as Error).message}`);
     return 2;
   }
 }

@@ -39,7 +39,9 @@ export async function startWorldProcess(options: Serializable): Promise<RemoteWo
     pid: child.pid!,
     async stop() {
       const stopped = new Promise<FromChild>((resolve) => child.once('message', (m) => resolve(m as FromChild)));
-      child.send({ stop: true });
+      // A child that already stopped itself (a signal reaches both on Ctrl-C) has closed the channel:
+      // the callback takes the send error that would otherwise be an unhandled 'error' event.
+      if (child.connected) child.send({ stop: true }, () => {});
       const answer = await Promise.race([stopped, exited.then((): FromChild => ({ stopped: true, error: 'the world process exited without reporting' }))]);
       await exited;
       if ('stopped' in answer && answer.error) throw new Error(`local world: ${answer.error}`);
