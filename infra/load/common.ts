@@ -2,7 +2,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startWorld, type World, type WorldOptions } from '../world.ts';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -25,7 +24,11 @@ const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
  * of its own, lived on with its workerd and esbuild. Returns the function that removes the handlers.
  */
 export function stopWorldOnSignals(stop: () => Promise<unknown>, log: (m: string) => void): () => void {
+  let stopping = false;
   const onSignal = (signal: (typeof STOP_SIGNALS)[number]) => {
+    // A second Ctrl-C while the world stops does not start another stop.
+    if (stopping) return;
+    stopping = true;
     log(`${signal}: stopping the local world`);
     const exit = () => process.exit(128 + constants.signals[signal]);
     void stop().then(exit, exit);
@@ -36,10 +39,19 @@ export function stopWorldOnSignals(stop: () => Promise<unknown>, log: (m: string
   };
 }
 
-/** Starts a fresh local world in its own temporary sandbox, runs `fn`, and always stops and removes it (on a signal too). */
-export async function inFreshWorld<T>(prefix: string, options: Omit<WorldOptions, 'sandboxDir'>, log: (m: string) => void, fn: (world: World) => Promise<T>): Promise<T> {
+/**
+ * Starts a world (in this process, or in a child: `start`) in a fresh temporary sandbox, runs `fn`,
+ * and always stops it and removes the sandbox, on a signal too.
+ */
+export async function inFreshWorld<W extends { stop(): Promise<unknown> }, T>(prefix: string, start: (sandboxDir: string) => Promise<W>, log: (m: string) => void, fn: (world: W) => Promise<T>): Promise<T> {
   const sandboxDir = await mkdtemp(join(tmpdir(), prefix));
-  const world = await startWorld({ ...options, sandboxDir });
+  let world: W;
+  try {
+    world = await start(sandboxDir);
+  } catch (err) {
+    await rm(sandboxDir, { recursive: true, force: true });
+    throw err;
+  }
   const cleanUp = async () => {
     try {
       await world.stop();

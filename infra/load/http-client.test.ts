@@ -1,6 +1,7 @@
 /** The load runs' HTTP client, against a real local server: what it sends, what it reads, kept-alive sockets. */
 import http from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { freePort } from '../ports.ts';
 import { loadClient } from './http-client.ts';
 
 let server: http.Server;
@@ -56,10 +57,6 @@ it('keeps its socket alive between requests (one connection for sequential reque
 
 it('rejects when nothing listens (the load runs count it as a network error)', async () => {
   const client = loadClient();
-  const closed = http.createServer();
-  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', () => r()));
-  const port = (closed.address() as { port: number }).port;
-  await new Promise<void>((r) => closed.close(() => r()));
-  await expect(client.request(`http://127.0.0.1:${port}/`)).rejects.toThrow(/ECONNREFUSED/);
+  await expect(client.request(`http://127.0.0.1:${await freePort()}/`)).rejects.toThrow(/ECONNREFUSED/);
   client.close();
 });

@@ -23,7 +23,7 @@ import { signAdminToken } from '../auth/tokens.ts';
 import { DEFAULT_LOCAL_PG_URL } from '../db/reachable.ts';
 import { uuidv7 } from '../region/uuid-v7.ts';
 import { moveTenant } from '../tenant-move/move.ts';
-import type { World } from '../world.ts';
+import { startWorld, type World } from '../world.ts';
 import { inFreshWorld, json, signUpTenants, sleep } from './common.ts';
 import { lostOrMisplacedWrites, type PageRow } from './checks.ts';
 import { miscounts, residencesOf, servedOutsideResidence, shortReads, wrongRefusal, type Ack, type CountSample, type ListRead, type Served } from './move-checks.ts';
@@ -118,7 +118,7 @@ export async function runMoveLoad(partial: Partial<MoveLoadOptions> = {}): Promi
     // would count as a wrong refusal of the move; the limits have their own run (noisy.ts).
     gatewayVars: { RELOCATION_REFRESH_SECONDS: '3600', UPSTREAM_TIMEOUT_MS: '5000', TENANT_RATE_LIMITS: 'off' },
   };
-  return inFreshWorld('etr-load-move-', worldOptions, opts.log, (world) => drive(world, opts));
+  return inFreshWorld('etr-load-move-', (sandboxDir) => startWorld({ ...worldOptions, sandboxDir }), opts.log, (world) => drive(world, opts));
 }
 
 async function drive(world: World, opts: MoveLoadOptions): Promise<MoveLoadReport> {

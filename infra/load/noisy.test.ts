@@ -1,6 +1,6 @@
 /** The noisy run's verdicts fire on what they are for, and only then. */
-import { describe, expect, it } from 'vitest';
-import { createServer } from 'node:net';
+import { describe, expect, it, vi } from 'vitest';
+import { freePort } from '../ports.ts';
 import { dbArg, noisyCli, noisyViolations, NoisyOptionError, pacingArg, percentile, runNoisy, type ConditionStats, type NoisyCounts } from './noisy.ts';
 
 const stats = (over: Partial<ConditionStats> = {}): ConditionStats => ({
@@ -70,37 +70,28 @@ it('--db: "postgres" or "pglite", anything else refused before the run starts', 
 });
 
 describe('with no PostgreSQL where the run would put its world', () => {
-  // A port that was free a moment ago: nothing accepts connections there.
-  const closedPort = async () => {
-    const server = createServer();
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const { port } = server.address() as { port: number };
-    await new Promise((r) => server.close(r));
-    return port;
-  };
-
   it('refuses to start, naming the address and both ways out, and starts nothing', async () => {
-    const pgUrl = `postgres://postgres@127.0.0.1:${await closedPort()}/postgres`;
+    const pgUrl = `postgres://postgres@127.0.0.1:${await freePort()}/postgres`;
     const logged: string[] = [];
     const err = await runNoisy({ db: 'postgres', pgUrl, log: (m) => logged.push(m) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NoisyOptionError);
-    expect((err as Error).message).toMatch(/nothing accepts connections at 127\.0\.0\.1:\d+ .*set LOCAL_PG_URL .*--db pglite/);
+    expect((err as Error).message).toMatch(/nothing accepts connections at 127\.0\.0\.1:\d+ \(as given\): .*set LOCAL_PG_URL .*--db pglite/);
     expect(logged).toEqual([]);
   });
 
   it('the CLI prints the reason and exits 2 (1 is a missed target)', async () => {
     const saved = process.env.LOCAL_PG_URL;
-    process.env.LOCAL_PG_URL = `postgres://postgres@127.0.0.1:${await closedPort()}/postgres`;
-    const errors: string[] = [];
-    const original = console.error;
-    console.error = (m: string) => void errors.push(m);
+    process.env.LOCAL_PG_URL = `postgres://postgres@127.0.0.1:${await freePort()}/postgres`;
+    const spy = vi.spyOn(console, 'error').mockImplementation(() => {});
+    let errors: unknown[] = [];
     try {
       // The CLI's default database is read when it runs, so LOCAL_PG_URL set here counts.
       expect(await noisyCli(['--duration', '3', '--phases', '3'])).toBe(2);
       expect(await noisyCli(['--db', 'mysql'])).toBe(2);
       expect(await noisyCli(['--dbs', 'pglite'])).toBe(2);
+      errors = spy.mock.calls.map((c) => c[0]);
     } finally {
-      console.error = original;
+      spy.mockRestore();
       if (saved === undefined) delete process.env.LOCAL_PG_URL;
       else process.env.LOCAL_PG_URL = saved;
     }

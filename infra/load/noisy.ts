@@ -24,16 +24,14 @@
  * Flood against busy is printed, not a target: what the flood cost beyond its admitted share (its
  * refusals, its waiting connections, its onset).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { availableParallelism, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { trafficLimitEnvFields } from '../../src/config/traffic-limits.ts';
 import { DEFAULT_LOCAL_PG_URL, tcpReachable } from '../db/reachable.ts';
 import { LOCAL_TENANT_PACING, LOCAL_TENANT_RATE_LIMITS } from '../world.ts';
-import { signUpTenants, sleep, stopWorldOnSignals } from './common.ts';
+import { inFreshWorld, signUpTenants, sleep } from './common.ts';
 import { loadClient } from './http-client.ts';
-import { addCpu, cpuSecondsBetween, MACHINE_ROLES, machineSecondsBetween, ROLES, snapshotCpu, snapshotMachine, type Role } from './process-cpu.ts';
+import { addCpu, cpuSecondsBetween, MACHINE_ROLES, machineSecondsBetween, PROCESS_ROLES, snapshotCpu, snapshotMachine, type Role } from './process-cpu.ts';
 import { startWorldProcess, type RemoteWorld } from './world-process.ts';
 import type { FloodCounts, FloodOrder, FloodSetup } from './noisy-flood.ts';
 
@@ -65,7 +63,8 @@ export interface NoisyOptions {
   log: (msg: string) => void;
 }
 
-export const NOISY_DEFAULTS: NoisyOptions = {
+/** Without `pgUrl`: that one is LOCAL_PG_URL, else DEFAULT_LOCAL_PG_URL, read when a run starts. */
+export const NOISY_DEFAULTS: Omit<NoisyOptions, 'pgUrl'> = {
   // 18 phases of 10 s: 1080 samples per condition; with 540 the quiet p99 alone moved 23–35 ms between runs.
   durationMs: 180_000,
   phases: 18,
@@ -77,7 +76,6 @@ export const NOISY_DEFAULTS: NoisyOptions = {
   maxInFlight: 4,
   pacing: null,
   db: 'postgres',
-  pgUrl: DEFAULT_LOCAL_PG_URL,
   log: () => {},
 };
 
@@ -227,28 +225,14 @@ export async function runNoisy(partial: Partial<NoisyOptions> = {}): Promise<Noi
   if (opts.phases < 3 || opts.phases % 3 !== 0) throw new NoisyOptionError('--phases must be a multiple of 3 (quiet, busy, flood)');
   if (opts.db === 'postgres' && !(await tcpReachable(opts.pgUrl))) {
     const u = new URL(opts.pgUrl);
-    throw new NoisyOptionError(`the noisy run's world is on PostgreSQL by default, and nothing accepts connections at ${u.host} (${process.env.LOCAL_PG_URL ? 'LOCAL_PG_URL' : 'the default'}): start PostgreSQL there, set LOCAL_PG_URL to a server, or run on PGlite with --db pglite`);
+    const from = partial.pgUrl ? 'as given' : process.env.LOCAL_PG_URL ? 'LOCAL_PG_URL' : 'the default';
+    throw new NoisyOptionError(`the noisy run's world is on PostgreSQL by default, and nothing accepts connections at ${u.host} (${from}): start PostgreSQL there, set LOCAL_PG_URL to a server, or run on PGlite with --db pglite`);
   }
-  const sandboxDir = await mkdtemp(join(tmpdir(), 'etr-noisy-'));
   opts.log('starting the local world');
   // In its own process: the world's servers must not share the event loop that times the clients.
   const gatewayVars: Record<string, string> = { TENANT_MAX_IN_FLIGHT: String(opts.maxInFlight), ...(opts.pacing === null ? {} : { TENANT_PACING: opts.pacing }) };
-  const world = await startWorldProcess({ sandboxDir, gatewayLogLevel: 'error', gatewayVars, dbMode: opts.db, ...(opts.db === 'postgres' ? { pgUrl: opts.pgUrl } : {}) });
-  const cleanUp = async () => {
-    try {
-      await world.stop();
-    } finally {
-      await rm(sandboxDir, { recursive: true, force: true });
-    }
-  };
-  const unhook = stopWorldOnSignals(cleanUp, opts.log);
-  try {
-    return await drive(world, opts);
-  } finally {
-    unhook();
-    opts.log('stopping the local world');
-    await cleanUp();
-  }
+  const start = (sandboxDir: string) => startWorldProcess({ sandboxDir, gatewayLogLevel: 'error', gatewayVars, dbMode: opts.db, ...(opts.db === 'postgres' ? { pgUrl: opts.pgUrl } : {}) });
+  return inFreshWorld('etr-noisy-', start, opts.log, (world) => drive(world, opts));
 }
 
 function totals(phases: readonly FloodCounts[]): NoisyCounts {
@@ -425,14 +409,13 @@ export const DISTURBED_CORES = 0.05;
 
 /** Cores used per process, per condition: what the noisy tenant's traffic costs the machine, and where. */
 export function formatCpu(r: Pick<NoisyReport, 'cpuCores' | 'cores'>): string {
-  const ours = ROLES.filter((role) => !MACHINE_ROLES.includes(role));
-  const cores = (c: Condition, role?: Role) => (role ? (r.cpuCores[c][role] ?? 0) : ours.reduce((n, o) => n + (r.cpuCores[c][o] ?? 0), 0)).toFixed(2);
+  const cores = (c: Condition, role?: Role) => (role ? (r.cpuCores[c][role] ?? 0) : PROCESS_ROLES.reduce((n, o) => n + (r.cpuCores[c][o] ?? 0), 0)).toFixed(2);
   const line = (role: Role) => `  ${role}: ${CONDITIONS.map((c) => cores(c, role)).join(' / ')}`;
   const used = (roles: readonly Role[]) => roles.filter((role) => CONDITIONS.some((c) => Math.abs(r.cpuCores[c][role] ?? 0) >= 0.005));
   const disturbed = MACHINE_ROLES.filter((role) => CONDITIONS.some((c) => (r.cpuCores[c][role] ?? 0) >= DISTURBED_CORES));
   return [
     `CPU by process, in cores (quiet / busy / flood; this machine has ${r.cores}):`,
-    ...used(ours).map(line),
+    ...used(PROCESS_ROLES).map(line),
     `  all of them: ${CONDITIONS.map((c) => cores(c)).join(' / ')}`,
     ...used(MACHINE_ROLES).map(line),
     ...(disturbed.length ? [`  a disturbed run: ${disturbed.join(' and ')} took ${DISTURBED_CORES} cores or more in a condition, which the conditions' latencies include`] : []),

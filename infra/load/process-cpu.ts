@@ -10,7 +10,8 @@ import { groupAndDescendants, readProcs, type ProcInfo } from '../gateway/proces
 /** USER_HZ: /proc reports CPU time in these ticks (fixed at 100 per second by the Linux ABI). */
 const TICKS_PER_SECOND = 100;
 
-export const ROLES = [
+/** The run's own processes. */
+export const PROCESS_ROLES = [
   'workerd: the Workers',
   "workerd: wrangler's dev proxy",
   'wrangler (Node)',
@@ -19,19 +20,17 @@ export const ROLES = [
   'PostgreSQL (the server, exited backends included)',
   'load clients (Node)',
   'other',
-  // Not the run's processes: what else the machine did meanwhile (machineSecondsBetween).
-  'the rest of this machine',
-  'stolen by the hypervisor',
 ] as const;
-export type Role = (typeof ROLES)[number];
-/** The lines that are not the run's own processes: on a shared machine, what disturbed a run. */
-export const MACHINE_ROLES: readonly Role[] = ['the rest of this machine', 'stolen by the hypervisor'];
+/** Not the run's processes: what else the machine did meanwhile (machineSecondsBetween); on a shared machine, what disturbed a run. */
+export const MACHINE_ROLES = ['the rest of this machine', 'stolen by the hypervisor'] as const;
+export type ProcessRole = (typeof PROCESS_ROLES)[number];
+export type Role = ProcessRole | (typeof MACHINE_ROLES)[number];
 
 /**
  * What a process is in the world. wrangler starts two workerd processes: the one running the
  * Workers has the inspector (`--inspector-addr`), the dev proxy in front of it has none.
  */
-export function roleOf(p: Pick<ProcInfo, 'pid' | 'comm'>, cmdline: string, pids: { world: number; self: number }): Role {
+export function roleOf(p: Pick<ProcInfo, 'pid' | 'comm'>, cmdline: string, pids: { world: number; self: number }): ProcessRole {
   if (p.pid === pids.world) return 'world: apps, proxies, PGlite (Node)';
   if (p.pid === pids.self) return 'load clients (Node)';
   if (p.comm === 'workerd') return cmdline.includes('--inspector-addr') ? 'workerd: the Workers' : "workerd: wrangler's dev proxy";
@@ -44,9 +43,9 @@ export function roleOf(p: Pick<ProcInfo, 'pid' | 'comm'>, cmdline: string, pids:
  * CPU ticks so far per pid, with each pid's role. `reaped`: when this process exits, its ticks are
  * added to a process counted here (a PostgreSQL backend's, to its postmaster's reaped children).
  */
-export type CpuSnapshot = Map<number, { role: Role; ticks: number; reaped?: true }>;
+export type CpuSnapshot = Map<number, { role: ProcessRole; ticks: number; reaped?: true }>;
 
-const POSTGRES: Role = 'PostgreSQL (the server, exited backends included)';
+const POSTGRES: ProcessRole = 'PostgreSQL (the server, exited backends included)';
 
 /**
  * The world process and its descendants (wrangler, workerd, esbuild), this process (the clients,
@@ -58,9 +57,9 @@ const POSTGRES: Role = 'PostgreSQL (the server, exited backends included)';
 export function snapshotCpu(worldPid: number, self = process.pid): CpuSnapshot {
   const procs = readProcs();
   const out: CpuSnapshot = new Map();
-  const postgres = new Set(procs.filter((p) => p.comm === 'postgres').map((p) => p.pid));
-  for (const p of procs) {
-    if (!postgres.has(p.pid)) continue;
+  const postgresProcs = procs.filter((p) => p.comm === 'postgres');
+  const postgres = new Set(postgresProcs.map((p) => p.pid));
+  for (const p of postgresProcs) {
     const postmaster = !postgres.has(p.ppid);
     out.set(p.pid, postmaster ? { role: POSTGRES, ticks: p.cpuTicks + p.reapedChildTicks } : { role: POSTGRES, ticks: p.cpuTicks, reaped: true });
   }
@@ -83,8 +82,8 @@ export function snapshotCpu(worldPid: number, self = process.pid): CpuSnapshot {
  * unless it was `reaped`: then its whole time is in its parent's count now, and the part it had
  * spent before the interval is taken off.
  */
-export function cpuSecondsBetween(before: CpuSnapshot, after: CpuSnapshot): Partial<Record<Role, number>> {
-  const out: Partial<Record<Role, number>> = {};
+export function cpuSecondsBetween(before: CpuSnapshot, after: CpuSnapshot): Partial<Record<ProcessRole, number>> {
+  const out: Partial<Record<ProcessRole, number>> = {};
   for (const [pid, a] of after) {
     out[a.role] = (out[a.role] ?? 0) + (a.ticks - (before.get(pid)?.ticks ?? 0)) / TICKS_PER_SECOND;
   }
@@ -114,8 +113,8 @@ export const snapshotMachine = (): MachineSnapshot => parseProcStat(readFileSync
  * (`ours`, from cpuSecondsBetween), and the time the hypervisor gave other guests (no floor: ticks
  * read at slightly different instants can make a small negative rest).
  */
-export function machineSecondsBetween(before: MachineSnapshot, after: MachineSnapshot, ours: Partial<Record<Role, number>>): Partial<Record<Role, number>> {
-  const mine = Object.entries(ours).reduce((n, [role, v]) => (MACHINE_ROLES.includes(role as Role) ? n : n + (v ?? 0)), 0);
+export function machineSecondsBetween(before: MachineSnapshot, after: MachineSnapshot, ours: Partial<Record<ProcessRole, number>>): Record<Exclude<Role, ProcessRole>, number> {
+  const mine = Object.values(ours).reduce((n, v) => n + (v ?? 0), 0);
   return {
     'the rest of this machine': (after.busy - before.busy) / TICKS_PER_SECOND - mine,
     'stolen by the hypervisor': (after.steal - before.steal) / TICKS_PER_SECOND,

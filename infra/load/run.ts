@@ -9,7 +9,7 @@
  *   - tenants of the regions that stayed up got no gateway errors (a dead region hurts only its own).
  * `runLoad` returns a report with the violations; the CLI (main.ts) exits non-zero on any.
  */
-import type { World } from '../world.ts';
+import { startWorld, type World } from '../world.ts';
 import { inFreshWorld, json, signUpTenants, sleep } from './common.ts';
 import { errorsOutsideKilledRegion, foreignRows, lostOrMisplacedWrites, requestsOutsideZone, type PageRow } from './checks.ts';
 
@@ -87,7 +87,7 @@ export async function runLoad(partial: Partial<LoadOptions> = {}): Promise<LoadR
     regionStandbys: opts.standby ? [opts.killRegion] : [],
     onRegionRequest: (app: string, req: Request, role: 'primary' | 'standby') => seen.push({ app, role, tenant: req.headers.get('x-tenant-id'), region: req.headers.get('x-tenant-region') }),
   };
-  return inFreshWorld('etr-load-', worldOptions, log, (world) => drive(world, opts, seen));
+  return inFreshWorld('etr-load-', (sandboxDir) => startWorld({ ...worldOptions, sandboxDir }), log, (world) => drive(world, opts, seen));
 }
 
 async function drive(world: World, opts: LoadOptions, seen: Array<{ app: string; role: string; tenant: string | null; region: string | null }>): Promise<LoadReport> {
