@@ -1,10 +1,10 @@
 /** The noisy run's verdicts fire on what they are for, and only then. */
 import { describe, expect, it, vi } from 'vitest';
 import { freePort } from '../ports.ts';
-import { dbArg, noisyCli, noisyViolations, NoisyOptionError, pacingArg, percentile, runNoisy, type ConditionStats, type NoisyCounts } from './noisy.ts';
+import { dbArg, noisyCli, noisyViolations, NoisyOptionError, pacingArg, percentile, runNoisy, slowestPhase, type ConditionStats, type NoisyCounts } from './noisy.ts';
 
 const stats = (over: Partial<ConditionStats> = {}): ConditionStats => ({
-  requests: 100, served: 100, successRate: 1, p50Ms: 10, p99Ms: 40, p99ByPath: { api: 40, data: 40, write: 40 }, errors: {}, maxTenantRps: 2, p99ByRegion: { noisyRegion: 40, otherRegions: 40 }, slowestInFirstSecond: { count: 0, of: 1 }, ...over,
+  requests: 100, served: 100, successRate: 1, p50Ms: 10, p99Ms: 40, p99ByPath: { api: 40, data: 40, write: 40 }, errors: {}, maxTenantRps: 2, p99ByRegion: { noisyRegion: 40, otherRegions: 40 }, slowestInFirstSecond: { count: 0, of: 1 }, p99ByPhase: [40], slowestPhase: null, ...over,
 });
 const noisy = (over: Partial<NoisyCounts> = {}): NoisyCounts => ({ requests: 5000, rps: 400, servedRps: 30, p50Ms: 20, statuses: { 200: 300, 429: 4700 }, limited: 4700, busy: 0, limitedWithoutHeaders: 0, ...over });
 const control = (over: Partial<NoisyCounts> = {}): NoisyCounts => ({ requests: 270, rps: 27, servedRps: 27, p50Ms: 15, statuses: { 200: 270 }, limited: 0, busy: 0, limitedWithoutHeaders: 0, ...over });
@@ -55,6 +55,15 @@ it('percentile: nearest rank', () => {
   expect(percentile(xs, 0.99)).toBe(99);
   expect(percentile([7], 0.99)).toBe(7);
   expect(percentile([], 0.5)).toBeNull();
+});
+
+it('slowestPhase: the phase holding most of the slowest 1 %, the earliest of a tie', () => {
+  // 400 served: the slowest 1 % is the 4 slowest.
+  const served = Array.from({ length: 400 }, (_, i) => ({ ms: 10 + (i % 7), phase: i % 6 }));
+  expect(slowestPhase([...served, { ms: 90, phase: 5 }, { ms: 80, phase: 5 }, { ms: 70, phase: 2 }, { ms: 60, phase: 5 }])).toEqual({ phase: 5, count: 3, of: 5 });
+  expect(slowestPhase([...served, { ms: 90, phase: 4 }, { ms: 80, phase: 1 }, { ms: 70, phase: 1 }, { ms: 60, phase: 4 }])).toEqual({ phase: 1, count: 2, of: 5 });
+  expect(slowestPhase([{ ms: 5, phase: 3 }])).toEqual({ phase: 3, count: 1, of: 1 });
+  expect(slowestPhase([])).toBeNull();
 });
 
 it('--pacing: "off" or the gateway\'s TENANT_PACING shape, anything else refused before the run starts', () => {

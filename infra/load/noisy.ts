@@ -112,6 +112,17 @@ export interface ConditionStats {
   p99ByRegion: { noisyRegion: number | null; otherRegions: number | null };
   /** Of the slowest 1 % of served requests, how many were sent in the first second of their phase. */
   slowestInFirstSecond: { count: number; of: number };
+  /** p99 of the served requests of each of the condition's phases, in the order they ran. */
+  p99ByPhase: Array<number | null>;
+  /** The phase that holds most of the slowest 1 %: one phase holding most of them is a transient, not a steady cost. */
+  slowestPhase: SlowestPhase | null;
+}
+
+export interface SlowestPhase {
+  /** Index in the run, from 0. */
+  phase: number;
+  count: number;
+  of: number;
 }
 
 export interface NoisyCounts {
@@ -128,6 +139,8 @@ export interface NoisyCounts {
 }
 
 export interface NoisyReport {
+  /** When the first phase began (ISO 8601): to line the phases up with other logs (PostgreSQL's checkpoints, say). */
+  startedAt: string;
   durationMs: number;
   phases: number;
   tenants: number;
@@ -176,6 +189,17 @@ export function noisyLimited(r: Pick<NoisyReport, 'noisy' | 'control' | 'budgetR
   return r.noisy.servedRps <= r.budgetRps * 1.1 && p50Ms !== null && controlP50 !== null && p50Ms >= 2 * controlP50;
 }
 
+/** Of the slowest 1 % of `served`, the phase holding the most (the earliest of a tie); null when nothing was served. */
+export function slowestPhase(served: ReadonlyArray<{ ms: number; phase: number }>): SlowestPhase | null {
+  if (served.length === 0) return null;
+  const slowest = [...served].sort((a, b) => a.ms - b.ms).slice(served.length - Math.ceil(served.length / 100));
+  const byPhase = new Map<number, number>();
+  for (const s of slowest) byPhase.set(s.phase, (byPhase.get(s.phase) ?? 0) + 1);
+  let best: SlowestPhase | null = null;
+  for (const [phase, count] of byPhase) if (!best || count > best.count || (count === best.count && phase < best.phase)) best = { phase, count, of: slowest.length };
+  return best;
+}
+
 /** The verdicts, over what the run recorded (pure, so noisy.test.ts can show each one fires). */
 export function noisyViolations(r: Pick<NoisyReport, 'others' | 'noisy' | 'control' | 'budgetRps'>): string[] {
   const out: string[] = [];
@@ -209,6 +233,8 @@ interface Tenant {
 interface Sample {
   /** `warmup`: sent before the first phase or after the last, not measured. */
   cond: Condition | 'warmup';
+  /** Index of its phase in the run (-1: warmup). */
+  phase: number;
   /** When it was sent, counted from the start of its phase. */
   inPhaseMs: number;
   tenant: string;
@@ -279,12 +305,14 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
   const cpuSeconds: Record<Condition, Partial<Record<Role, number>>> = { quiet: {}, busy: {}, flood: {} };
   const samples: Sample[] = [];
   let cond: Condition | 'warmup' = 'warmup';
+  let phaseIndex = -1;
   let phaseStart = performance.now();
   let stopped = false;
 
   const oneRequest = async (t: Tenant, i: number): Promise<void> => {
     const auth = { authorization: `Bearer ${t.token}` };
     const startedIn = cond;
+    const phase = phaseIndex;
     const inPhaseMs = performance.now() - phaseStart;
     // Reads through both paths and some writes: forwarded to the region's app, or queried directly.
     const path: PathKind = i % 5 === 4 ? 'write' : i % 2 === 0 ? 'api' : 'data';
@@ -301,7 +329,7 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
     } catch (err) {
       code = `network ${(err as Error).message}`;
     }
-    samples.push({ cond: startedIn, inPhaseMs, tenant: t.id, region: t.region, path, ms: performance.now() - t0, status, code });
+    samples.push({ cond: startedIn, phase, inPhaseMs, tenant: t.id, region: t.region, path, ms: performance.now() - t0, status, code });
   };
 
   // Open loop: each tenant starts a request every 1/rps seconds (offset so tenants do not align).
@@ -324,8 +352,10 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
   // not measured.
   const period = budget.period * 1000;
   await sleep(period - (Date.now() % period));
+  const startedAt = new Date().toISOString();
   for (let p = 0; p < opts.phases; p++) {
     cond = CONDITIONS[p % CONDITIONS.length]!;
+    phaseIndex = p;
     phaseStart = performance.now();
     const cpuBefore = snapshotCpu(world.pid);
     const machineBefore = snapshotMachine();
@@ -340,6 +370,7 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
     addCpu(cpuSeconds[cond], { ...ours, ...machineSecondsBetween(machineBefore, snapshotMachine(), ours) });
   }
   cond = 'warmup';
+  phaseIndex = -1;
   stopped = true;
   await Promise.all(clients);
   await Promise.all(pending);
@@ -370,9 +401,12 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
       maxTenantRps: Math.max(0, ...perTenant.values()) / conditionSeconds,
       p99ByRegion: { noisyRegion: p99Of(ok.filter((s) => s.region === opts.noisyRegion)), otherRegions: p99Of(ok.filter((s) => s.region !== opts.noisyRegion)) },
       slowestInFirstSecond: { count: slowest.filter((s) => s.inPhaseMs < 1000).length, of: slowest.length },
+      p99ByPhase: [...new Set(mine.map((s) => s.phase))].sort((a, b) => a - b).map((p) => p99Of(ok.filter((s) => s.phase === p))),
+      slowestPhase: slowestPhase(ok),
     };
   };
   const report: NoisyReport = {
+    startedAt,
     durationMs: opts.durationMs,
     phases: opts.phases,
     tenants: others.length,
@@ -426,7 +460,7 @@ export function formatCpu(r: Pick<NoisyReport, 'cpuCores' | 'cores'>): string {
 export function formatNoisyReport(r: NoisyReport): string {
   const flood = r.noisyRps > 0 ? `${r.noisyRps} req/s` : 'as fast as its connections allow';
   const lines = [
-    `noisy neighbour: ${r.tenants} tenants at ${r.perTenantRps} req/s each in all regions, 1 noisy tenant in ${r.noisyRegion} (busy: ${r.busyRps.toFixed(0)} req/s, paced; flood: ${flood}, ${r.noisyConcurrency} connections); ${r.durationMs / 1000} s in ${r.phases} phases cycling ${CONDITIONS.join(', ')}; limit ${r.limit}, pacing ${r.pacing}, in-flight bound ${r.maxInFlight}; databases: ${r.databases}; load average ${r.loadAverage.join(' ')}`,
+    `noisy neighbour: ${r.tenants} tenants at ${r.perTenantRps} req/s each in all regions, 1 noisy tenant in ${r.noisyRegion} (busy: ${r.busyRps.toFixed(0)} req/s, paced; flood: ${flood}, ${r.noisyConcurrency} connections); ${r.durationMs / 1000} s in ${r.phases} phases cycling ${CONDITIONS.join(', ')}; limit ${r.limit}, pacing ${r.pacing}, in-flight bound ${r.maxInFlight}; databases: ${r.databases}; started ${r.startedAt}; load average ${r.loadAverage.join(' ')}`,
     '',
     '| other tenants | requests | success | p50 | p99 | p99 api / data / write | 429 / 503 |',
     '|---|---|---|---|---|---|---|',
@@ -440,6 +474,12 @@ export function formatNoisyReport(r: NoisyReport): string {
   lines.push('', `p99 in ${r.noisyRegion} (the noisy tenant's region) / in the other regions: ${CONDITIONS.map((c) => `${c} ${ms(r.others[c].p99ByRegion.noisyRegion)} / ${ms(r.others[c].p99ByRegion.otherRegions)}`).join(', ')}`);
   const phaseSeconds = r.durationMs / r.phases / 1000;
   lines.push('', `slowest 1 % sent in the first second of a ${phaseSeconds} s phase (${(100 / phaseSeconds).toFixed(0)} % of the time): ${CONDITIONS.map((c) => `${c} ${r.others[c].slowestInFirstSecond.count} of ${r.others[c].slowestInFirstSecond.of}`).join(', ')}`);
+  const inOnePhase = (c: Condition) => {
+    const sp = r.others[c].slowestPhase;
+    return sp ? `${c} ${sp.count} of ${sp.of} (phase ${sp.phase + 1} of ${r.phases}, ${sp.phase * phaseSeconds}–${(sp.phase + 1) * phaseSeconds} s in)` : `${c} -`;
+  };
+  lines.push(`the slowest 1 %'s largest share in one phase (of ${r.phases / CONDITIONS.length} per condition; most of it in one phase is a transient, not a steady cost): ${CONDITIONS.map(inOnePhase).join(', ')}`);
+  lines.push(`p99 of each phase, in order (ms): ${CONDITIONS.map((c) => `${c} ${r.others[c].p99ByPhase.map((v) => (v === null ? '-' : v.toFixed(0))).join(' ')}`).join('; ')}`);
   lines.push('', formatCpu(r));
   const q = r.others.quiet.p99Ms;
   const b = r.others.busy.p99Ms;
