@@ -22,6 +22,7 @@ import { dataWorkerBinding, writeDataWorkerConfigs } from './data-workers/config
 import { serveBrowserClient } from './browser-client/index.ts';
 import { startWranglerDev, type WranglerDev } from './gateway/wrangler-dev.ts';
 import { serveHttp, type HttpService } from './http/serve.ts';
+import { startPgPool, type PgPool } from './pg-pool/index.ts';
 import { freePort, onPreferredPort, type PortFallback } from './ports.ts';
 import { createRegionApp } from './region/app.ts';
 import { buildController, noRawRowsFromEnv, REPORTER_ROLE } from './controller/build.ts';
@@ -94,6 +95,11 @@ export interface WorldOptions {
   regionStandbys?: readonly string[];
   /** Central's settings (infra/central/config.ts); default: development, with the cheaper development password hashing. */
   central?: Partial<CentralConfigInput>;
+  /**
+   * On PostgreSQL, the data Workers reach their databases through a session pool (infra/pg-pool), as
+   * Hyperdrive's pool in production (default true). false: straight to the server, a backend forked per request.
+   */
+  dataPool?: boolean;
 }
 
 export interface DatabaseHandle {
@@ -225,6 +231,18 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       proxies[name] = proxy;
     }
 
+    // wrangler's local Hyperdrive has no pool: each data request would fork a backend and log in, which
+    // a deployment's Hyperdrive does not. PGlite's connections are in-process and cheap.
+    const dataPools: Record<string, PgPool> = {};
+    if (dbMode === 'postgres' && options.dataPool !== false) {
+      for (const r of regions) {
+        const d = dbs[r]!;
+        const pool = await startPgPool({ target: { host: d.host, port: d.port }, database: decodeURIComponent(new URL(d.url).pathname.slice(1)) });
+        cleanups.push({ what: `${r} data pool`, run: () => pool.close() });
+        dataPools[r] = pool;
+      }
+    }
+
     // The controller node (global view): real PostgreSQL only, since PGlite cannot load postgres_fdw.
     let controller: { databaseUrl: string; reporterUrl: string; wsProxyUrl: string } | null = null;
     let controllerProxy: WsProxy | undefined;
@@ -352,6 +370,11 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         regions.map((r) => {
           const url = new URL(dbs[r]!.url);
           if (dbMode === 'postgres') url.username = 'gateway';
+          const pool = dataPools[r];
+          if (pool) {
+            url.hostname = pool.host;
+            url.port = String(pool.port);
+          }
           return { region: r, databaseUrl: url.toString(), role: dbMode === 'postgres' ? undefined : 'gateway' };
         }),
       );

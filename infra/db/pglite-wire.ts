@@ -24,12 +24,9 @@
  */
 import { createServer, type Socket } from 'node:net';
 import type { PGlite } from '@electric-sql/pglite';
+import { CANCEL_REQUEST, errorResponse, GSSENC_REQUEST, PROTOCOL_3, SSL_REQUEST } from './pg-wire.ts';
 import type { SessionLock } from './session-lock.ts';
 
-const SSL_REQUEST = 80877103;
-const GSSENC_REQUEST = 80877104;
-const CANCEL_REQUEST = 80877102;
-const PROTOCOL_3 = 196608;
 const MAX_MESSAGE = 64 * 1024 * 1024;
 // Messages after which the client waits for an answer.
 const BATCH_END = new Set(['S', 'Q', 'H', 'c', 'f']);
@@ -54,17 +51,6 @@ export interface PgliteWire {
   url: string;
   connections(): number;
   close(): Promise<void>;
-}
-
-function errorResponse(code: string, message: string): Buffer {
-  const fields = Buffer.concat([
-    Buffer.from(`SFATAL\0VFATAL\0C${code}\0M${message}\0`, 'utf8'),
-    Buffer.from([0]),
-  ]);
-  const head = Buffer.alloc(5);
-  head.write('E', 0);
-  head.writeInt32BE(fields.length + 4, 1);
-  return Buffer.concat([head, fields]);
 }
 
 /** The status byte of a trailing ReadyForQuery ('I' | 'T' | 'E'), if the output ends with one. */

@@ -20,7 +20,7 @@ export interface RemoteWorld {
   stop(): Promise<void>;
 }
 
-type Serializable = Pick<WorldOptions, 'sandboxDir' | 'gatewayLogLevel' | 'gatewayVars' | 'regions' | 'dbMode' | 'pgUrl'>;
+type Serializable = Pick<WorldOptions, 'sandboxDir' | 'gatewayLogLevel' | 'gatewayVars' | 'regions' | 'dbMode' | 'pgUrl' | 'dataPool'>;
 type FromChild = { ready: { gatewayUrl: string; regions: string[] } } | { failed: string } | { stopped: true; error?: string };
 
 export async function startWorldProcess(options: Serializable): Promise<RemoteWorld> {
