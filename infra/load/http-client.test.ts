@@ -45,11 +45,18 @@ it('sends method, headers and body; reads status, any header by its name in any 
   }
 });
 
-it('keeps its socket alive between requests (one connection for sequential requests)', async () => {
+it('keeps its socket alive between requests (one connection for sequential requests), and says when one was opened', async () => {
   const client = loadClient();
   try {
-    for (let i = 0; i < 3; i++) expect((await client.request(`${base}/p${i}`)).status).toBe(201);
+    const opened: boolean[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await client.request(`${base}/p${i}`);
+      expect(res.status).toBe(201);
+      opened.push(res.newConnection);
+    }
     expect(new Set(seen.slice(-3).map((s) => s.port)).size).toBe(1);
+    // It says which request opened the connection.
+    expect(opened).toEqual([true, false, false]);
   } finally {
     client.close();
   }

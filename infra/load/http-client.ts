@@ -11,6 +11,8 @@ export interface LoadResponse {
   /** Lower-cased names; one value per name (the load runs read single-valued fields). */
   header(name: string): string | undefined;
   text: string;
+  /** Sent on a connection opened for it (not a kept-alive one). */
+  newConnection: boolean;
 }
 
 export interface LoadClient {
@@ -39,6 +41,7 @@ export function loadClient(): LoadClient {
                 return Array.isArray(v) ? v.join(', ') : v;
               },
               text: Buffer.concat(chunks).toString('utf8'),
+              newConnection: !req.reusedSocket,
             });
           });
         });

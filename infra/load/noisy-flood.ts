@@ -23,6 +23,8 @@ export interface FloodCounts {
   elapsedMs: number;
   /** Paced sends skipped because `concurrency` requests were still outstanding. */
   skipped: number;
+  /** Connections opened (a request not sent on a kept-alive one). */
+  connectionsOpened: number;
   /** How long each request took, in the order they were answered. */
   latenciesMs: number[];
 }
@@ -31,7 +33,7 @@ const setup = workerData as FloodSetup;
 const client = loadClient();
 
 async function flood(untilMs: number, rps: number): Promise<FloodCounts> {
-  const counts: FloodCounts = { requests: 0, statuses: {}, limitedWithoutHeaders: 0, elapsedMs: 0, skipped: 0, latenciesMs: [] };
+  const counts: FloodCounts = { requests: 0, statuses: {}, limitedWithoutHeaders: 0, elapsedMs: 0, skipped: 0, connectionsOpened: 0, latenciesMs: [] };
   const t0 = Date.now();
   const url = `${setup.gatewayUrl}/api/pages?limit=5`;
   const headers = { authorization: `Bearer ${setup.token}` };
@@ -41,6 +43,7 @@ async function flood(untilMs: number, rps: number): Promise<FloodCounts> {
     try {
       const res = await client.request(url, { headers });
       status = res.status;
+      if (res.newConnection) counts.connectionsOpened++;
       if (status === 429 && !(res.header('retry-after') && res.header('ratelimit-policy') && res.header('ratelimit'))) counts.limitedWithoutHeaders++;
     } catch {
       status = 0;

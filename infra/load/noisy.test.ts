@@ -6,8 +6,8 @@ import { dbArg, noisyCli, noisyViolations, NoisyOptionError, pacingArg, percenti
 const stats = (over: Partial<ConditionStats> = {}): ConditionStats => ({
   requests: 100, served: 100, successRate: 1, p50Ms: 10, p99Ms: 40, p99ByPath: { api: 40, data: 40, write: 40 }, errors: {}, maxTenantRps: 2, p99ByRegion: { noisyRegion: 40, otherRegions: 40 }, slowestInFirstSecond: { count: 0, of: 1 }, p99ByPhase: [40], slowestPhase: null, ...over,
 });
-const noisy = (over: Partial<NoisyCounts> = {}): NoisyCounts => ({ requests: 5000, rps: 400, servedRps: 30, p50Ms: 20, statuses: { 200: 300, 429: 4700 }, limited: 4700, busy: 0, limitedWithoutHeaders: 0, ...over });
-const control = (over: Partial<NoisyCounts> = {}): NoisyCounts => ({ requests: 270, rps: 27, servedRps: 27, p50Ms: 15, statuses: { 200: 270 }, limited: 0, busy: 0, limitedWithoutHeaders: 0, ...over });
+const noisy = (over: Partial<NoisyCounts> = {}): NoisyCounts => ({ requests: 5000, rps: 400, servedRps: 30, p50Ms: 20, statuses: { 200: 300, 429: 4700 }, limited: 4700, busy: 0, limitedWithoutHeaders: 0, connectionsOpened: 8, ...over });
+const control = (over: Partial<NoisyCounts> = {}): NoisyCounts => ({ requests: 270, rps: 27, servedRps: 27, p50Ms: 15, statuses: { 200: 270 }, limited: 0, busy: 0, limitedWithoutHeaders: 0, connectionsOpened: 2, ...over });
 const run = (o: { quiet?: Partial<ConditionStats>; busy?: Partial<ConditionStats>; flood?: Partial<ConditionStats>; noisy?: Partial<NoisyCounts>; control?: Partial<NoisyCounts> } = {}) =>
   noisyViolations({ others: { quiet: stats(o.quiet), busy: stats(o.busy), flood: stats(o.flood) }, noisy: noisy(o.noisy), control: control(o.control), budgetRps: 30 });
 

@@ -60,6 +60,8 @@ export interface NoisyOptions {
    */
   db: 'postgres' | 'pglite';
   pgUrl: string;
+  /** On PostgreSQL: the data Workers through the world's session pool (infra/pg-pool), as behind Hyperdrive; false: a backend forked per request. */
+  dataPool: boolean;
   log: (msg: string) => void;
 }
 
@@ -76,6 +78,7 @@ export const NOISY_DEFAULTS: Omit<NoisyOptions, 'pgUrl'> = {
   maxInFlight: 4,
   pacing: null,
   db: 'postgres',
+  dataPool: true,
   log: () => {},
 };
 
@@ -136,6 +139,8 @@ export interface NoisyCounts {
   limited: number;
   busy: number;
   limitedWithoutHeaders: number;
+  /** Connections it opened over its phases (its client keeps them alive; one reopened per phase is an onset the others may pay for). */
+  connectionsOpened: number;
 }
 
 export interface NoisyReport {
@@ -160,7 +165,7 @@ export interface NoisyReport {
   noisyConcurrency: number;
   /** TENANT_PACING as the run set it. */
   pacing: string;
-  /** The world's databases: "PostgreSQL at host:port" or "PGlite". */
+  /** The world's databases: "PostgreSQL at host:port, the data Workers through the local pool" (or "straight to the server"), or "PGlite". */
   databases: string;
   loadAverage: number[];
   /** Cores used per process of the local world (and the load clients) in each condition: CPU seconds ÷ the condition's seconds. */
@@ -257,7 +262,7 @@ export async function runNoisy(partial: Partial<NoisyOptions> = {}): Promise<Noi
   opts.log('starting the local world');
   // In its own process: the world's servers must not share the event loop that times the clients.
   const gatewayVars: Record<string, string> = { TENANT_MAX_IN_FLIGHT: String(opts.maxInFlight), ...(opts.pacing === null ? {} : { TENANT_PACING: opts.pacing }) };
-  const start = (sandboxDir: string) => startWorldProcess({ sandboxDir, gatewayLogLevel: 'error', gatewayVars, dbMode: opts.db, ...(opts.db === 'postgres' ? { pgUrl: opts.pgUrl } : {}) });
+  const start = (sandboxDir: string) => startWorldProcess({ sandboxDir, gatewayLogLevel: 'error', gatewayVars, dbMode: opts.db, ...(opts.db === 'postgres' ? { pgUrl: opts.pgUrl, dataPool: opts.dataPool } : {}) });
   return inFreshWorld('etr-noisy-', start, opts.log, (world) => drive(world, opts));
 }
 
@@ -266,11 +271,13 @@ function totals(phases: readonly FloodCounts[]): NoisyCounts {
   let requests = 0;
   let elapsed = 0;
   let limitedWithoutHeaders = 0;
+  let connectionsOpened = 0;
   const latencies: number[] = [];
   for (const f of phases) {
     requests += f.requests;
     elapsed += f.elapsedMs;
     limitedWithoutHeaders += f.limitedWithoutHeaders;
+    connectionsOpened += f.connectionsOpened;
     latencies.push(...f.latenciesMs);
     for (const [k, n] of Object.entries(f.statuses)) statuses[k] = (statuses[k] ?? 0) + n;
   }
@@ -284,6 +291,7 @@ function totals(phases: readonly FloodCounts[]): NoisyCounts {
     limited: statuses['429'] ?? 0,
     busy: statuses['503'] ?? 0,
     limitedWithoutHeaders,
+    connectionsOpened,
   };
 }
 
@@ -422,7 +430,7 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
     maxInFlight: opts.maxInFlight,
     noisyConcurrency: opts.noisyConcurrency,
     pacing: opts.pacing ?? JSON.stringify(LOCAL_TENANT_PACING),
-    databases: opts.db === 'postgres' ? `PostgreSQL at ${new URL(opts.pgUrl).host}` : 'PGlite',
+    databases: opts.db === 'postgres' ? `PostgreSQL at ${new URL(opts.pgUrl).host}, the data Workers ${opts.dataPool ? 'through the local pool' : 'straight to the server'}` : 'PGlite',
     loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
     cpuCores: { quiet: cores('quiet'), busy: cores('busy'), flood: cores('flood') },
     cores: availableParallelism(),
@@ -487,8 +495,8 @@ export function formatNoisyReport(r: NoisyReport): string {
   lines.push('');
   if (q !== null) lines.push(`p99 allowed with the flood: ${allowedP99(q).toFixed(1)} ms (20 % or 5 ms over ${q.toFixed(1)} ms, whichever is larger)`);
   if (b !== null && f !== null) lines.push(`flood against the same tenant within its budget (what the flood cost beyond its admitted share): p99 ${f >= b ? '+' : ''}${(f - b).toFixed(1)} ms (${ms(b)} → ${ms(f)})`);
-  lines.push(`noisy tenant flooding: ${r.noisy.requests} requests (${r.noisy.rps.toFixed(0)} req/s, ${r.noisy.servedRps.toFixed(1)} served/s against a budget of ${r.budgetRps}/s, median ${ms(r.noisy.p50Ms)}): ${statusList(r.noisy)}; 429s: ${r.noisy.limited}, 503 tenant_busy: ${r.noisy.busy}`);
-  lines.push(`noisy tenant within its budget: ${r.control.requests} requests (${r.control.rps.toFixed(0)} req/s, median ${ms(r.control.p50Ms)}): ${statusList(r.control)}`);
+  lines.push(`noisy tenant flooding: ${r.noisy.requests} requests (${r.noisy.rps.toFixed(0)} req/s, ${r.noisy.servedRps.toFixed(1)} served/s against a budget of ${r.budgetRps}/s, median ${ms(r.noisy.p50Ms)}): ${statusList(r.noisy)}; 429s: ${r.noisy.limited}, 503 tenant_busy: ${r.noisy.busy}; connections opened: ${r.noisy.connectionsOpened}`);
+  lines.push(`noisy tenant within its budget: ${r.control.requests} requests (${r.control.rps.toFixed(0)} req/s, median ${ms(r.control.p50Ms)}): ${statusList(r.control)}; connections opened: ${r.control.connectionsOpened}`);
   const otherErrors = CONDITIONS.filter((c) => Object.keys(r.others[c].errors).length);
   if (otherErrors.length) lines.push(`other tenants' non-2xx answers: ${otherErrors.map((c) => `${c} ${JSON.stringify(r.others[c].errors)}`).join(', ')}`);
   lines.push(r.violations.length ? `TARGETS MISSED (${r.violations.length}):\n  ${r.violations.join('\n  ')}` : 'targets met: no 429/503 for the other tenants, their p99 within bounds, the noisy tenant limited');
@@ -501,6 +509,11 @@ export function dbArg(v: string): NoisyOptions['db'] {
   throw new NoisyOptionError(`--db must be "postgres" (the default: LOCAL_PG_URL, else ${DEFAULT_LOCAL_PG_URL}) or "pglite" (got ${JSON.stringify(v)})`);
 }
 
+function onOff(name: string, v: string): boolean {
+  if (v === 'on' || v === 'off') return v === 'on';
+  throw new NoisyOptionError(`--${name} must be "on" or "off" (got ${JSON.stringify(v)})`);
+}
+
 /** `--pacing`, checked with the gateway's own schema: a bad value would otherwise fail every request of the run with 500 config_invalid. */
 export function pacingArg(v: string): string {
   const r = trafficLimitEnvFields.TENANT_PACING.safeParse(v);
@@ -509,7 +522,7 @@ export function pacingArg(v: string): string {
 }
 
 /**
- * `npm run load -- --noisy [--db postgres|pglite --duration 180 --phases 18 --tenants-per-region 3 --rps 2
+ * `npm run load -- --noisy [--db postgres|pglite --data-pool on|off --duration 180 --phases 18 --tenants-per-region 3 --rps 2
  * --noisy-rps 0 --noisy-concurrency 8 --max-in-flight 4 --pacing off|<json> --json]`; returns the exit
  * code: 0 targets met, 1 missed, 2 a bad option or no PostgreSQL to run on.
  */
@@ -539,6 +552,7 @@ async function noisyCliRun(args: string[]): Promise<number> {
       'max-in-flight': { type: 'string', default: String(NOISY_DEFAULTS.maxInFlight) },
       pacing: { type: 'string' },
       db: { type: 'string', default: NOISY_DEFAULTS.db },
+      'data-pool': { type: 'string', default: 'on' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -558,6 +572,7 @@ async function noisyCliRun(args: string[]): Promise<number> {
     maxInFlight: Math.floor(number('max-in-flight', values['max-in-flight'], 'positive')),
     pacing: values.pacing === undefined ? null : pacingArg(values.pacing),
     db: dbArg(values.db!),
+    dataPool: onOff('data-pool', values['data-pool']!),
     log: (m) => console.error(`[load --noisy] ${m}`),
   });
   console.log(values.json ? JSON.stringify(report, null, 2) : formatNoisyReport(report));
