@@ -118,6 +118,8 @@ export interface RegionHandle extends DatabaseHandle {
   stopApp(): Promise<void>;
   /** Brings it back on the same port. */
   startApp(): Promise<void>;
+  /** The data Worker's session pool to this database (PostgreSQL with the gateway; see WorldOptions.dataPool). */
+  dataPool?: Pick<PgPool, 'stats'>;
 }
 
 export interface World {
@@ -231,10 +233,11 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       proxies[name] = proxy;
     }
 
-    // wrangler's local Hyperdrive has no pool: each data request would fork a backend and log in, which
-    // a deployment's Hyperdrive does not. PGlite's connections are in-process and cheap.
+    // For the data Workers (started with the gateway): wrangler's local Hyperdrive has no pool, so each
+    // data request would fork a backend and log in, which a deployment's Hyperdrive does not.
+    // PGlite's connections are in-process and cheap.
     const dataPools: Record<string, PgPool> = {};
-    if (dbMode === 'postgres' && options.dataPool !== false) {
+    if (dbMode === 'postgres' && options.dataPool !== false && options.gateway !== false) {
       for (const r of regions) {
         const d = dbs[r]!;
         const pool = await startPgPool({ target: { host: d.host, port: d.port }, database: decodeURIComponent(new URL(d.url).pathname.slice(1)) });
@@ -442,7 +445,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       portFallbacks,
       centralUrl: central.url,
       regions: Object.fromEntries(
-        regions.map((r) => [r, { ...handle(r), originUrl: origins[r]!.url, standbyOriginUrl: standbys[r]?.url, ...appControl[r]! }]),
+        regions.map((r) => [r, { ...handle(r), originUrl: origins[r]!.url, standbyOriginUrl: standbys[r]?.url, ...appControl[r]!, dataPool: dataPools[r] }]),
       ),
       central: { ...handle('central'), region: CENTRAL_REGION },
       stop: () => (stopping ??= stopAll()),

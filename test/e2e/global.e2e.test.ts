@@ -117,6 +117,23 @@ describe.skipIf(!!skip)('global view and tenant moves through the gateway (real 
     expect(res.status).toBe(200);
   });
 
+  it("the data Workers reach their databases through the world's pool: later requests reuse a server connection", async () => {
+    const t = tenants['us-east-1']!;
+    const pool = world.regions['us-east-1']!.dataPool!;
+    const before = pool.stats();
+    for (let i = 0; i < 3; i++) {
+      const res = await gw('/data/pages', { token: t.token });
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+      // The data Worker ends its connection after answering (waitUntil); the pool keeps it once reset.
+      for (let wait = 0; wait < 100 && pool.stats().idle === 0; wait++) await new Promise((r) => setTimeout(r, 20));
+    }
+    const after = pool.stats();
+    // Three requests, one after another: at most one new server connection, the others served by the kept one.
+    expect(after.opened - before.opened).toBeLessThanOrEqual(1);
+    expect(after.reused - before.reused).toBeGreaterThanOrEqual(2);
+  });
+
   it('a tenant moved eu-central-1 → us-east-1 keeps all its pages; old tokens stop reaching eu-central-1, new ones reach us-east-1', async () => {
     const t = tenants['eu-central-1']!;
     // The old token works before the move (and primes the gateway's relocation list).
