@@ -92,6 +92,9 @@ export const P99_FLOOR_MS = 5;
 export const MIN_NOISE_FACTOR = 10;
 /** The busy (control) condition's rate, as a share of the tenant's api budget. */
 export const BUSY_SHARE = 0.9;
+/** The unmeasured flood before the phases, and the quiet after it before the first phase (longer than the pace's 1 s wait and the 250 ms refusal hold). */
+const WARMUP_FLOOD_MS = 2000;
+const SETTLE_MS = 2000;
 
 export const CONDITIONS = ['quiet', 'busy', 'flood'] as const;
 export type Condition = (typeof CONDITIONS)[number];
@@ -355,11 +358,20 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
   });
 
   const phaseMs = opts.durationMs / opts.phases;
+  // An unmeasured flood first, as the other tenants' clients send before the phases: so that the
+  // first flood phase is not also the first time this isolate runs the pace's waits, the held
+  // refusals and the 429 and 503 answers (compiled on first use), a one-time cost a flood phase
+  // would otherwise carry alone.
+  const warmed = new Promise<FloodCounts>((resolve) => flooder.once('message', resolve));
+  flooder.postMessage({ until: Date.now() + WARMUP_FLOOD_MS, rps: opts.noisyRps } satisfies FloodOrder);
+  const warm = await warmed;
+  opts.log(`warm-up flood (not measured): ${warm.requests} requests, ${Object.entries(warm.statuses).map(([k, n]) => `${n} × ${k}`).join(', ')}`);
   // Phases start on a rate-limit window boundary (the binding's windows are aligned to the clock),
-  // so a 10 s flood phase meets exactly one window's budget. Requests sent while waiting for it are
-  // not measured.
+  // so a 10 s flood phase meets exactly one window's budget; the first one at least SETTLE_MS after
+  // the warm-up, when its paced waits and held refusals are over. Requests sent until then are not measured.
   const period = budget.period * 1000;
-  await sleep(period - (Date.now() % period));
+  const toBoundary = period - (Date.now() % period);
+  await sleep(toBoundary < SETTLE_MS ? toBoundary + period : toBoundary);
   const startedAt = new Date().toISOString();
   for (let p = 0; p < opts.phases; p++) {
     cond = CONDITIONS[p % CONDITIONS.length]!;
