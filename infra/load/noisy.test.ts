@@ -1,10 +1,10 @@
 /** The noisy run's verdicts fire on what they are for, and only then. */
 import { describe, expect, it, vi } from 'vitest';
 import { freePort } from '../ports.ts';
-import { dbArg, noisyCli, noisyViolations, NoisyOptionError, pacingArg, percentile, runNoisy, slowestPhase, type ConditionStats, type NoisyCounts } from './noisy.ts';
+import { dbArg, noisyCli, noisyViolations, NoisyOptionError, pacingArg, percentile, runNoisy, serverTimingDur, slowestPhase, type ConditionStats, type NoisyCounts } from './noisy.ts';
 
 const stats = (over: Partial<ConditionStats> = {}): ConditionStats => ({
-  requests: 100, served: 100, successRate: 1, p50Ms: 10, p99Ms: 40, p99ByPath: { api: 40, data: 40, write: 40 }, errors: {}, maxTenantRps: 2, p99ByRegion: { noisyRegion: 40, otherRegions: 40 }, slowestInFirstSecond: { count: 0, of: 1 }, p99ByPhase: [40], slowestPhase: null, ...over,
+  requests: 100, served: 100, successRate: 1, p50Ms: 10, p99Ms: 40, p99ByPath: { api: 40, data: 40, write: 40 }, errors: {}, maxTenantRps: 2, p99ByRegion: { noisyRegion: 40, otherRegions: 40 }, slowestInFirstSecond: { count: 0, of: 1 }, p99ByPhase: [40], slowestPhase: null, slowestSplit: { gatewayMs: null, upstreamMs: null, outsideMs: null }, ...over,
 });
 const noisy = (over: Partial<NoisyCounts> = {}): NoisyCounts => ({ requests: 5000, rps: 400, servedRps: 30, p50Ms: 20, statuses: { 200: 300, 429: 4700 }, limited: 4700, busy: 0, limitedWithoutHeaders: 0, connectionsOpened: 8, ...over });
 const control = (over: Partial<NoisyCounts> = {}): NoisyCounts => ({ requests: 270, rps: 27, servedRps: 27, p50Ms: 15, statuses: { 200: 270 }, limited: 0, busy: 0, limitedWithoutHeaders: 0, connectionsOpened: 2, ...over });
@@ -64,6 +64,17 @@ it('slowestPhase: the phase holding most of the slowest 1 %, the earliest of a t
   expect(slowestPhase([...served, { ms: 90, phase: 4 }, { ms: 80, phase: 1 }, { ms: 70, phase: 1 }, { ms: 60, phase: 4 }])).toEqual({ phase: 1, count: 2, of: 5 });
   expect(slowestPhase([{ ms: 5, phase: 3 }])).toEqual({ phase: 3, count: 1, of: 1 });
   expect(slowestPhase([])).toBeNull();
+});
+
+it('serverTimingDur: a metric\'s dur from a Server-Timing value, null when absent or not a number', () => {
+  const v = 'verify;dur=0.4, pace;dur=0, upstream;dur=9.5, total;dur=12';
+  expect(serverTimingDur(v, 'total')).toBe(12);
+  expect(serverTimingDur(v, 'upstream')).toBe(9.5);
+  expect(serverTimingDur(v, 'pace')).toBe(0);
+  expect(serverTimingDur('total;desc="x";dur=3', 'total')).toBe(3);
+  expect(serverTimingDur('totals;dur=3', 'total')).toBeNull();
+  expect(serverTimingDur('total;dur=abc', 'total')).toBeNull();
+  expect(serverTimingDur(undefined, 'total')).toBeNull();
 });
 
 it('--pacing: "off" or the gateway\'s TENANT_PACING shape, anything else refused before the run starts', () => {

@@ -25,6 +25,7 @@
  * refusals, its waiting connections, its onset).
  */
 import { availableParallelism, loadavg } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { trafficLimitEnvFields } from '../../src/config/traffic-limits.ts';
 import { DEFAULT_LOCAL_PG_URL, tcpReachable } from '../db/reachable.ts';
@@ -94,6 +95,8 @@ export const MIN_NOISE_FACTOR = 10;
 export const BUSY_SHARE = 0.9;
 /** The unmeasured flood before the phases, and the quiet after it before the first phase (longer than the pace's 1 s wait and the 250 ms refusal hold). */
 const WARMUP_FLOOD_MS = 2000;
+/** How often the clients' event loop is sampled for hold-ups. */
+const LOOP_DELAY_RESOLUTION_MS = 5;
 const SETTLE_MS = 2000;
 
 export const CONDITIONS = ['quiet', 'busy', 'flood'] as const;
@@ -122,6 +125,11 @@ export interface ConditionStats {
   p99ByPhase: Array<number | null>;
   /** The phase that holds most of the slowest 1 %: one phase holding most of them is a transient, not a steady cost. */
   slowestPhase: SlowestPhase | null;
+  /**
+   * Where the slowest 1 % spent their time, medians (ms): the gateway's total by its Server-Timing, of it
+   * the upstream call, and the rest of what the client timed (wrangler's dev proxy, loopback, the clients).
+   */
+  slowestSplit: { gatewayMs: number | null; upstreamMs: number | null; outsideMs: number | null };
 }
 
 export interface SlowestPhase {
@@ -173,6 +181,11 @@ export interface NoisyReport {
   loadAverage: number[];
   /** Cores used per process of the local world (and the load clients) in each condition: CPU seconds ÷ the condition's seconds. */
   cpuCores: Record<Condition, Partial<Record<Role, number>>>;
+  /**
+   * The longest the clients' event loop was held up in each phase (ms), per condition in phase order:
+   * a request answered meanwhile is timed late by up to that much, whatever the world did.
+   */
+  clientLoopDelayMaxMs: Record<Condition, number[]>;
   cores: number;
   violations: string[];
 }
@@ -181,6 +194,8 @@ export function percentile(sorted: readonly number[], p: number): number | null 
   if (sorted.length === 0) return null;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
 }
+
+const medianOf = (xs: ReadonlyArray<number | null>): number | null => percentile(xs.filter((x): x is number => x !== null).sort((a, b) => a - b), 0.5);
 
 /** The allowed p99 with the flood, given the p99 without. */
 export const allowedP99 = (quietP99: number) => Math.max(quietP99 * (1 + P99_TOLERANCE), quietP99 + P99_FLOOR_MS);
@@ -251,6 +266,21 @@ interface Sample {
   ms: number;
   status: number;
   code: string;
+  /** The gateway's own account (Server-Timing): its total and its upstream call, when it sent them. */
+  gatewayMs: number | null;
+  upstreamMs: number | null;
+}
+
+/** A metric's `dur` in a Server-Timing value (`total;dur=12, upstream;dur=9`), or null. */
+export function serverTimingDur(value: string | undefined, metric: string): number | null {
+  for (const part of value?.split(',') ?? []) {
+    const [name, ...params] = part.trim().split(';');
+    if (name !== metric) continue;
+    const dur = params.map((p) => p.trim()).find((p) => p.startsWith('dur='));
+    const n = dur ? Number(dur.slice(4)) : NaN;
+    return Number.isFinite(n) ? n : null;
+  }
+  return null;
 }
 
 export async function runNoisy(partial: Partial<NoisyOptions> = {}): Promise<NoisyReport> {
@@ -314,6 +344,9 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
   const client = loadClient();
   const counts: Record<'busy' | 'flood', FloodCounts[]> = { busy: [], flood: [] };
   const cpuSeconds: Record<Condition, Partial<Record<Role, number>>> = { quiet: {}, busy: {}, flood: {} };
+  const loopDelayMax: Record<Condition, number[]> = { quiet: [], busy: [], flood: [] };
+  const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
+  loopDelay.enable();
   const samples: Sample[] = [];
   let cond: Condition | 'warmup' = 'warmup';
   let phaseIndex = -1;
@@ -330,17 +363,19 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
     const t0 = performance.now();
     let status = 0;
     let code = '';
+    let timing: string | undefined;
     try {
       const res =
         path === 'write' ? await client.request(`${gateway}/api/pages`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ title: `${t.id}|${i}`, body: 'noisy run' }) })
         : path === 'api' ? await client.request(`${gateway}/api/pages?limit=5`, { headers: auth })
         : await client.request(`${gateway}/data/pages?limit=5`, { headers: auth });
       status = res.status;
+      timing = res.header('server-timing');
       if (status < 200 || status >= 300) code = (JSON.parse(res.text) as { error?: { code?: string } }).error?.code ?? 'unknown';
     } catch (err) {
       code = `network ${(err as Error).message}`;
     }
-    samples.push({ cond: startedIn, phase, inPhaseMs, tenant: t.id, region: t.region, path, ms: performance.now() - t0, status, code });
+    samples.push({ cond: startedIn, phase, inPhaseMs, tenant: t.id, region: t.region, path, ms: performance.now() - t0, status, code, gatewayMs: serverTimingDur(timing, 'total'), upstreamMs: serverTimingDur(timing, 'upstream') });
   };
 
   // Open loop: each tenant starts a request every 1/rps seconds (offset so tenants do not align).
@@ -378,6 +413,7 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
     phaseIndex = p;
     phaseStart = performance.now();
     const cpuBefore = snapshotCpu(world.pid);
+    loopDelay.reset();
     const machineBefore = snapshotMachine();
     if (cond === 'quiet') {
       await sleep(phaseMs);
@@ -388,6 +424,10 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
     }
     const ours = cpuSecondsBetween(cpuBefore, snapshotCpu(world.pid));
     addCpu(cpuSeconds[cond], { ...ours, ...machineSecondsBetween(machineBefore, snapshotMachine(), ours) });
+    // The histogram holds whole intervals between its timer's runs: the hold-up is what exceeds the resolution.
+    loopDelay.disable();
+    loopDelayMax[cond].push(Math.max(0, loopDelay.max / 1e6 - LOOP_DELAY_RESOLUTION_MS));
+    loopDelay.enable();
   }
   cond = 'warmup';
   phaseIndex = -1;
@@ -423,6 +463,11 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
       slowestInFirstSecond: { count: slowest.filter((s) => s.inPhaseMs < 1000).length, of: slowest.length },
       p99ByPhase: [...new Set(mine.map((s) => s.phase))].sort((a, b) => a - b).map((p) => p99Of(ok.filter((s) => s.phase === p))),
       slowestPhase: slowestPhase(ok),
+      slowestSplit: {
+        gatewayMs: medianOf(slowest.map((s) => s.gatewayMs)),
+        upstreamMs: medianOf(slowest.map((s) => s.upstreamMs)),
+        outsideMs: medianOf(slowest.map((s) => (s.gatewayMs === null ? null : s.ms - s.gatewayMs))),
+      },
     };
   };
   const report: NoisyReport = {
@@ -445,6 +490,7 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
     databases: opts.db === 'postgres' ? `PostgreSQL at ${new URL(opts.pgUrl).host}, the data Workers ${opts.dataPool ? 'through the local pool' : 'straight to the server'}` : 'PGlite',
     loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
     cpuCores: { quiet: cores('quiet'), busy: cores('busy'), flood: cores('flood') },
+    clientLoopDelayMaxMs: loopDelayMax,
     cores: availableParallelism(),
     violations: [],
   };
@@ -500,6 +546,12 @@ export function formatNoisyReport(r: NoisyReport): string {
   };
   lines.push(`the slowest 1 %'s largest share in one phase (of ${r.phases / CONDITIONS.length} per condition; most of it in one phase is a transient, not a steady cost): ${CONDITIONS.map(inOnePhase).join(', ')}`);
   lines.push(`p99 of each phase, in order (ms): ${CONDITIONS.map((c) => `${c} ${r.others[c].p99ByPhase.map((v) => (v === null ? '-' : v.toFixed(0))).join(' ')}`).join('; ')}`);
+  const split = (c: Condition) => {
+    const x = r.others[c].slowestSplit;
+    return `${c} ${ms(x.gatewayMs)} (upstream ${ms(x.upstreamMs)}) / ${ms(x.outsideMs)}`;
+  };
+  lines.push(`the slowest 1 %, medians: in the gateway by its Server-Timing (of it upstream) / outside it (wrangler's dev proxy, loopback, the clients): ${CONDITIONS.map(split).join('; ')}`);
+  lines.push(`the clients' event loop, longest hold-up in each phase, in order (ms; a request answered meanwhile is timed that much late): ${CONDITIONS.map((c) => `${c} ${r.clientLoopDelayMaxMs[c].map((v) => v.toFixed(0)).join(' ')}`).join('; ')}`);
   lines.push('', formatCpu(r));
   const q = r.others.quiet.p99Ms;
   const b = r.others.busy.p99Ms;
