@@ -30,7 +30,7 @@ describe('roleOf', () => {
   });
 
   it('names the world, this process, wrangler and its esbuild; anything else is other', () => {
-    expect(roleOf({ pid: 100, comm: 'node' }, 'node infra/load/world-process.ts {}', pids)).toBe('world: apps, proxies, PGlite (Node)');
+    expect(roleOf({ pid: 100, comm: 'node' }, 'node infra/load/world-process.ts {}', pids)).toBe('world: apps, proxies, pools, PGlite (Node)');
     expect(roleOf({ pid: 200, comm: 'node' }, 'node infra/load/main.ts --noisy', pids)).toBe('load clients (Node)');
     expect(roleOf({ pid: 3, comm: 'node' }, 'node node_modules/wrangler/wrangler-dist/cli.js dev', pids)).toBe('wrangler (Node)');
     expect(roleOf({ pid: 4, comm: 'esbuild' }, 'esbuild --service=0.28.2 --ping', pids)).toBe("esbuild (wrangler's watch)");
@@ -48,7 +48,7 @@ it("counts the CPU a world's grandchild burns, and only between the two snapshot
     const after = snapshotCpu(world.pid!);
     // The spinning child is a descendant (found through its parent), not this process.
     const roles = [...after.values()].map((p) => p.role).filter((r) => r !== 'PostgreSQL (the server, exited backends included)');
-    expect(roles.sort()).toEqual(['load clients (Node)', 'other', 'world: apps, proxies, PGlite (Node)']);
+    expect(roles.sort()).toEqual(['load clients (Node)', 'other', 'world: apps, proxies, pools, PGlite (Node)']);
     const spent = cpuSecondsBetween(before, after);
     expect(spent.other).toBeGreaterThanOrEqual(0.25);
     expect(spent.other).toBeLessThan(1);
@@ -110,16 +110,16 @@ it('formatCpu: a line per process that used any CPU, and the total per condition
   const text = formatCpu({
     cores: 2,
     cpuCores: {
-      quiet: { 'workerd: the Workers': 0.2, 'world: apps, proxies, PGlite (Node)': 0.1 },
-      busy: { 'workerd: the Workers': 0.4, 'world: apps, proxies, PGlite (Node)': 0.25 },
-      flood: { 'workerd: the Workers': 0.45, 'world: apps, proxies, PGlite (Node)': 0.25, other: 0.001, 'the rest of this machine': 0.6 },
+      quiet: { 'workerd: the Workers': 0.2, 'world: apps, proxies, pools, PGlite (Node)': 0.1 },
+      busy: { 'workerd: the Workers': 0.4, 'world: apps, proxies, pools, PGlite (Node)': 0.25 },
+      flood: { 'workerd: the Workers': 0.45, 'world: apps, proxies, pools, PGlite (Node)': 0.25, other: 0.001, 'the rest of this machine': 0.6 },
     },
   });
   expect(text).toBe(
     [
       'CPU by process, in cores (quiet / busy / flood; this machine has 2):',
       '  workerd: the Workers: 0.20 / 0.40 / 0.45',
-      '  world: apps, proxies, PGlite (Node): 0.10 / 0.25 / 0.25',
+      '  world: apps, proxies, pools, PGlite (Node): 0.10 / 0.25 / 0.25',
       '  all of them: 0.30 / 0.65 / 0.70',
       '  the rest of this machine: 0.00 / 0.00 / 0.60',
       '  a disturbed run: the rest of this machine took 0.05 cores or more in a condition, which the conditions\' latencies include',

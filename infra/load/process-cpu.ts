@@ -16,7 +16,7 @@ export const PROCESS_ROLES = [
   "workerd: wrangler's dev proxy",
   'wrangler (Node)',
   "esbuild (wrangler's watch)",
-  'world: apps, proxies, PGlite (Node)',
+  'world: apps, proxies, pools, PGlite (Node)',
   'PostgreSQL (the server, exited backends included)',
   'load clients (Node)',
   'other',
@@ -31,7 +31,7 @@ export type Role = ProcessRole | (typeof MACHINE_ROLES)[number];
  * Workers has the inspector (`--inspector-addr`), the dev proxy in front of it has none.
  */
 export function roleOf(p: Pick<ProcInfo, 'pid' | 'comm'>, cmdline: string, pids: { world: number; self: number }): ProcessRole {
-  if (p.pid === pids.world) return 'world: apps, proxies, PGlite (Node)';
+  if (p.pid === pids.world) return 'world: apps, proxies, pools, PGlite (Node)';
   if (p.pid === pids.self) return 'load clients (Node)';
   if (p.comm === 'workerd') return cmdline.includes('--inspector-addr') ? 'workerd: the Workers' : "workerd: wrangler's dev proxy";
   if (p.comm === 'esbuild') return "esbuild (wrangler's watch)";

@@ -31,7 +31,7 @@ it(`a flooding tenant is limited while the other tenants of its region and the r
   expect(report.control.statuses['200']).toBeGreaterThan(0);
   // The CPU table found the world's processes under load: the Workers' workerd, the world's apps, the clients.
   for (const cond of ['busy', 'flood'] as const) {
-    for (const role of ['workerd: the Workers', 'world: apps, proxies, PGlite (Node)', 'load clients (Node)'] as const) expect(report.cpuCores[cond][role]).toBeGreaterThan(0);
+    for (const role of ['workerd: the Workers', 'world: apps, proxies, pools, PGlite (Node)', 'load clients (Node)'] as const) expect(report.cpuCores[cond][role]).toBeGreaterThan(0);
     if (db === 'postgres') expect(report.cpuCores[cond]['PostgreSQL (the server, exited backends included)']).toBeGreaterThan(0);
   }
 }, 180_000);
