@@ -4,7 +4,7 @@
  * `freePort` when a child process needs it up front): the preferred port when free, else one the
  * OS assigns, and each fallback is reported so the caller can say where the service went.
  */
-import { createServer } from 'node:net';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 
 export interface PortFallback {
   service: string;
@@ -56,4 +56,16 @@ function probe(port: number, host: string): Promise<{ port: number }> {
 export async function freePort(preferred = 0, opts: { service?: string; host?: string; onFallback?: OnPortFallback } = {}): Promise<number> {
   const host = opts.host ?? '127.0.0.1';
   return (await onPreferredPort(opts.service ?? 'port', preferred, (p) => probe(p, host), opts.onFallback)).port;
+}
+
+/** Listens on `port` (0: the OS chooses); returns the port. A taken port rejects with EADDRINUSE (see onPreferredPort). */
+export async function listen(server: Server, host: string, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return (server.address() as AddressInfo).port;
 }

@@ -26,6 +26,7 @@ import { createServer, type Socket } from 'node:net';
 import type { PGlite } from '@electric-sql/pglite';
 import { CANCEL_REQUEST, errorResponse, GSSENC_REQUEST, PROTOCOL_3, SSL_REQUEST } from './pg-wire.ts';
 import type { SessionLock } from './session-lock.ts';
+import { listen } from '../ports.ts';
 
 const MAX_MESSAGE = 64 * 1024 * 1024;
 // Messages after which the client waits for an answer.
@@ -189,11 +190,7 @@ export async function startPgliteWire(opts: PgliteWireOptions): Promise<PgliteWi
   }
 
   const server = createServer(handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => resolve());
-  });
-  const port = (server.address() as { port: number }).port;
+  const port = await listen(server, host, opts.port ?? 0);
 
   return {
     host,

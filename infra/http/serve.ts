@@ -1,7 +1,7 @@
 /** Starts a Node HTTP server for a fetch handler (hono) on 127.0.0.1. */
-import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Server } from 'node:http';
+import { listen } from '../ports.ts';
 
 type FetchHandler = Parameters<typeof createAdaptorServer>[0]['fetch'];
 
@@ -15,18 +15,6 @@ export interface ServeOptions {
   host?: string;
   /** 0 (default) lets the OS choose; a taken port fails with EADDRINUSE (infra/ports.ts falls back). */
   port?: number;
-}
-
-/** Listens on port; returns the port (the OS-assigned one for 0). */
-async function listen(server: Server, host: string, port: number): Promise<number> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return (server.address() as AddressInfo).port;
 }
 
 export async function serveHttp(fetch: FetchHandler, opts: ServeOptions = {}): Promise<HttpService> {

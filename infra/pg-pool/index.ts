@@ -36,6 +36,7 @@ import {
   SSL_REQUEST,
   type WireMessage,
 } from '../db/pg-wire.ts';
+import { listen } from '../ports.ts';
 
 export interface PgPoolOptions {
   target: { host: string; port: number };
@@ -279,11 +280,7 @@ export async function startPgPool(opts: PgPoolOptions): Promise<PgPool> {
   };
 
   const server = createServer(handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => resolve());
-  });
-  const port = (server.address() as { port: number }).port;
+  const port = await listen(server, host, opts.port ?? 0);
 
   return {
     host,
