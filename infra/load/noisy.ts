@@ -95,9 +95,9 @@ export const MIN_NOISE_FACTOR = 10;
 export const BUSY_SHARE = 0.9;
 /** The unmeasured flood before the phases, and the quiet after it before the first phase (longer than the pace's 1 s wait and the 250 ms refusal hold). */
 const WARMUP_FLOOD_MS = 2000;
+const SETTLE_MS = 2000;
 /** How often the clients' event loop is sampled for hold-ups. */
 const LOOP_DELAY_RESOLUTION_MS = 5;
-const SETTLE_MS = 2000;
 
 export const CONDITIONS = ['quiet', 'busy', 'flood'] as const;
 export type Condition = (typeof CONDITIONS)[number];
@@ -429,6 +429,7 @@ async function drive(world: RemoteWorld, opts: NoisyOptions): Promise<NoisyRepor
     loopDelayMax[cond].push(Math.max(0, loopDelay.max / 1e6 - LOOP_DELAY_RESOLUTION_MS));
     loopDelay.enable();
   }
+  loopDelay.disable();
   cond = 'warmup';
   phaseIndex = -1;
   stopped = true;
