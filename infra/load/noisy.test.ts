@@ -109,6 +109,7 @@ describe('with no PostgreSQL where the run would put its world', () => {
       expect(await noisyCli(['--duration', '3', '--phases', '3'])).toBe(2);
       expect(await noisyCli(['--db', 'mysql'])).toBe(2);
       expect(await noisyCli(['--dbs', 'pglite'])).toBe(2);
+      expect(await noisyCli(['--data-pool', 'no'])).toBe(2);
       errors = spy.mock.calls.map((c) => c[0]);
     } finally {
       spy.mockRestore();
@@ -118,5 +119,6 @@ describe('with no PostgreSQL where the run would put its world', () => {
     expect(errors[0]).toMatch(/^npm run load -- --noisy: the noisy run's world is on PostgreSQL by default, and nothing accepts connections at 127\.0\.0\.1:\d+ \(LOCAL_PG_URL\)/);
     expect(errors[1]).toMatch(/^npm run load -- --noisy: --db must be "postgres"/);
     expect(errors[2]).toMatch(/^npm run load -- --noisy: Unknown option '--dbs'/);
+    expect(errors[3]).toBe('npm run load -- --noisy: --data-pool must be "on" or "off" (got "no")');
   });
 });
