@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -89,10 +89,14 @@ describe.each(backends)('migrations on %s', (_name, available, start) => {
 
   it.skipIf(!available)('refuses a migration edited after it was applied', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'etr-mig-'));
-    await writeFile(join(dir, '001_a.sql'), 'CREATE TABLE a (x int);');
-    const d = await open();
-    await migrate(d.db, { dir });
-    await writeFile(join(dir, '001_a.sql'), 'CREATE TABLE a (x bigint);');
-    await expect(migrate(d.db, { dir })).rejects.toThrow(/changed after it was applied/);
+    try {
+      await writeFile(join(dir, '001_a.sql'), 'CREATE TABLE a (x int);');
+      const d = await open();
+      await migrate(d.db, { dir });
+      await writeFile(join(dir, '001_a.sql'), 'CREATE TABLE a (x bigint);');
+      await expect(migrate(d.db, { dir })).rejects.toThrow(/changed after it was applied/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
