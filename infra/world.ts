@@ -141,6 +141,9 @@ export interface World {
 /** Browser origins the local world's gateway allows (a dev server such as Vite's default), besides its own client's. */
 export const LOCAL_CORS_ORIGINS = ['http://localhost:5173', 'http://127.0.0.1:5173'] as const;
 
+/** The database a postgres:// URL names. */
+const databaseOf = (url: string) => decodeURIComponent(new URL(url).pathname.slice(1));
+
 const dbName = (worldId: string, part: string) => `etr_${worldId}_${part.replace(/[^a-z0-9]/gi, '_').toLowerCase()}`;
 
 /** The gateway's least-privilege login on the control plane (infra/sql/central/007_gateway_access.sql). */
@@ -224,7 +227,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         startWsProxy({
           target: { host: d.host, port: d.port },
           // On a shared PostgreSQL server the address alone would reach every database.
-          database: decodeURIComponent(new URL(d.url).pathname.slice(1)),
+          database: databaseOf(d.url),
           port,
           latencyMs: options.wsLatencyMs,
         }),
@@ -240,7 +243,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     if (dbMode === 'postgres' && options.dataPool !== false && options.gateway !== false) {
       for (const r of regions) {
         const d = dbs[r]!;
-        const pool = await startPgPool({ target: { host: d.host, port: d.port }, database: decodeURIComponent(new URL(d.url).pathname.slice(1)) });
+        const pool = await startPgPool({ target: { host: d.host, port: d.port }, database: databaseOf(d.url) });
         cleanups.push({ what: `${r} data pool`, run: () => pool.close() });
         dataPools[r] = pool;
       }

@@ -24,11 +24,10 @@
  */
 import { createServer, type Socket } from 'node:net';
 import type { PGlite } from '@electric-sql/pglite';
-import { CANCEL_REQUEST, errorResponse, GSSENC_REQUEST, PROTOCOL_3, SSL_REQUEST } from './pg-wire.ts';
+import { CANCEL_REQUEST, errorResponse, GSSENC_REQUEST, MessageReader, PROTOCOL_3, readStartupPacket, SSL_REQUEST, type WireMessage } from './pg-wire.ts';
 import type { SessionLock } from './session-lock.ts';
 import { listen } from '../ports.ts';
 
-const MAX_MESSAGE = 64 * 1024 * 1024;
 // Messages after which the client waits for an answer.
 const BATCH_END = new Set(['S', 'Q', 'H', 'c', 'f']);
 const SYNC = Buffer.from([0x53, 0, 0, 0, 4]);
@@ -88,7 +87,9 @@ export async function startPgliteWire(opts: PgliteWireOptions): Promise<PgliteWi
     sockets.add(socket);
     socket.setNoDelay(true);
     const owner = Symbol('wire-connection');
+    // Before the StartupMessage: the startup packets; after it, typed messages.
     let buf: Buffer = Buffer.alloc(0);
+    const reader = new MessageReader();
     let started = false;
     let closed = false;
     let pending: Buffer[] = [];
@@ -141,39 +142,38 @@ export async function startPgliteWire(opts: PgliteWireOptions): Promise<PgliteWi
     };
 
     socket.on('data', (chunk: Buffer) => {
-      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-      while (!closed) {
-        if (!started) {
-          if (buf.length < 8) return;
-          const len = buf.readInt32BE(0);
-          if (len < 8 || len > 10_000) return void socket.destroy();
-          if (buf.length < len) return;
-          const code = buf.readInt32BE(4);
-          const msg = buf.subarray(0, len);
-          buf = buf.subarray(len);
-          if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
+      if (!started) {
+        buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+        for (;;) {
+          const packet = readStartupPacket(buf);
+          if (packet === 'incomplete') return;
+          if (packet === 'malformed') return void socket.destroy();
+          const msg = Buffer.from(buf.subarray(0, packet.length));
+          buf = buf.subarray(packet.length);
+          if (packet.code === SSL_REQUEST || packet.code === GSSENC_REQUEST) {
             socket.write('N');
-          } else if (code === CANCEL_REQUEST) {
-            return void socket.destroy();
-          } else if (code === PROTOCOL_3) {
-            started = true;
-            enqueue(runBatch([Buffer.from(msg)]));
-          } else {
-            return void endSoon(socket, errorResponse('0A000', 'unsupported frontend protocol'));
+            continue;
           }
-          continue;
+          if (packet.code === CANCEL_REQUEST) return void socket.destroy();
+          if (packet.code !== PROTOCOL_3) return void endSoon(socket, errorResponse('0A000', 'unsupported frontend protocol'));
+          started = true;
+          enqueue(runBatch([msg]));
+          chunk = buf;
+          break;
         }
-        if (buf.length < 5) return;
-        const len = buf.readInt32BE(1);
-        if (len < 4 || len > MAX_MESSAGE) return void socket.destroy();
-        if (buf.length < len + 1) return;
-        const msg = Buffer.from(buf.subarray(0, len + 1));
-        buf = buf.subarray(len + 1);
-        const type = String.fromCharCode(msg[0]!);
-        if (type === 'X') return void endSoon(socket);
-        if (type === 'p') continue; // no auth was asked for; see header comment
-        pending.push(msg);
-        if (BATCH_END.has(type)) {
+      }
+      let messages: WireMessage[];
+      try {
+        messages = reader.push(chunk);
+      } catch {
+        return void socket.destroy();
+      }
+      for (const m of messages) {
+        if (closed) return;
+        if (m.type === 'X') return void endSoon(socket);
+        if (m.type === 'p') continue; // no auth was asked for; see header comment
+        pending.push(Buffer.from(m.bytes));
+        if (BATCH_END.has(m.type)) {
           enqueue(runBatch(pending));
           pending = [];
         }

@@ -5,7 +5,8 @@
  * This reads the client's first bytes (SSLRequest/GSSENCRequest pass through)
  * up to the StartupMessage and refuses any other database, then steps aside.
  */
-const PROTOCOL_3 = 196608;
+
+import { PROTOCOL_3, readStartupPacket } from '../db/pg-wire.ts';
 
 export type GuardResult = { verdict: 'pending' } | { verdict: 'pass'; bytes: Buffer } | { verdict: 'reject'; reason: string };
 
@@ -16,21 +17,16 @@ export function startupGuard(database: string) {
     if (decided) return { verdict: 'pass', bytes: chunk };
     buf = Buffer.concat([buf, chunk]);
     let offset = 0;
-    while (buf.length - offset >= 8) {
-      const len = buf.readInt32BE(offset);
-      if (len < 8 || len > 10_000) return { verdict: 'reject', reason: 'malformed startup' };
-      if (buf.length - offset < len) break;
-      const code = buf.readInt32BE(offset + 4);
-      if (code !== PROTOCOL_3) {
+    for (;;) {
+      const packet = readStartupPacket(buf.subarray(offset));
+      if (packet === 'incomplete') break;
+      if (packet === 'malformed') return { verdict: 'reject', reason: 'malformed startup' };
+      if (packet.code !== PROTOCOL_3) {
         // SSLRequest, GSSENCRequest, CancelRequest: fixed-size, carry no database.
-        offset += len;
+        offset += packet.length;
         continue;
       }
-      // StartupMessage: protocol, then NUL-terminated key/value pairs.
-      const fields = buf.subarray(offset + 8, offset + len).toString('utf8').split('\0');
-      const params: Record<string, string> = {};
-      for (let i = 0; i + 1 < fields.length && fields[i]; i += 2) params[fields[i]!] = fields[i + 1]!;
-      const wanted = params.database ?? params.user; // Postgres defaults database to user
+      const wanted = packet.params.database ?? packet.params.user; // Postgres defaults database to user
       if (wanted !== database) return { verdict: 'reject', reason: `database ${JSON.stringify(wanted)} is not served here` };
       decided = true;
       const bytes = buf;
