@@ -95,7 +95,7 @@ export async function startPgPool(opts: PgPoolOptions): Promise<PgPool> {
   const clients = new Set<Socket>();
   const servers = new Set<ServerConn>();
   const idle = new Map<string, ServerConn[]>();
-  let idleCount = 0;
+  const idleCount = () => [...idle.values()].reduce((n, list) => n + list.length, 0);
   let opened = 0;
   let reused = 0;
   let closing = false;
@@ -107,10 +107,7 @@ export async function startPgPool(opts: PgPoolOptions): Promise<PgPool> {
 
   const takeIdle = (key: string): ServerConn | undefined => {
     const conn = idle.get(key)?.pop();
-    if (conn) {
-      idleCount--;
-      clearTimeout(conn.idleTimer);
-    }
+    clearTimeout(conn?.idleTimer);
     return conn;
   };
   const dropIdle = (conn: ServerConn) => {
@@ -118,7 +115,6 @@ export async function startPgPool(opts: PgPoolOptions): Promise<PgPool> {
     const i = list?.indexOf(conn) ?? -1;
     if (i >= 0) {
       list!.splice(i, 1);
-      idleCount--;
       clearTimeout(conn.idleTimer);
     }
   };
@@ -155,7 +151,7 @@ export async function startPgPool(opts: PgPoolOptions): Promise<PgPool> {
 
   /** Keeps `conn` for the next client of its key: reset first; anything unexpected closes it. */
   const release = (conn: ServerConn) => {
-    if (closing || idleCount >= maxIdle) return destroy(conn);
+    if (closing || idleCount() >= maxIdle) return destroy(conn);
     let failed = false;
     const timer = setTimeout(() => destroy(conn), resetTimeoutMs);
     conn.onClose = () => clearTimeout(timer);
@@ -165,7 +161,7 @@ export async function startPgPool(opts: PgPoolOptions): Promise<PgPool> {
         if (m.type !== 'Z') continue;
         clearTimeout(timer);
         conn.status = String.fromCharCode(m.bytes[5]!);
-        if (failed || conn.status !== 'I' || conn.reader.partial > 0 || closing || idleCount >= maxIdle) return destroy(conn);
+        if (failed || conn.status !== 'I' || conn.reader.partial > 0 || closing || idleCount() >= maxIdle) return destroy(conn);
         // Idle: a server closing it (or erring) removes it; notices are dropped.
         conn.onMessages = (later) => {
           if (later.some((x) => x.type === 'E')) destroy(conn);
@@ -176,7 +172,6 @@ export async function startPgPool(opts: PgPoolOptions): Promise<PgPool> {
         const list = idle.get(conn.key) ?? [];
         list.push(conn);
         idle.set(conn.key, list);
-        idleCount++;
         return;
       }
     };
@@ -194,7 +189,6 @@ export async function startPgPool(opts: PgPoolOptions): Promise<PgPool> {
       done = true;
       client.off('data', onClientData);
       client.destroy();
-      clients.delete(client);
       const clean = keepServer && conn.poolable && !loggingIn && inFlight === 0 && conn.status === 'I' && fromClient.partial === 0 && conn.reader.partial === 0 && !conn.socket.destroyed;
       if (clean) release(conn);
       else destroy(conn);
@@ -285,7 +279,7 @@ export async function startPgPool(opts: PgPoolOptions): Promise<PgPool> {
   return {
     host,
     port,
-    stats: () => ({ opened, reused, idle: idleCount, clients: clients.size }),
+    stats: () => ({ opened, reused, idle: idleCount(), clients: clients.size }),
     close: async () => {
       closing = true;
       const listening = new Promise<void>((resolve) => server.close(() => resolve()));
